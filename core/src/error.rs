@@ -1,0 +1,52 @@
+//! Typed errors of the state machine. Each variant is one of etcd's client-visible errors;
+//! `node/src/grpc` maps them to gRPC status codes and etcd's exact messages in one table
+//! (as etcd's `api/v3rpc/rpctypes` does), so the strings below are only for logs and tests.
+
+use thiserror::Error;
+
+/// An error a client request can end in. Requests that fail this way change nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Error {
+    /// An empty key in Range, Put, DeleteRange or a compare.
+    #[error("etcdserver: key is not provided")]
+    EmptyKey,
+    /// `ignore_value` was set and a value was given too.
+    #[error("etcdserver: value is provided")]
+    ValueProvided,
+    /// `ignore_lease` was set and a lease was given too.
+    #[error("etcdserver: lease is provided")]
+    LeaseProvided,
+    /// `ignore_value`/`ignore_lease` on a key that does not exist.
+    #[error("etcdserver: key not found")]
+    KeyNotFound,
+    /// A Txn with more operations (in one branch or compares) than `--max-txn-ops`.
+    #[error("etcdserver: too many operations in txn request")]
+    TooManyOps,
+    /// A Txn whose branch writes the same key twice (puts, or a put inside a deleted range).
+    #[error("etcdserver: duplicate key given in txn request")]
+    DuplicateKey,
+    /// A request larger than `--max-request-bytes`.
+    #[error("etcdserver: request is too large")]
+    RequestTooLarge,
+    /// A sort order or target outside the enum.
+    #[error("etcdserver: invalid sort option")]
+    InvalidSortOption,
+    /// A revision at or below the compacted revision.
+    #[error("etcdserver: mvcc: required revision has been compacted")]
+    Compacted,
+    /// A revision above the current revision.
+    #[error("etcdserver: mvcc: required revision is a future revision")]
+    FutureRevision,
+    /// A Put (or Txn put) naming a lease that does not exist.
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
+    /// The storage engine failed; the request may or may not have been applied.
+    #[error("etcdserver: storage failure: {0}")]
+    Storage(String),
+}
+
+impl From<crate::storage::StorageError> for Error {
+    fn from(e: crate::storage::StorageError) -> Self {
+        Error::Storage(e.to_string())
+    }
+}

@@ -1,0 +1,12 @@
+//! cairn-core: the replicated state machine of cairn, sans I/O.
+//!
+//! Time enters as `tick()` calls, messages and proposals as method calls, and disk through
+//! the [`storage::Engine`] trait. Nothing here spawns a thread, reads a clock, opens a socket
+//! or draws unseeded randomness, so the same code runs in production and inside madsim.
+
+pub mod api;
+pub mod error;
+pub mod mvcc;
+pub mod storage;
+
+pub use error::Error;

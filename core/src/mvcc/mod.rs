@@ -1,0 +1,1 @@
+//! MVCC key-value store with etcd's semantics (placeholder until the store lands).

@@ -1,0 +1,1 @@
+//! Conformance suite every engine passes (placeholder until it lands).

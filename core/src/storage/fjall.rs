@@ -1,0 +1,1 @@
+//! fjall engine (placeholder until it lands).

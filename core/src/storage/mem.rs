@@ -1,0 +1,1 @@
+//! In-memory engine for simulation (placeholder until it lands).

@@ -1,0 +1,180 @@
+//! The storage boundary: every byte cairn keeps on disk goes through [`Engine`].
+//!
+//! An engine is a set of ordered key spaces ([`Space`]) with atomic multi-space batches.
+//! Two engines implement it: `fjall` (production; not built under madsim because fjall runs
+//! OS threads) and [`mem`] (simulation; keeps what was written apart from what was synced,
+//! so a simulated power loss drops unsynced writes). Both pass the same conformance suite
+//! (`storage::conformance`).
+//!
+//! Durability contract: a batch written with [`Durability::Sync`] is on stable storage when
+//! `write` returns, together with every batch written before it. A batch written with
+//! [`Durability::Buffered`] is atomic (all or nothing after a crash) and ordered, but may be
+//! lost by a crash until a later `Sync` write or [`Engine::sync`].
+
+use std::ops::ControlFlow;
+
+pub mod mem;
+#[cfg(not(madsim))]
+pub mod fjall;
+#[cfg(test)]
+mod conformance;
+
+/// The fixed set of key spaces. Each is an independent ordered map of byte strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Space {
+    /// MVCC history: `(key, revision)` -> `StoredVersion` (see `mvcc::keys`).
+    History,
+    /// MVCC revision index: `revision` -> key, for watch catch-up and compaction.
+    Revisions,
+    /// State-machine metadata: consistent index, current and compacted revision, members.
+    Meta,
+    /// Raft log entries: big-endian index -> encoded `eraftpb::Entry`.
+    RaftLog,
+    /// Raft durable state: hard state, conf state, snapshot metadata.
+    RaftState,
+}
+
+impl Space {
+    /// Every space, in a fixed order (engines create them all on open).
+    pub const ALL: [Space; 5] = [
+        Space::History,
+        Space::Revisions,
+        Space::Meta,
+        Space::RaftLog,
+        Space::RaftState,
+    ];
+
+    /// The on-disk name of the space.
+    pub fn name(self) -> &'static str {
+        match self {
+            Space::History => "history",
+            Space::Revisions => "revisions",
+            Space::Meta => "meta",
+            Space::RaftLog => "raft_log",
+            Space::RaftState => "raft_state",
+        }
+    }
+}
+
+/// Whether a write must be on stable storage before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync before returning (covers every earlier write too).
+    Sync,
+    /// Atomic and ordered, but may be lost by a crash until the next sync.
+    Buffered,
+}
+
+/// One change in a batch: `None` deletes the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Op {
+    /// The key space.
+    pub space: Space,
+    /// The key.
+    pub key: Vec<u8>,
+    /// The new value, or `None` to delete.
+    pub value: Option<Vec<u8>>,
+}
+
+/// A set of changes applied atomically, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    ops: Vec<Op>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `key` to `value` in `space`.
+    pub fn put(&mut self, space: Space, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push(Op { space, key: key.into(), value: Some(value.into()) });
+    }
+
+    /// Deletes `key` from `space` (no error if absent).
+    pub fn delete(&mut self, space: Space, key: impl Into<Vec<u8>>) {
+        self.ops.push(Op { space, key: key.into(), value: None });
+    }
+
+    /// The changes, in the order they were added.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// Whether the batch holds no change.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Moves every change of `other` to the end of this batch.
+    pub fn append(&mut self, other: &mut WriteBatch) {
+        self.ops.append(&mut other.ops);
+    }
+}
+
+/// Scan direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Ascending key order.
+    Ascending,
+    /// Descending key order.
+    Descending,
+}
+
+/// A storage failure. For a failed sync the process must stop (never retry and continue).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    /// The engine could not be opened (names the path and the reason).
+    #[error("cannot open storage at {path}: {reason}")]
+    Open {
+        /// The data directory or file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A read or write failed.
+    #[error("storage i/o error: {0}")]
+    Io(String),
+    /// An fsync failed: what was written since the last sync is in an unknown state.
+    #[error("storage sync failed: {0}")]
+    Sync(String),
+    /// Stored bytes could not be decoded (names the space and key).
+    #[error("corrupt data in space {space}: {reason}")]
+    Corrupt {
+        /// The space name.
+        space: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// What a scan visitor sees: a key and its value.
+pub type Visitor<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + 'a;
+
+/// An ordered, multi-space key-value engine with atomic batches.
+pub trait Engine: Send + Sync {
+    /// The value of `key` in `space`, if any.
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Visits the keys in `[start, end)` of `space` (`end = None`: to the end of the space)
+    /// in `order`, until the visitor returns `Break`.
+    fn scan(
+        &self,
+        space: Space,
+        start: &[u8],
+        end: Option<&[u8]>,
+        order: Order,
+        visit: &mut Visitor<'_>,
+    ) -> Result<(), StorageError>;
+
+    /// Applies `batch` atomically.
+    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<(), StorageError>;
+
+    /// Makes every earlier write durable.
+    fn sync(&self) -> Result<(), StorageError>;
+
+    /// Approximate bytes on disk (for `Status.dbSize`).
+    fn size_bytes(&self) -> u64;
+}
