@@ -5,8 +5,11 @@
 //! or draws unseeded randomness, so the same code runs in production and inside madsim.
 
 pub mod api;
+pub mod apply;
 pub mod error;
+pub mod membership;
 pub mod mvcc;
+pub mod replica;
 pub mod storage;
 
 pub use error::Error;

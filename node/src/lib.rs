@@ -1,1 +1,143 @@
+//! cairn-node: one cairn member. [`start`] opens the state on an engine, starts the event
+//! loop and serves the client API; the `cairn` binary wraps it with etcd's flags, and the
+//! simulator runs it unchanged on simulated hosts.
 
+pub mod config;
+pub mod grpc;
+pub mod server;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cairn_core::apply::StateMachine;
+use cairn_core::membership::{cluster_id, initial_members};
+use cairn_core::replica::{Replica, ReplicaConfig, ReplicaError, tracing_logger};
+use cairn_core::storage::{Engine, StorageError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::server::{Handle, Identity};
+
+/// Why a member could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The stored state could not be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The replica refused the stored state.
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+    /// The configuration names no member for this node.
+    #[error("member {0:?} is not in --initial-cluster")]
+    NotAMember(String),
+    /// A listener failed.
+    #[error("cannot serve clients on {addr}: {reason}")]
+    Serve {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A running member.
+pub struct Node {
+    /// Handle for in-process requests (tests, simulator).
+    pub handle: Handle,
+    shutdown: watch::Sender<bool>,
+    event_loop: JoinHandle<Result<(), StorageError>>,
+    servers: Vec<JoinHandle<Result<(), NodeError>>>,
+}
+
+impl Node {
+    /// Stops serving and waits for the event loop to finish.
+    pub async fn stop(self) -> Result<(), NodeError> {
+        let _ = self.shutdown.send(true);
+        for server in self.servers {
+            if let Ok(Err(e)) = server.await {
+                tracing::warn!(error = %e, "client listener ended with an error");
+            }
+        }
+        match self.event_loop.await {
+            Ok(result) => Ok(result?),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Waits until the event loop ends by itself (a fatal storage error) or is stopped.
+    pub async fn wait(&mut self) -> Result<(), NodeError> {
+        match (&mut self.event_loop).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Identity of this member and the bootstrap membership.
+pub fn identity(config: &Config) -> Result<Identity, NodeError> {
+    let mut members = initial_members(&config.initial_cluster, &config.initial_cluster_token);
+    let me = members
+        .iter_mut()
+        .find(|m| m.name == config.name)
+        .ok_or_else(|| NodeError::NotAMember(config.name.clone()))?;
+    me.client_urls = config.advertise_client_urls.clone();
+    let member_id = me.id;
+    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
+    Ok(Identity { cluster_id: cluster_id(&ids), member_id, members })
+}
+
+/// Opens the member stored in `engine` and starts serving clients.
+pub fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError> {
+    let identity = identity(config)?;
+    let member_id = identity.member_id;
+    let state_machine = Arc::new(StateMachine::open(engine.clone())?);
+    let replica_config = ReplicaConfig {
+        election_ticks: config.election_ticks,
+        snapshot_count: config.snapshot_count,
+        ..ReplicaConfig::new(identity.member_id)
+    };
+    let voters: Vec<u64> = identity.members.iter().map(|m| m.id).collect();
+    let replica = Replica::open(&replica_config, engine, state_machine, &voters, &tracing_logger())?;
+    tracing::info!(
+        name = %config.name,
+        member_id = format_args!("{:x}", identity.member_id),
+        cluster_id = format_args!("{:x}", identity.cluster_id),
+        "starting member"
+    );
+    let (event_loop, handle) = server::start(
+        replica,
+        identity,
+        config.tick,
+        config.request_timeout(),
+        request_id_base(member_id),
+    );
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let event_loop = tokio::spawn(event_loop.run(shutdown_rx.clone()));
+    let servers = config
+        .listen_client_addrs
+        .iter()
+        .map(|&addr| {
+            let handle = handle.clone();
+            let mut stop = shutdown_rx.clone();
+            let (max_request_bytes, max_txn_ops) = (config.max_request_bytes, config.max_txn_ops);
+            tokio::spawn(async move {
+                let signal = async move {
+                    let _ = stop.changed().await;
+                };
+                tracing::info!(%addr, "serving client requests");
+                grpc::serve_clients(handle, addr, max_request_bytes, max_txn_ops, signal)
+                    .await
+                    .map_err(|e| NodeError::Serve { addr, reason: e.to_string() })
+            })
+        })
+        .collect();
+    Ok(Node { handle, shutdown, event_loop, servers })
+}
+
+/// Request ids unique across restarts of this member (etcd's `idutil.Generator`): the low
+/// 16 bits of the member id, then milliseconds since the epoch, then a counter.
+fn request_id_base(member_id: u64) -> u64 {
+    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    ((member_id & 0xffff) << 48) | ((millis & 0xff_ffff_ffff) << 8)
+}

@@ -1,1 +1,195 @@
+//! Black-box test harness: real `cairn` and reference `etcd` processes on 127.0.0.1, driven
+//! by real clients (etcdctl, the `etcd-client` crate). Nothing here runs under madsim.
+//!
+//! The binaries under test are the ones cargo built next to this test executable
+//! (`cargo test --workspace` builds them); the reference `etcd` and `etcdctl` come from
+//! Debian (`scripts/install-test-deps`).
 
+#![cfg(not(madsim))]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// How long a server may take to start answering.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("ephemeral port address").port()
+}
+
+/// Path of a binary of this workspace built by cargo for this test run.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (`cargo build --bin {name}`, which `cargo test --workspace` does)",
+        path.display()
+    );
+    path
+}
+
+/// Path of a program that must be installed (the reference etcd and etcdctl).
+pub fn installed(program: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|p| p.exists())
+    });
+    found.unwrap_or_else(|| {
+        panic!("{program} is not installed: run scripts/install-test-deps (Debian etcd-server, etcd-client)")
+    })
+}
+
+/// Which server a [`Server`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// This project's `cairn`.
+    Cairn,
+    /// The reference etcd 3.4.
+    Etcd,
+}
+
+/// A single-member server process on loopback ports of its own.
+pub struct Server {
+    kind: Kind,
+    child: Option<Child>,
+    data_dir: PathBuf,
+    client_port: u16,
+    peer_port: u16,
+    extra_args: Vec<String>,
+}
+
+impl Server {
+    /// Starts `kind` on fresh ports with its data in `data_dir`, and waits until it serves.
+    pub fn start(kind: Kind, data_dir: &Path) -> Server {
+        Server::start_with(kind, data_dir, &[])
+    }
+
+    /// Like [`Server::start`], with extra flags.
+    pub fn start_with(kind: Kind, data_dir: &Path, extra_args: &[&str]) -> Server {
+        let mut server = Server {
+            kind,
+            child: None,
+            data_dir: data_dir.to_path_buf(),
+            client_port: free_port(),
+            peer_port: free_port(),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    /// The client endpoint, `127.0.0.1:port`.
+    pub fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.client_port)
+    }
+
+    fn spawn(&mut self) {
+        let program = match self.kind {
+            Kind::Cairn => workspace_bin("cairn"),
+            Kind::Etcd => installed("etcd"),
+        };
+        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let child = Command::new(program)
+            .arg("--name")
+            .arg("default")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("default={peer}")])
+            .args(&self.extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start server process");
+        self.child = Some(child);
+        self.wait_until_serving();
+    }
+
+    fn wait_until_serving(&self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.client_port)).is_ok() {
+                let probe = etcdctl(&self.endpoint(), &["get", "cairn-test-probe"]);
+                if probe.status.success() {
+                    return;
+                }
+            }
+            sleep(Duration::from_millis(100));
+        }
+        panic!("{:?} did not serve on {} within {START_TIMEOUT:?}", self.kind, self.endpoint());
+    }
+
+    /// SIGKILL, as a crash or power cut of the process would be.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again on the same ports and data dir.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns the exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs the reference etcdctl (API v3) against `endpoint`.
+pub fn etcdctl(endpoint: &str, args: &[&str]) -> Output {
+    etcdctl_with_stdin(endpoint, args, "")
+}
+
+/// Runs the reference etcdctl with `stdin` piped in.
+pub fn etcdctl_with_stdin(endpoint: &str, args: &[&str], stdin: &str) -> Output {
+    run_with_stdin(&installed("etcdctl"), endpoint, args, stdin)
+}
+
+/// Runs a client binary with `--endpoints endpoint` and `stdin` piped in.
+pub fn run_with_stdin(program: &Path, endpoint: &str, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(program)
+        .env("ETCDCTL_API", "3")
+        .arg("--endpoints")
+        .arg(endpoint)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start client");
+    if let Some(mut input) = child.stdin.take() {
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    child.wait_with_output().expect("client output")
+}

@@ -1,0 +1,291 @@
+//! The command tree: etcdctl 3.4's commands with their names, `Use` lines, descriptions
+//! and flags, exactly as etcdctl declares them (`etcdctl/ctlv3/ctl.go` and
+//! `ctlv3/command/*.go`), so that usage text, prefix matching (`g` runs `get`) and
+//! "Did you mean this?" suggestions behave the same. Commands cairnctl does not implement
+//! yet are present as [`Action::NotYet`], so they are recognised and refused clearly.
+
+use crate::flags::{FlagDef, FlagKind};
+
+/// The name cairnctl's usage and errors call the program.
+pub const PROGRAM: &str = "cairnctl";
+
+/// What running a command does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A group (`endpoint`, `member`): shows its usage.
+    Group,
+    /// cobra's `help [command]`.
+    Help,
+    /// Runs an implemented command.
+    Run(CommandId),
+    /// An etcdctl command cairnctl does not implement yet.
+    NotYet,
+}
+
+/// The implemented commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandId {
+    /// `get`.
+    Get,
+    /// `put`.
+    Put,
+    /// `del`.
+    Del,
+    /// `txn`.
+    Txn,
+    /// `compaction`.
+    Compaction,
+    /// `endpoint health`.
+    EndpointHealth,
+    /// `endpoint status`.
+    EndpointStatus,
+    /// `member list`.
+    MemberList,
+    /// `version`.
+    Version,
+}
+
+/// One command of the tree.
+#[derive(Debug)]
+pub struct Command {
+    /// The name typed on the command line.
+    pub name: &'static str,
+    /// cobra's `Use`: the name and the argument synopsis.
+    pub use_line: &'static str,
+    /// The one-line description.
+    pub short: &'static str,
+    /// The long description (may be empty).
+    pub long: &'static str,
+    /// Flags of this command only.
+    pub flags: &'static [FlagDef],
+    /// Flags of this command that its subcommands inherit.
+    pub persistent: &'static [FlagDef],
+    /// Subcommands, in etcdctl's (alphabetical) order.
+    pub children: &'static [Command],
+    /// What running it does.
+    pub action: Action,
+}
+
+impl Command {
+    /// Whether running this command does something other than show usage.
+    pub fn runnable(&self) -> bool {
+        !matches!(self.action, Action::Group)
+    }
+}
+
+/// The root command.
+pub static ROOT: Command = Command {
+    name: PROGRAM,
+    use_line: PROGRAM,
+    short: "A simple command line client for etcd3.",
+    long: "",
+    flags: &[],
+    persistent: &GLOBAL_FLAGS,
+    children: &ROOT_CHILDREN,
+    action: Action::Group,
+};
+
+/// etcdctl's global flags (`ctl.go`), inherited by every command.
+pub static GLOBAL_FLAGS: [FlagDef; 18] = [
+    FlagDef::str("cacert", "", "verify certificates of TLS-enabled secure servers using this CA bundle"),
+    FlagDef::str("cert", "", "identify secure client using this TLS certificate file"),
+    duration("command-timeout", "5s", "timeout for short running command (excluding dial timeout)"),
+    FlagDef::bool("debug", "enable client-side debug logging"),
+    duration("dial-timeout", "2s", "dial timeout for client connections"),
+    FlagDef::str("discovery-srv", "", "domain name to query for SRV records describing cluster endpoints").short('d'),
+    FlagDef::str("discovery-srv-name", "", "service name to query when using DNS discovery"),
+    FlagDef {
+        name: "endpoints",
+        shorthand: None,
+        kind: FlagKind::StrList,
+        default: "[127.0.0.1:2379]",
+        usage: "gRPC endpoints",
+    },
+    FlagDef::bool("hex", "print byte strings as hex encoded strings"),
+    bool_true("insecure-discovery", "accept insecure SRV records describing cluster endpoints"),
+    FlagDef::bool(
+        "insecure-skip-tls-verify",
+        "skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)",
+    ),
+    bool_true("insecure-transport", "disable transport security for client connections"),
+    duration("keepalive-time", "2s", "keepalive time for client connections"),
+    duration("keepalive-timeout", "6s", "keepalive timeout for client connections"),
+    FlagDef::str("key", "", "identify secure client using this TLS key file"),
+    FlagDef::str(
+        "password",
+        "",
+        "password for authentication (if this option is used, --user option shouldn't include password)",
+    ),
+    FlagDef::str("user", "", "username[:password] for authentication (prompt if password is not supplied)"),
+    FlagDef::str("write-out", "simple", "set the output format (fields, json, protobuf, simple, table)").short('w'),
+];
+
+const fn duration(name: &'static str, default: &'static str, usage: &'static str) -> FlagDef {
+    FlagDef { name, shorthand: None, kind: FlagKind::Duration, default, usage }
+}
+
+const fn bool_true(name: &'static str, usage: &'static str) -> FlagDef {
+    FlagDef { name, shorthand: None, kind: FlagKind::Bool, default: "true", usage }
+}
+
+const fn run(name: &'static str, use_line: &'static str, short: &'static str, id: CommandId) -> Command {
+    Command { name, use_line, short, long: "", flags: &[], persistent: &[], children: &[], action: Action::Run(id) }
+}
+
+const fn group(name: &'static str, use_line: &'static str, short: &'static str, children: &'static [Command]) -> Command {
+    Command { name, use_line, short, long: "", flags: &[], persistent: &[], children, action: Action::Group }
+}
+
+const fn not_yet(name: &'static str, use_line: &'static str, short: &'static str) -> Command {
+    Command { name, use_line, short, long: "", flags: &[], persistent: &[], children: &[], action: Action::NotYet }
+}
+
+static ROOT_CHILDREN: [Command; 24] = [
+    not_yet("alarm", "alarm <subcommand>", "Alarm related commands"),
+    not_yet("auth", "auth <enable or disable>", "Enable or disable authentication"),
+    not_yet("check", "check <subcommand>", "commands for checking properties of the etcd cluster"),
+    Command {
+        flags: &[FlagDef::bool("physical", "'true' to wait for compaction to physically remove all old revisions")],
+        ..run("compaction", "compaction [options] <revision>", "Compacts the event history in etcd", CommandId::Compaction)
+    },
+    not_yet("completion", "completion", "Generate the autocompletion script for the specified shell"),
+    not_yet("defrag", "defrag", "Defragments the storage of the etcd members with given endpoints"),
+    Command {
+        flags: &DEL_FLAGS,
+        ..run("del", "del [options] <key> [range_end]", "Removes the specified key or range of keys [key, range_end)", CommandId::Del)
+    },
+    not_yet("elect", "elect <election-name> [proposal]", "Observes and participates in leader election"),
+    Command {
+        persistent: &[FlagDef::bool("cluster", "use all endpoints from the cluster member list")],
+        ..group("endpoint", "endpoint <subcommand>", "Endpoint related commands", &ENDPOINT_CHILDREN)
+    },
+    Command {
+        flags: &GET_FLAGS,
+        ..run("get", "get [options] <key> [range_end]", "Gets the key or a range of keys", CommandId::Get)
+    },
+    Command {
+        long: "Help provides help for any command in the application.\nSimply type cairnctl help [path to command] for full details.",
+        action: Action::Help,
+        ..not_yet("help", "help [command]", "Help about any command")
+    },
+    not_yet("lease", "lease <subcommand>", "Lease related commands"),
+    not_yet("lock", "lock <lockname> [exec-command arg1 arg2 ...]", "Acquires a named lock"),
+    not_yet("make-mirror", "make-mirror [options] <destination>", "Makes a mirror at the destination etcd cluster"),
+    group("member", "member <subcommand>", "Membership related commands", &MEMBER_CHILDREN),
+    not_yet("migrate", "migrate", "Migrates keys in a v2 store to a mvcc store"),
+    not_yet("move-leader", "move-leader <transferee-member-id>", "Transfers leadership to another etcd cluster member."),
+    Command {
+        long: PUT_LONG,
+        flags: &PUT_FLAGS,
+        ..run(
+            "put",
+            "put [options] <key> <value> (<value> can also be given from stdin)",
+            "Puts the given key into the store",
+            CommandId::Put,
+        )
+    },
+    not_yet("role", "role <subcommand>", "Role related commands"),
+    not_yet("snapshot", "snapshot <subcommand>", "Manages etcd node snapshots"),
+    Command {
+        flags: &[FlagDef::bool("interactive", "Input transaction in interactive mode").short('i')],
+        ..run("txn", "txn [options]", "Txn processes all the requests in one transaction", CommandId::Txn)
+    },
+    not_yet("user", "user <subcommand>", "User related commands"),
+    run("version", "version", "Prints the version of etcdctl", CommandId::Version),
+    not_yet(
+        "watch",
+        "watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]",
+        "Watches events stream on keys or prefixes",
+    ),
+];
+
+/// `get`'s flags: etcdctl 3.4's, plus 3.5's `--count-only` and revision filters.
+pub static GET_FLAGS: [FlagDef; 14] = [
+    FlagDef::str("consistency", "l", "Linearizable(l) or Serializable(s)"),
+    FlagDef::bool("count-only", "Get only the count"),
+    FlagDef::bool("from-key", "Get keys that are greater than or equal to the given key using byte compare"),
+    FlagDef::bool("keys-only", "Get only the keys"),
+    FlagDef::int64("limit", "Maximum number of results"),
+    FlagDef::int64("max-create-rev", "Maximum create revision"),
+    FlagDef::int64("max-mod-rev", "Maximum modify revision"),
+    FlagDef::int64("min-create-rev", "Minimum create revision"),
+    FlagDef::int64("min-mod-rev", "Minimum modify revision"),
+    FlagDef::str("order", "", "Order of results; ASCEND or DESCEND (ASCEND by default)"),
+    FlagDef::bool("prefix", "Get keys with matching prefix"),
+    FlagDef::bool("print-value-only", "Only write values when using the \"simple\" output format"),
+    FlagDef::int64("rev", "Specify the kv revision"),
+    FlagDef::str("sort-by", "", "Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION"),
+];
+
+/// `put`'s flags.
+pub static PUT_FLAGS: [FlagDef; 4] = [
+    FlagDef::bool("ignore-lease", "updates the key using its current lease"),
+    FlagDef::bool("ignore-value", "updates the key using its current value"),
+    FlagDef::str("lease", "0", "lease ID (in hexadecimal) to attach to the key"),
+    FlagDef::bool("prev-kv", "return the previous key-value pair before modification"),
+];
+
+/// `del`'s flags.
+pub static DEL_FLAGS: [FlagDef; 3] = [
+    FlagDef::bool("from-key", "delete keys that are greater than or equal to the given key using byte compare"),
+    FlagDef::bool("prefix", "delete keys with matching prefix"),
+    FlagDef::bool("prev-kv", "return deleted key-value pairs"),
+];
+
+const PUT_LONG: &str = "
+Puts the given key into the store.
+
+When <value> begins with '-', <value> is interpreted as a flag.
+Insert '--' for workaround:
+
+$ put <key> -- <value>
+$ put -- <key> <value>
+
+If <value> isn't given as a command line argument and '--ignore-value' is not specified,
+this command tries to read the value from standard input.
+
+If <lease> isn't given as a command line argument and '--ignore-lease' is not specified,
+this command tries to read the value from standard input.
+
+For example,
+$ cat file | put <key>
+will store the content of the file to <key>.
+";
+
+static ENDPOINT_CHILDREN: [Command; 3] = [
+    not_yet("hashkv", "hashkv", "Prints the KV history hash for each endpoint in --endpoints"),
+    run(
+        "health",
+        "health",
+        "Checks the healthiness of endpoints specified in `--endpoints` flag",
+        CommandId::EndpointHealth,
+    ),
+    Command {
+        long: "When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.
+The items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.
+",
+        ..run(
+            "status",
+            "status",
+            "Prints out the status of endpoints specified in `--endpoints` flag",
+            CommandId::EndpointStatus,
+        )
+    },
+];
+
+static MEMBER_CHILDREN: [Command; 5] = [
+    not_yet("add", "add <memberName> [options]", "Adds a member into the cluster"),
+    Command {
+        long: "When --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.
+The items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.
+",
+        ..run("list", "list", "Lists all members in the cluster", CommandId::MemberList)
+    },
+    not_yet("promote", "promote <memberID>", "Promotes a non-voting member in the cluster"),
+    not_yet("remove", "remove <memberID>", "Removes a member from the cluster"),
+    not_yet("update", "update <memberID> [options]", "Updates a member in the cluster"),
+];
+
+/// The help flag cobra gives every command; usage text renders its help as
+/// "help for <command name>".
+pub const HELP_FLAG: FlagDef = FlagDef::bool("help", "help for").short('h');

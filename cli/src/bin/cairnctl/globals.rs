@@ -1,0 +1,184 @@
+//! The global options every command inherits, filled from the command line and then from
+//! `ETCDCTL_*` environment variables as etcdctl does (`pkg/flags.SetPflagsFromEnv`): a
+//! variable sets a flag that was not given; a variable for a flag that *was* given is a
+//! fatal conflict; an `ETCDCTL_` variable that names no flag draws a warning.
+
+use crate::console::Console;
+use crate::exit::{self, CliError};
+use crate::flags::{FlagDef, FlagValues};
+use crate::go_duration::{self, GoDuration};
+use crate::go_log::{self, Level};
+
+/// The prefix of etcdctl's environment variables.
+const ENV_PREFIX: &str = "ETCDCTL_";
+
+/// The options a client needs, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Globals {
+    /// `--endpoints`, trimmed.
+    pub endpoints: Vec<String>,
+    /// `-w/--write-out`.
+    pub write_out: String,
+    /// `--hex`.
+    pub hex: bool,
+    /// `--dial-timeout`.
+    pub dial_timeout: GoDuration,
+    /// `--command-timeout`.
+    pub command_timeout: GoDuration,
+}
+
+impl Globals {
+    /// The resolved options, refusing the ones cairnctl does not support yet (TLS, auth,
+    /// DNS discovery) rather than silently ignoring them.
+    pub fn from_flags(values: &FlagValues) -> Result<Globals, CliError> {
+        refuse_unsupported(values)?;
+        Ok(Globals {
+            endpoints: values.list("endpoints").iter().map(|e| e.trim().to_string()).collect(),
+            write_out: values.str("write-out").to_string(),
+            hex: values.bool("hex"),
+            dial_timeout: values.duration("dial-timeout"),
+            command_timeout: values.duration("command-timeout"),
+        })
+    }
+
+    /// `--command-timeout` as a std duration.
+    pub fn command_timeout(&self) -> std::time::Duration {
+        go_duration::to_std(self.command_timeout)
+    }
+
+    /// `--dial-timeout` as a std duration; `None` when zero (no limit, as in clientv3).
+    pub fn dial_timeout(&self) -> Option<std::time::Duration> {
+        (self.dial_timeout > 0).then(|| go_duration::to_std(self.dial_timeout))
+    }
+}
+
+/// Flags etcdctl accepts that cairnctl cannot honour yet.
+fn refuse_unsupported(values: &FlagValues) -> Result<(), CliError> {
+    let set_strings = ["cacert", "cert", "key", "user", "password", "discovery-srv"];
+    for name in set_strings {
+        if !values.str(name).is_empty() {
+            return Err(unsupported(name));
+        }
+    }
+    if values.bool("insecure-skip-tls-verify") {
+        return Err(unsupported("insecure-skip-tls-verify"));
+    }
+    if !values.bool("insecure-transport") {
+        return Err(unsupported("insecure-transport=false"));
+    }
+    Ok(())
+}
+
+fn unsupported(flag: &str) -> CliError {
+    CliError::bad_feature(format!("--{flag} is not supported by cairnctl yet"))
+}
+
+/// etcdctl's `SetPflagsFromEnv("ETCDCTL", inherited)` followed by its environment check.
+/// `env` is the process environment in order.
+pub fn apply_env(
+    values: &mut FlagValues,
+    inherited: &[FlagDef],
+    env: &[(String, String)],
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
+    let mut used = Vec::new();
+    let mut shadowed = Vec::new();
+    for def in inherited {
+        let key = env_key(def.name);
+        if values.changed(def.name) {
+            shadowed.push(key);
+            continue;
+        }
+        let Some((_, value)) = env.iter().find(|(k, v)| *k == key && !v.is_empty()) else {
+            continue;
+        };
+        // etcdctl ignores a value that does not parse; the flag keeps its default.
+        let _ignored = values.set(def.name, value);
+        used.push(key);
+    }
+    verify_env(env, &used, &shadowed, console)
+}
+
+/// `ETCDCTL_` + the flag name in upper case with `-` as `_`.
+fn env_key(flag: &str) -> String {
+    format!("{ENV_PREFIX}{}", flag.to_uppercase().replace('-', "_"))
+}
+
+fn verify_env(
+    env: &[(String, String)],
+    used: &[String],
+    shadowed: &[String],
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
+    for (key, value) in env {
+        if used.contains(key) {
+            continue;
+        }
+        if shadowed.contains(key) {
+            let message = format!(
+                "conflicting environment variable {} is shadowed by corresponding command-line flag \
+                 (either unset environment variable or disable flag)",
+                crate::go_strconv::quote(key)
+            );
+            console.err(&go_log::capnslog_line(Level::Critical, &message));
+            return Err(CliError::silent(exit::ERROR));
+        }
+        if key.starts_with(ENV_PREFIX) {
+            let message = format!("unrecognized environment variable {key}={value}");
+            console.err(&go_log::capnslog_line(Level::Warning, &message));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::GLOBAL_FLAGS;
+    use crate::flags;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn run(argv: &[&str], vars: &[(&str, &str)]) -> (Result<FlagValues, CliError>, String) {
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        let mut values = flags::parse(&GLOBAL_FLAGS, &argv).map(|p| p.values).unwrap_or_default();
+        let (mut out, mut err, mut input) = (Vec::new(), Vec::new(), &b""[..]);
+        let mut console = Console::new(&mut out, &mut err, &mut input);
+        let result = apply_env(&mut values, &GLOBAL_FLAGS, &env(vars), &mut console).map(|()| values);
+        (result, String::from_utf8_lossy(&err).into_owned())
+    }
+
+    #[test]
+    fn environment_fills_flags_not_given() {
+        let (values, err) = run(&[], &[("ETCDCTL_ENDPOINTS", "a:1,b:2"), ("ETCDCTL_WRITE_OUT", "json")]);
+        let values = values.unwrap();
+        assert_eq!(values.list("endpoints"), ["a:1", "b:2"]);
+        assert_eq!(values.str("write-out"), "json");
+        assert_eq!(err, "");
+    }
+
+    #[test]
+    fn unknown_variables_draw_a_warning() {
+        let (values, err) = run(&[], &[("ETCDCTL_LIMIT", "1"), ("HOME", "/")]);
+        assert!(values.is_ok());
+        assert!(err.ends_with(" W | pkg/flags: unrecognized environment variable ETCDCTL_LIMIT=1\n"), "{err}");
+    }
+
+    #[test]
+    fn a_variable_shadowed_by_a_flag_is_fatal() {
+        let (values, err) = run(&["--endpoints", "x:1"], &[("ETCDCTL_ENDPOINTS", "y:1")]);
+        assert_eq!(values.unwrap_err(), CliError::silent(exit::ERROR));
+        assert!(err.ends_with(
+            " C | pkg/flags: conflicting environment variable \"ETCDCTL_ENDPOINTS\" is shadowed by corresponding command-line flag (either unset environment variable or disable flag)\n"
+        ));
+    }
+
+    #[test]
+    fn tls_and_auth_flags_are_refused_not_ignored() {
+        let argv: Vec<String> = ["--user", "root:x"].iter().map(|s| s.to_string()).collect();
+        let values = flags::parse(&GLOBAL_FLAGS, &argv).unwrap().values;
+        assert_eq!(Globals::from_flags(&values).unwrap_err().code, exit::BAD_FEATURE);
+    }
+}

@@ -1,0 +1,184 @@
+//! Printing responses in etcdctl's output formats (`-w simple|json|fields|table|protobuf`),
+//! byte for byte as etcdctl 3.4 prints them (`ctlv3/command/printer*.go`). Each format
+//! lives in its own module; [`Printer`] picks one and refuses the combinations etcdctl
+//! refuses (`table not supported as output format`).
+
+mod fields;
+mod go_json;
+mod humanize;
+mod json;
+mod protobuf;
+mod simple;
+mod table;
+
+use cairn_client::pb::etcdserverpb as pb;
+
+use crate::console::Console;
+use crate::exit::CliError;
+
+/// One endpoint's health check result (etcdctl's `epHealth`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpHealth {
+    /// The endpoint as given.
+    pub endpoint: String,
+    /// Whether it answered.
+    pub health: bool,
+    /// How long the check took, as Go prints a duration.
+    pub took: String,
+    /// Why it is unhealthy ("" when healthy).
+    pub error: String,
+}
+
+/// One endpoint's status (etcdctl's `epStatus`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpStatus {
+    /// The endpoint as given.
+    pub endpoint: String,
+    /// Its answer to `Maintenance.Status`.
+    pub status: pb::StatusResponse,
+}
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Human-readable lines (the default).
+    Simple,
+    /// The response as Go's `encoding/json` renders etcd's structs.
+    Json,
+    /// `"Field" : value` lines.
+    Fields,
+    /// ASCII tables (member and endpoint commands only).
+    Table,
+    /// The response's protobuf encoding.
+    Protobuf,
+}
+
+impl Format {
+    /// The format named by `-w`, if it exists.
+    pub fn parse(name: &str) -> Option<Format> {
+        match name {
+            "simple" => Some(Format::Simple),
+            "json" => Some(Format::Json),
+            "fields" => Some(Format::Fields),
+            "table" => Some(Format::Table),
+            "protobuf" => Some(Format::Protobuf),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Format::Simple => "simple",
+            Format::Json => "json",
+            Format::Fields => "fields",
+            Format::Table => "table",
+            Format::Protobuf => "protobuf",
+        }
+    }
+}
+
+/// Prints responses in one format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Printer {
+    /// The format.
+    pub format: Format,
+    /// `--hex`: keys and values as `\x..` escapes (simple format only, as in etcdctl).
+    pub hex: bool,
+}
+
+impl Printer {
+    /// A printer for `-w <name>`; an unknown name is etcdctl's "unsupported output format".
+    pub fn new(name: &str, hex: bool) -> Result<Printer, CliError> {
+        let format = Format::parse(name).ok_or_else(|| CliError::bad_feature("unsupported output format"))?;
+        Ok(Printer { format, hex })
+    }
+
+    /// The error etcdctl gives for a response type this format cannot print.
+    fn unsupported(self) -> CliError {
+        CliError::bad_feature(format!("{} not supported as output format", self.format.name()))
+    }
+
+    /// A `get` response; `value_only` is `--print-value-only` (simple format).
+    pub fn get(self, r: &pb::RangeResponse, value_only: bool, c: &mut Console<'_>) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out_bytes(&simple::get(r, self.hex, value_only)),
+            Format::Json => c.out(&json::line(json::range(r))),
+            Format::Fields => c.out(&fields::get(r)),
+            Format::Protobuf => c.out_bytes(&protobuf::encode(r)),
+            Format::Table => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+
+    /// A `put` response.
+    pub fn put(self, r: &pb::PutResponse, c: &mut Console<'_>) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out_bytes(&simple::put(r, self.hex)),
+            Format::Json => c.out(&json::line(json::put(r))),
+            Format::Fields => c.out(&fields::put(r)),
+            Format::Protobuf => c.out_bytes(&protobuf::encode(r)),
+            Format::Table => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+
+    /// A `del` response.
+    pub fn del(self, r: &pb::DeleteRangeResponse, c: &mut Console<'_>) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out_bytes(&simple::del(r, self.hex)),
+            Format::Json => c.out(&json::line(json::delete_range(r))),
+            Format::Fields => c.out(&fields::del(r)),
+            Format::Protobuf => c.out_bytes(&protobuf::encode(r)),
+            Format::Table => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+
+    /// A `txn` response.
+    pub fn txn(self, r: &pb::TxnResponse, c: &mut Console<'_>) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out_bytes(&simple::txn(r, self.hex)),
+            Format::Json => c.out(&json::line(json::txn(r))),
+            Format::Fields => c.out(&fields::txn(r)),
+            Format::Protobuf => c.out_bytes(&protobuf::encode(r)),
+            Format::Table => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+
+    /// A `member list` response.
+    pub fn member_list(self, r: &pb::MemberListResponse, c: &mut Console<'_>) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out(&simple::member_list(r)),
+            Format::Json => c.out(&json::line(json::member_list(r))),
+            Format::Fields => c.out(&fields::member_list(r)),
+            Format::Table => c.out(&table::member_list(r)),
+            Format::Protobuf => c.out_bytes(&protobuf::encode(r)),
+        }
+        Ok(())
+    }
+
+    /// `endpoint health` results (the simple format writes them to stderr, as etcdctl does).
+    pub fn endpoint_health(self, list: &[EpHealth], c: &mut Console<'_>) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.err(&simple::endpoint_health(list)),
+            Format::Json => c.out(&json::line(json::endpoint_health(list))),
+            Format::Fields => c.out(&fields::endpoint_health(list)),
+            Format::Table => c.out(&table::endpoint_health(list)),
+            Format::Protobuf => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+
+    /// `endpoint status` results.
+    pub fn endpoint_status(self, list: &[EpStatus], c: &mut Console<'_>) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out(&simple::endpoint_status(list)),
+            Format::Json => c.out(&json::line(json::endpoint_status(list))),
+            Format::Fields => c.out(&fields::endpoint_status(list)),
+            Format::Table => c.out(&table::endpoint_status(list)),
+            Format::Protobuf => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+}

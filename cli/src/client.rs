@@ -1,0 +1,207 @@
+//! [`Client`]: one gRPC connection to one etcd-compatible member, with typed calls that take
+//! and return the wire messages unchanged.
+//!
+//! [`Client::connect`] tries the endpoints in the order given and keeps the first that
+//! accepts a connection (etcdctl's endpoint list, without its balancer). The generated
+//! service stubs are cheap handles over one shared channel, so a call clones its stub and
+//! `Client` methods take `&self`; a `Client` is `Clone` and can be shared between tasks.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+
+use crate::endpoint::{EndpointError, endpoint_uri};
+use crate::error::ClientError;
+use crate::grpc::cluster_client::ClusterClient;
+use crate::grpc::kv_client::KvClient;
+use crate::grpc::maintenance_client::MaintenanceClient;
+use crate::pb::etcdserverpb as pb;
+
+/// How [`Client::connect_with`] dials, and how long calls may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Limit for establishing the connection to one endpoint (etcdctl's `--dial-timeout`,
+    /// 2s by default). `None` waits as long as the transport does.
+    pub dial_timeout: Option<Duration>,
+    /// Limit for each call, after which it fails with [`ClientError::Timeout`]. `None`
+    /// (the default) lets calls run until the server answers.
+    pub request_timeout: Option<Duration>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions { dial_timeout: Some(Duration::from_secs(2)), request_timeout: None }
+    }
+}
+
+/// A connection to one member of an etcd-compatible cluster.
+#[derive(Debug, Clone)]
+pub struct Client {
+    endpoint: String,
+    channel: Channel,
+    request_timeout: Option<Duration>,
+    kv: KvClient<Channel>,
+    maintenance: MaintenanceClient<Channel>,
+    cluster: ClusterClient<Channel>,
+}
+
+impl Client {
+    /// Connects to the first of `endpoints` that accepts a connection, with the default
+    /// [`ConnectOptions`]. Endpoints are `host:port` or `http://host:port`.
+    pub async fn connect(endpoints: &[String]) -> Result<Client, ClientError> {
+        Client::connect_with(endpoints, ConnectOptions::default()).await
+    }
+
+    /// Connects to the first of `endpoints` that accepts a connection. Every endpoint is
+    /// checked for syntax before any is dialled.
+    pub async fn connect_with(
+        endpoints: &[String],
+        options: ConnectOptions,
+    ) -> Result<Client, ClientError> {
+        if endpoints.is_empty() {
+            return Err(ClientError::NoEndpoints);
+        }
+        let uris = endpoints.iter().map(|e| endpoint_uri(e)).collect::<Result<Vec<_>, _>>()?;
+        let mut failures = Vec::with_capacity(endpoints.len());
+        for (endpoint, uri) in endpoints.iter().zip(uris) {
+            match dial(&uri, options.dial_timeout).await {
+                Ok(channel) => return Ok(Client::over(endpoint.trim(), channel, &options)),
+                Err(DialError::Endpoint(e)) => return Err(e.into()),
+                Err(DialError::Failed(why)) => failures.push((endpoint.clone(), why)),
+            }
+        }
+        Err(ClientError::Unreachable { failures })
+    }
+
+    fn over(endpoint: &str, channel: Channel, options: &ConnectOptions) -> Client {
+        Client {
+            endpoint: endpoint.to_string(),
+            request_timeout: options.request_timeout,
+            kv: KvClient::new(channel.clone()),
+            maintenance: MaintenanceClient::new(channel.clone()),
+            cluster: ClusterClient::new(channel.clone()),
+            channel,
+        }
+    }
+
+    /// The endpoint this client is connected to, as it was given.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The underlying channel, for services this client does not wrap yet.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// The same connection with a different per-call limit.
+    pub fn with_request_timeout(&self, request_timeout: Option<Duration>) -> Client {
+        Client { request_timeout, ..self.clone() }
+    }
+
+    /// `KV.Range`: reads a key or a range of keys.
+    pub async fn kv_range(&self, request: pb::RangeRequest) -> Result<pb::RangeResponse, ClientError> {
+        let mut kv = self.kv.clone();
+        self.call(kv.range(request)).await
+    }
+
+    /// `KV.Put`: writes one key.
+    pub async fn kv_put(&self, request: pb::PutRequest) -> Result<pb::PutResponse, ClientError> {
+        let mut kv = self.kv.clone();
+        self.call(kv.put(request)).await
+    }
+
+    /// `KV.DeleteRange`: deletes a key or a range of keys.
+    pub async fn kv_delete_range(
+        &self,
+        request: pb::DeleteRangeRequest,
+    ) -> Result<pb::DeleteRangeResponse, ClientError> {
+        let mut kv = self.kv.clone();
+        self.call(kv.delete_range(request)).await
+    }
+
+    /// `KV.Txn`: compares, then one branch of operations, atomically.
+    pub async fn kv_txn(&self, request: pb::TxnRequest) -> Result<pb::TxnResponse, ClientError> {
+        let mut kv = self.kv.clone();
+        self.call(kv.txn(request)).await
+    }
+
+    /// `KV.Compact`: discards history at or below a revision.
+    pub async fn kv_compact(
+        &self,
+        request: pb::CompactionRequest,
+    ) -> Result<pb::CompactionResponse, ClientError> {
+        let mut kv = self.kv.clone();
+        self.call(kv.compact(request)).await
+    }
+
+    /// `Maintenance.Status` of the connected member.
+    pub async fn maintenance_status(
+        &self,
+        request: pb::StatusRequest,
+    ) -> Result<pb::StatusResponse, ClientError> {
+        let mut maintenance = self.maintenance.clone();
+        self.call(maintenance.status(request)).await
+    }
+
+    /// `Cluster.MemberList`: the cluster's members as the connected member knows them.
+    pub async fn cluster_member_list(
+        &self,
+        request: pb::MemberListRequest,
+    ) -> Result<pb::MemberListResponse, ClientError> {
+        let mut cluster = self.cluster.clone();
+        self.call(cluster.member_list(request)).await
+    }
+
+    /// Runs one unary call under the request timeout and unwraps its answer.
+    async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, ClientError> {
+        let answer = match self.request_timeout {
+            Some(limit) => tokio::time::timeout(limit, call)
+                .await
+                .map_err(|_elapsed| ClientError::Timeout(limit))?,
+            None => call.await,
+        };
+        answer.map(tonic::Response::into_inner).map_err(ClientError::from)
+    }
+}
+
+/// Why one endpoint could not be dialled.
+enum DialError {
+    /// The endpoint is malformed: no point trying the others.
+    Endpoint(EndpointError),
+    /// The endpoint did not accept a connection.
+    Failed(String),
+}
+
+/// Opens a channel to `uri`, bounded by `dial_timeout`.
+async fn dial(uri: &str, dial_timeout: Option<Duration>) -> Result<Channel, DialError> {
+    let mut endpoint = Endpoint::from_shared(uri.to_string())
+        .map_err(|e| DialError::Endpoint(EndpointError::InvalidUri(uri.to_string(), e.to_string())))?;
+    if let Some(limit) = dial_timeout {
+        endpoint = endpoint.connect_timeout(limit);
+    }
+    let connecting = endpoint.connect();
+    let connected = match dial_timeout {
+        Some(limit) => tokio::time::timeout(limit, connecting)
+            .await
+            .map_err(|_elapsed| DialError::Failed(format!("no connection within {limit:?}")))?,
+        None => connecting.await,
+    };
+    connected.map_err(|e| DialError::Failed(transport_reason(&e)))
+}
+
+/// The innermost cause of a transport error ("Connection refused"), which is what a user
+/// can act on; tonic's outer message is only "transport error".
+fn transport_reason(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut reason = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        reason = inner.to_string();
+        source = inner.source();
+    }
+    reason
+}

@@ -1,0 +1,199 @@
+//! Applies committed Raft entries to the state machine, one entry at a time, atomically.
+//!
+//! The MVCC changes of an entry and the new `consistent_index` are written in ONE storage
+//! batch, so replaying the log after a crash is idempotent: an entry at or below the stored
+//! consistent index is skipped (etcd's `consistentIndex` check in `applyEntryNormal`).
+//! Apply batches are not fsynced; the Raft log is the durability point.
+//!
+//! Reads (`range`) share the state machine with apply through a read-write lock held only
+//! for the duration of one call, never across an await.
+
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use prost::Message as _;
+
+use crate::api::cairnpb::{InternalRequest, internal_request::Request};
+use crate::api::etcdserverpb::{
+    CompactionResponse, DeleteRangeResponse, PutResponse, RangeRequest, RangeResponse,
+    TxnRequest, TxnResponse,
+};
+use crate::api::mvccpb::Event;
+use crate::error::Error;
+use crate::mvcc::{LeaseLookup, Mvcc};
+use crate::storage::{Durability, Engine, Space, StorageError, WriteBatch};
+
+const CONSISTENT_INDEX_KEY: &[u8] = b"consistent_index";
+
+/// The response to one applied write request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Response {
+    /// A Put.
+    Put(PutResponse),
+    /// A DeleteRange.
+    DeleteRange(DeleteRangeResponse),
+    /// A Txn.
+    Txn(TxnResponse),
+    /// A Compact.
+    Compaction(CompactionResponse),
+}
+
+/// The outcome of applying one entry that carried a client request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// The Raft index of the entry.
+    pub index: u64,
+    /// The proposer's request id (meaningful only on the member that proposed it).
+    pub request_id: u64,
+    /// What the client gets back.
+    pub result: Result<Response, Error>,
+    /// The events the entry produced, in revision order (for watchers).
+    pub events: Vec<Event>,
+}
+
+/// No lease exists until the lessor lands: a Put naming a lease is refused, as etcd does
+/// for an unknown lease.
+struct NoLeases;
+
+impl LeaseLookup for NoLeases {
+    fn lease_exists(&self, _id: i64) -> bool {
+        false
+    }
+}
+
+struct Inner {
+    mvcc: Mvcc,
+    consistent_index: u64,
+}
+
+/// The replicated state machine: MVCC store plus the index of the last applied entry.
+pub struct StateMachine {
+    engine: Arc<dyn Engine>,
+    inner: RwLock<Inner>,
+}
+
+impl StateMachine {
+    /// Opens the state machine stored in `engine`.
+    pub fn open(engine: Arc<dyn Engine>) -> Result<StateMachine, StorageError> {
+        let mvcc = Mvcc::open(engine.clone())?;
+        let consistent_index = match engine.get(Space::Meta, CONSISTENT_INDEX_KEY)? {
+            Some(bytes) => decode_u64(&bytes)?,
+            None => 0,
+        };
+        Ok(StateMachine { engine, inner: RwLock::new(Inner { mvcc, consistent_index }) })
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().expect("state machine lock poisoned by a panic in apply")
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().expect("state machine lock poisoned by a panic in apply")
+    }
+
+    /// The index of the last entry applied.
+    pub fn consistent_index(&self) -> u64 {
+        self.read().consistent_index
+    }
+
+    /// The store's current revision.
+    pub fn current_revision(&self) -> i64 {
+        self.read().mvcc.current_revision()
+    }
+
+    /// The store's compacted revision.
+    pub fn compacted_revision(&self) -> i64 {
+        self.read().mvcc.compacted_revision()
+    }
+
+    /// Bytes on disk.
+    pub fn size_bytes(&self) -> u64 {
+        self.engine.size_bytes()
+    }
+
+    /// Serves a Range from the local state (the caller decides linearizability).
+    pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse, Error> {
+        self.read().mvcc.range(req)
+    }
+
+    /// Serves a Txn whose every branch only reads, from the local state, changing nothing
+    /// (etcd serves read-only txns like ranges instead of proposing them).
+    pub fn read_only_txn(&self, req: &TxnRequest) -> Result<TxnResponse, Error> {
+        let mut mvcc = self.read().mvcc.clone();
+        let mut scratch = WriteBatch::new();
+        let (response, _) = mvcc.txn(req, &NoLeases, &mut scratch)?;
+        debug_assert!(scratch.is_empty(), "a read-only txn wrote to storage");
+        Ok(response)
+    }
+
+    /// Applies the entry at `index` carrying `data` (empty for Raft's own no-op entries).
+    /// Returns `None` for entries with no client request or already applied before a restart.
+    pub fn apply(&self, index: u64, data: &[u8]) -> Result<Option<Applied>, StorageError> {
+        let mut inner = self.write();
+        if index <= inner.consistent_index {
+            return Ok(None);
+        }
+        let mut batch = WriteBatch::new();
+        let applied = if data.is_empty() {
+            None
+        } else {
+            Some(execute(&mut inner.mvcc, index, data, &mut batch))
+        };
+        batch.put(Space::Meta, CONSISTENT_INDEX_KEY.to_vec(), index.to_be_bytes().to_vec());
+        self.engine.write(batch, Durability::Buffered)?;
+        inner.consistent_index = index;
+        Ok(applied)
+    }
+
+    /// Records that the entry at `index` (a configuration change, applied by the replica)
+    /// has been applied.
+    pub fn mark_applied(&self, index: u64) -> Result<(), StorageError> {
+        self.apply(index, &[]).map(|_| ())
+    }
+}
+
+fn execute(mvcc: &mut Mvcc, index: u64, data: &[u8], batch: &mut WriteBatch) -> Applied {
+    let (request_id, result, events) = match InternalRequest::decode(data) {
+        Ok(request) => {
+            let (result, events) = execute_request(mvcc, request.request, batch);
+            (request.id, result, events)
+        }
+        Err(e) => {
+            // Every member refuses the same bytes the same way, so state stays identical.
+            tracing::error!(index, error = %e, "skipping undecodable log entry");
+            (0, Err(Error::Storage(format!("undecodable log entry {index}: {e}"))), vec![])
+        }
+    };
+    Applied { index, request_id, result, events }
+}
+
+type Executed = (Result<Response, Error>, Vec<Event>);
+
+fn execute_request(mvcc: &mut Mvcc, request: Option<Request>, batch: &mut WriteBatch) -> Executed {
+    let split = |r: Result<(Response, Vec<Event>), Error>| match r {
+        Ok((response, events)) => (Ok(response), events),
+        Err(e) => (Err(e), vec![]),
+    };
+    match request {
+        Some(Request::Put(req)) => {
+            split(mvcc.put(&req, &NoLeases, batch).map(|(r, e)| (Response::Put(r), e)))
+        }
+        Some(Request::DeleteRange(req)) => {
+            split(mvcc.delete_range(&req, batch).map(|(r, e)| (Response::DeleteRange(r), e)))
+        }
+        Some(Request::Txn(req)) => {
+            split(mvcc.txn(&req, &NoLeases, batch).map(|(r, e)| (Response::Txn(r), e)))
+        }
+        Some(Request::Compaction(req)) => {
+            split(mvcc.compact(&req, batch).map(|r| (Response::Compaction(r), vec![])))
+        }
+        None => (Err(Error::Storage("log entry without a request".into())), vec![]),
+    }
+}
+
+fn decode_u64(bytes: &[u8]) -> Result<u64, StorageError> {
+    let array: [u8; 8] = bytes.try_into().map_err(|_| StorageError::Corrupt {
+        space: Space::Meta.name(),
+        reason: format!("consistent index has {} bytes, expected 8", bytes.len()),
+    })?;
+    Ok(u64::from_be_bytes(array))
+}

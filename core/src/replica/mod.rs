@@ -1,0 +1,317 @@
+//! The replica: raft-rs's `RawNode` plus the state machine, driven by its caller.
+//!
+//! Inputs are method calls (`tick`, `propose`, `read_index`, `step`); the caller then calls
+//! [`Replica::handle_ready`], which persists new log entries and hard state in ONE storage
+//! batch with ONE fsync, applies committed entries, and returns what the caller must do
+//! with the outside world ([`Output`]: messages to send, responses, read states). The
+//! replica owns no clock, socket or task, so tests and the simulator drive it directly.
+//!
+//! A single member is the same code path as a cluster: every write goes through the log.
+
+mod log_store;
+mod logger;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChangeV2, ConfState, Entry, EntryType, Message};
+use raft::{RawNode, ReadState, StateRole};
+
+pub use log_store::LogStore;
+pub use logger::tracing_logger;
+
+use crate::apply::{Applied, StateMachine};
+use crate::storage::{Durability, Engine, StorageError, WriteBatch};
+
+/// Entries kept behind the applied index when the log is compacted, so that a briefly
+/// lagging follower catches up from the log (etcd's `SnapshotCatchUpEntries`).
+pub const CATCH_UP_ENTRIES: u64 = 5000;
+
+/// Static settings of a replica.
+#[derive(Debug, Clone)]
+pub struct ReplicaConfig {
+    /// This member's id.
+    pub id: u64,
+    /// Ticks without a leader before an election (etcd: election-timeout / heartbeat-interval).
+    pub election_ticks: usize,
+    /// Ticks between heartbeats.
+    pub heartbeat_ticks: usize,
+    /// Applied entries between log compactions (`--snapshot-count`).
+    pub snapshot_count: u64,
+    /// Upper bound of one append message.
+    pub max_size_per_msg_bytes: u64,
+    /// Append messages in flight per follower.
+    pub max_inflight_msgs: usize,
+}
+
+impl ReplicaConfig {
+    /// etcd's defaults for member `id`: 100 ms heartbeat, 1000 ms election timeout.
+    pub fn new(id: u64) -> Self {
+        ReplicaConfig {
+            id,
+            election_ticks: 10,
+            heartbeat_ticks: 1,
+            snapshot_count: 100_000,
+            max_size_per_msg_bytes: 1024 * 1024,
+            max_inflight_msgs: 4096 / 8,
+        }
+    }
+}
+
+/// What the caller must do after a `handle_ready`.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Raft messages to send to peers.
+    pub messages: Vec<Message>,
+    /// Applied client requests, in log order.
+    pub applied: Vec<Applied>,
+    /// Completed read-index rounds: reads tagged with `request_ctx` may be served once the
+    /// applied index reaches `index`.
+    pub read_states: Vec<ReadState>,
+    /// The leader changed to this id (0: no leader known).
+    pub leader_changed: Option<u64>,
+}
+
+/// Why a replica could not be opened or driven.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// The engine failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// raft-rs refused the state it was given.
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    /// A new member was started without an initial cluster.
+    #[error("no initial cluster given for a new member")]
+    NoInitialCluster,
+}
+
+/// Why a proposal was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    /// No leader is known (election in progress or quorum lost).
+    #[error("no leader")]
+    NoLeader,
+    /// raft-rs refused it for another reason.
+    #[error("proposal dropped: {0}")]
+    Dropped(String),
+}
+
+/// A Raft member and its state machine.
+pub struct Replica {
+    node: RawNode<LogStore>,
+    engine: Arc<dyn Engine>,
+    state_machine: Arc<StateMachine>,
+    snapshot_count: u64,
+}
+
+impl Replica {
+    /// Opens the member stored in `engine`. A new member starts with `initial_voters`.
+    pub fn open(
+        config: &ReplicaConfig,
+        engine: Arc<dyn Engine>,
+        state_machine: Arc<StateMachine>,
+        initial_voters: &[u64],
+        logger: &slog::Logger,
+    ) -> Result<Replica, ReplicaError> {
+        let mut store = LogStore::load(engine.as_ref())?;
+        if store.is_new() {
+            if initial_voters.is_empty() {
+                return Err(ReplicaError::NoInitialCluster);
+            }
+            let mut conf_state = ConfState::default();
+            conf_state.voters = initial_voters.to_vec();
+            let mut batch = WriteBatch::new();
+            store.stage_conf_state(&conf_state, &mut batch);
+            engine.write(batch, Durability::Sync)?;
+        }
+        let applied = state_machine
+            .consistent_index()
+            .min(store.hard_state().commit)
+            .max(store.first_index() - 1);
+        let single_voter = store.conf_state().voters == [config.id];
+        let raft_config = raft::Config {
+            id: config.id,
+            election_tick: config.election_ticks,
+            heartbeat_tick: config.heartbeat_ticks,
+            applied,
+            max_size_per_msg: config.max_size_per_msg_bytes,
+            max_inflight_msgs: config.max_inflight_msgs,
+            check_quorum: true,
+            pre_vote: true,
+            ..raft::Config::default()
+        };
+        raft_config.validate()?;
+        let mut node = RawNode::new(&raft_config, store, logger)?;
+        if single_voter {
+            // Nobody to wait for: become leader now instead of after an election timeout.
+            node.campaign()?;
+        }
+        Ok(Replica { node, engine, state_machine, snapshot_count: config.snapshot_count })
+    }
+
+    /// The state machine this replica applies to.
+    pub fn state_machine(&self) -> &Arc<StateMachine> {
+        &self.state_machine
+    }
+
+    /// This member's id.
+    pub fn id(&self) -> u64 {
+        self.node.raft.id
+    }
+
+    /// The leader's id as this member knows it (0: none).
+    pub fn leader_id(&self) -> u64 {
+        self.node.raft.leader_id
+    }
+
+    /// Whether this member is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.node.raft.state == StateRole::Leader
+    }
+
+    /// The current Raft term.
+    pub fn term(&self) -> u64 {
+        self.node.raft.term
+    }
+
+    /// The highest log index known committed.
+    pub fn commit_index(&self) -> u64 {
+        self.node.raft.raft_log.committed
+    }
+
+    /// The highest log index applied to the state machine.
+    pub fn applied_index(&self) -> u64 {
+        self.state_machine.consistent_index()
+    }
+
+    /// The voters and learners of the current configuration.
+    pub fn conf_state(&self) -> ConfState {
+        self.node.store().conf_state().clone()
+    }
+
+    /// Advances the logical clock by one tick (one heartbeat interval).
+    pub fn tick(&mut self) {
+        self.node.tick();
+    }
+
+    /// Proposes a client request (an encoded `InternalRequest`).
+    pub fn propose(&mut self, data: Vec<u8>) -> Result<(), ProposeError> {
+        if self.leader_id() == 0 {
+            return Err(ProposeError::NoLeader);
+        }
+        self.node.propose(vec![], data).map_err(|e| match e {
+            raft::Error::ProposalDropped => ProposeError::NoLeader,
+            other => ProposeError::Dropped(other.to_string()),
+        })
+    }
+
+    /// Starts a read-index round tagged with `ctx`; its `ReadState` appears in a later Output.
+    pub fn read_index(&mut self, ctx: Vec<u8>) {
+        self.node.read_index(ctx);
+    }
+
+    /// Delivers a message from a peer.
+    pub fn step(&mut self, message: Message) -> Result<(), raft::Error> {
+        self.node.step(message)
+    }
+
+    /// Persists, applies and collects everything raft-rs has ready.
+    pub fn handle_ready(&mut self) -> Result<Output, StorageError> {
+        let mut out = Output::default();
+        if !self.node.has_ready() {
+            return Ok(out);
+        }
+        let mut ready = self.node.ready();
+        if let Some(soft) = ready.ss() {
+            out.leader_changed = Some(soft.leader_id);
+        }
+        // A leader may send before its own fsync; followers' replies wait for theirs.
+        out.messages = ready.take_messages();
+        self.apply_entries(ready.take_committed_entries(), &mut out)?;
+
+        let mut batch = WriteBatch::new();
+        let store = self.node.mut_store();
+        store.stage_append(ready.entries(), &mut batch);
+        if let Some(hard_state) = ready.hs() {
+            store.stage_hard_state(hard_state, &mut batch);
+        }
+        if !batch.is_empty() {
+            let durability = if ready.must_sync() { Durability::Sync } else { Durability::Buffered };
+            self.engine.write(batch, durability)?;
+        }
+        out.read_states = ready.take_read_states();
+        out.messages.extend(ready.take_persisted_messages());
+
+        let mut light = self.node.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            let mut batch = WriteBatch::new();
+            self.node.mut_store().stage_commit(commit, &mut batch);
+            self.engine.write(batch, Durability::Buffered)?;
+        }
+        out.messages.extend(light.take_messages());
+        self.apply_entries(light.take_committed_entries(), &mut out)?;
+        self.node.advance_apply();
+        self.maybe_compact_log()?;
+        Ok(out)
+    }
+
+    fn apply_entries(&mut self, entries: Vec<Entry>, out: &mut Output) -> Result<(), StorageError> {
+        for entry in entries {
+            match entry.get_entry_type() {
+                EntryType::EntryNormal => {
+                    if let Some(applied) = self.state_machine.apply(entry.index, &entry.data)? {
+                        out.applied.push(applied);
+                    }
+                }
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    self.apply_conf_change(&entry)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_conf_change(&mut self, entry: &Entry) -> Result<(), StorageError> {
+        let change = match decode_conf_change(entry) {
+            Ok(change) => change,
+            Err(e) => {
+                tracing::error!(index = entry.index, error = %e, "skipping undecodable conf change");
+                return self.state_machine.mark_applied(entry.index);
+            }
+        };
+        match self.node.apply_conf_change(&change) {
+            Ok(conf_state) => {
+                let mut batch = WriteBatch::new();
+                self.node.mut_store().stage_conf_state(&conf_state, &mut batch);
+                self.engine.write(batch, Durability::Buffered)?;
+            }
+            Err(e) => tracing::warn!(index = entry.index, error = %e, "conf change refused"),
+        }
+        self.state_machine.mark_applied(entry.index)
+    }
+
+    fn maybe_compact_log(&mut self) -> Result<(), StorageError> {
+        let applied = self.applied_index();
+        let store = self.node.store();
+        let keep_from = applied.saturating_sub(CATCH_UP_ENTRIES);
+        if keep_from < store.first_index() + self.snapshot_count {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        self.node.mut_store().stage_compact(keep_from, &mut batch);
+        // Sync: this also makes every earlier apply batch durable, so the log is never
+        // shorter on disk than what the durable state machine needs.
+        self.engine.write(batch, Durability::Sync)
+    }
+}
+
+fn decode_conf_change(entry: &Entry) -> Result<ConfChangeV2, protobuf::ProtobufError> {
+    if entry.get_entry_type() == EntryType::EntryConfChangeV2 {
+        return ConfChangeV2::parse_from_bytes(&entry.data);
+    }
+    let v1 = raft::eraftpb::ConfChange::parse_from_bytes(&entry.data)?;
+    Ok(raft_proto::ConfChangeI::into_v2(v1))
+}

@@ -1,0 +1,241 @@
+//! `cairn-jepsen`: checks history files for linearizability and times the checker.
+//!
+//! `check` prints `FILE<TAB>linearizable|violation|unknown` per file on stdout and exits 0 if
+//! all are linearizable, 1 if any is a violation or unknown, 2 if any input is malformed (the
+//! `file:line: what was expected` error goes to stderr). For a violation it also prints a
+//! short summary on stderr and, with `--html DIR`, writes a self-contained page there.
+//! `bench` times the checker over a corpus directory.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use cairn_jepsen::{
+    Budget, CheckResult, Format, History, ModelKind, Verdict, bench, check, report,
+};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_VIOLATION: u8 = 1;
+const EXIT_MALFORMED: u8 = 2;
+const DEFAULT_BENCH_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/corpus/jepsen-etcd"
+);
+
+#[derive(Parser)]
+#[command(
+    name = "cairn-jepsen",
+    version,
+    about = "Linearizability checking of client histories"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check history files; prints FILE<TAB>linearizable|violation|unknown for each.
+    Check(CheckArgs),
+    /// Time the checker over every history of a corpus directory.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Input format (default: .edn is knossos-edn, a first line starting with `{` is jsonl,
+    /// anything else porcupine-etcd).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// The model to check against.
+    #[arg(long, value_enum, default_value = "register")]
+    model: ModelArg,
+    /// Write an HTML report for each violating file into this directory.
+    #[arg(long, value_name = "DIR")]
+    html: Option<PathBuf>,
+    /// Wall-clock budget per file in seconds (0: none); past it the verdict is `unknown`.
+    #[arg(long, default_value_t = 60)]
+    timeout_secs: u64,
+    /// Search-step budget per file; past it the verdict is `unknown`.
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// History files.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Corpus directory (default: the shared jepsen-etcd corpus beside the repo).
+    dir: Option<PathBuf>,
+    /// Checks per file.
+    #[arg(long, short = 'n', default_value_t = 20)]
+    iterations: u32,
+    /// The model to check against.
+    #[arg(long, value_enum, default_value = "register")]
+    model: ModelArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Jsonl,
+    PorcupineEtcd,
+    KnossosEdn,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::PorcupineEtcd => Format::PorcupineEtcd,
+            FormatArg::KnossosEdn => Format::KnossosEdn,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModelArg {
+    Register,
+    Kv,
+}
+
+impl From<ModelArg> for ModelKind {
+    fn from(m: ModelArg) -> Self {
+        match m {
+            ModelArg::Register => ModelKind::Register,
+            ModelArg::Kv => ModelKind::Kv,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Check(args) => run_check(&args),
+        Command::Bench(args) => run_bench(&args),
+    }
+}
+
+/// What became of one file.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum FileStatus {
+    Linearizable,
+    NotLinearizable,
+    Malformed,
+}
+
+fn run_check(args: &CheckArgs) -> ExitCode {
+    let budget = Budget {
+        max_steps: args.max_steps,
+        max_duration: (args.timeout_secs > 0).then(|| Duration::from_secs(args.timeout_secs)),
+    };
+    let mut html_names = BTreeSet::new();
+    let mut worst = FileStatus::Linearizable;
+    for path in &args.files {
+        let status = check_file(path, args, &budget, &mut html_names);
+        worst = worst.max(status);
+    }
+    match worst {
+        FileStatus::Linearizable => ExitCode::SUCCESS,
+        FileStatus::NotLinearizable => ExitCode::from(EXIT_VIOLATION),
+        FileStatus::Malformed => ExitCode::from(EXIT_MALFORMED),
+    }
+}
+
+fn check_file(
+    path: &Path,
+    args: &CheckArgs,
+    budget: &Budget,
+    html_names: &mut BTreeSet<String>,
+) -> FileStatus {
+    let file = path.display().to_string();
+    let history = match cairn_jepsen::format::load(path, args.format.map(Format::from)) {
+        Ok(history) => history,
+        Err(e) => {
+            eprintln!("{e}");
+            return FileStatus::Malformed;
+        }
+    };
+    let result = match check(&history, args.model.into(), budget) {
+        Ok(result) => result,
+        Err(e) => {
+            eprintln!("{file}:{}: {}", e.line.unwrap_or(0), e.message);
+            return FileStatus::Malformed;
+        }
+    };
+    println!("{file}\t{}", result.verdict);
+    match result.verdict {
+        Verdict::Linearizable => FileStatus::Linearizable,
+        Verdict::Unknown => {
+            eprintln!(
+                "{file}: unknown: the budget ran out after {} search steps",
+                result.steps
+            );
+            FileStatus::NotLinearizable
+        }
+        Verdict::Violation => {
+            report_violation(&file, &history, &result, args.html.as_deref(), html_names)
+        }
+    }
+}
+
+fn report_violation(
+    file: &str,
+    history: &History,
+    result: &CheckResult,
+    html_dir: Option<&Path>,
+    html_names: &mut BTreeSet<String>,
+) -> FileStatus {
+    eprint!("{}", report::summary(file, history, result));
+    let Some(dir) = html_dir else {
+        return FileStatus::NotLinearizable;
+    };
+    let target = dir.join(html_name(file, html_names));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&target, report::html(file, history, result)));
+    match written {
+        Ok(()) => {
+            eprintln!("  report: {}", target.display());
+            FileStatus::NotLinearizable
+        }
+        Err(e) => {
+            eprintln!("{}: cannot write the HTML report: {e}", target.display());
+            FileStatus::Malformed
+        }
+    }
+}
+
+/// `NAME.html` from the file's name, made unique within this run.
+fn html_name(file: &str, used: &mut BTreeSet<String>) -> String {
+    let base = Path::new(file)
+        .file_name()
+        .map_or_else(|| "history".into(), |n| n.to_string_lossy().into_owned());
+    let mut name = format!("{base}.html");
+    let mut n = 2;
+    while !used.insert(name.clone()) {
+        name = format!("{base}-{n}.html");
+        n += 1;
+    }
+    name
+}
+
+fn run_bench(args: &BenchArgs) -> ExitCode {
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_BENCH_DIR));
+    match bench::run(&dir, args.iterations, args.model.into(), &Budget::default()) {
+        Ok(report) => {
+            print!("{report}");
+            if report.disagreements().is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_VIOLATION)
+            }
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_MALFORMED)
+        }
+    }
+}

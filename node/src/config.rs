@@ -1,0 +1,321 @@
+//! The `cairn` command line: etcd's flag names, defaults and `ETCD_*` environment variables.
+//!
+//! Like etcd (Go's `flag` package) both `-name` and `--name` are accepted, and `--flag=value`
+//! as well as `--flag value`. An unknown flag or a malformed URL is an error (exit 1).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use url::Url;
+
+/// The version of the etcd API cairn reports (`Status.version`, `--version`).
+pub const ETCD_COMPAT_VERSION: &str = "3.5.17";
+
+/// cairn: a replicated key-value store that speaks etcd's v3 API.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "cairn", disable_version_flag = true)]
+pub struct Flags {
+    /// Human-readable name for this member.
+    #[arg(long, env = "ETCD_NAME", default_value = "default")]
+    pub name: String,
+    /// Path to the data directory (default: ${name}.etcd).
+    #[arg(long, env = "ETCD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// List of URLs to listen on for client traffic.
+    #[arg(long, env = "ETCD_LISTEN_CLIENT_URLS", default_value = "http://localhost:2379")]
+    pub listen_client_urls: String,
+    /// List of this member's client URLs to advertise to the public.
+    #[arg(long, env = "ETCD_ADVERTISE_CLIENT_URLS", default_value = "http://localhost:2379")]
+    pub advertise_client_urls: String,
+    /// List of URLs to listen on for peer traffic.
+    #[arg(long, env = "ETCD_LISTEN_PEER_URLS", default_value = "http://localhost:2380")]
+    pub listen_peer_urls: String,
+    /// List of this member's peer URLs to advertise to the rest of the cluster.
+    #[arg(long, env = "ETCD_INITIAL_ADVERTISE_PEER_URLS", default_value = "http://localhost:2380")]
+    pub initial_advertise_peer_urls: String,
+    /// Initial cluster configuration for bootstrapping (name=peerURL,...).
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER")]
+    pub initial_cluster: Option<String>,
+    /// Initial cluster token for the etcd cluster during bootstrap.
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER_TOKEN", default_value = "etcd-cluster")]
+    pub initial_cluster_token: String,
+    /// Initial cluster state ('new' or 'existing').
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER_STATE", default_value = "new")]
+    pub initial_cluster_state: String,
+    /// Time (in milliseconds) of a heartbeat interval.
+    #[arg(long, env = "ETCD_HEARTBEAT_INTERVAL", default_value_t = 100)]
+    pub heartbeat_interval: u64,
+    /// Time (in milliseconds) for an election to timeout.
+    #[arg(long, env = "ETCD_ELECTION_TIMEOUT", default_value_t = 1000)]
+    pub election_timeout: u64,
+    /// Number of committed transactions to trigger a snapshot to disk.
+    #[arg(long, env = "ETCD_SNAPSHOT_COUNT", default_value_t = 100_000)]
+    pub snapshot_count: u64,
+    /// Raise alarms when backend size exceeds the given quota (0 defaults to low space quota).
+    #[arg(long, env = "ETCD_QUOTA_BACKEND_BYTES", default_value_t = 0)]
+    pub quota_backend_bytes: i64,
+    /// Maximum client request size in bytes the server will accept.
+    #[arg(long, env = "ETCD_MAX_REQUEST_BYTES", default_value_t = 1_572_864)]
+    pub max_request_bytes: u32,
+    /// Maximum number of operations permitted in a transaction.
+    #[arg(long, env = "ETCD_MAX_TXN_OPS", default_value_t = 128)]
+    pub max_txn_ops: u32,
+    /// Configures log level: debug, info, warn, error, panic, or fatal.
+    #[arg(long, env = "ETCD_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Print the version and exit.
+    #[arg(long)]
+    pub version: bool,
+}
+
+/// Why the flags cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A URL flag holds something that is not an http(s) URL with a host and port.
+    #[error("invalid value {value:?} for flag --{flag}: {reason}")]
+    BadUrl {
+        /// The flag.
+        flag: &'static str,
+        /// The offending value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Another flag has an unusable value.
+    #[error("invalid value {value:?} for flag --{flag}: {reason}")]
+    BadValue {
+        /// The flag.
+        flag: &'static str,
+        /// The offending value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Validated configuration of one member.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Member name.
+    pub name: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Addresses to serve clients on.
+    pub listen_client_addrs: Vec<SocketAddr>,
+    /// Client URLs advertised in MemberList.
+    pub advertise_client_urls: Vec<String>,
+    /// Addresses to serve peers on.
+    pub listen_peer_addrs: Vec<SocketAddr>,
+    /// This member's advertised peer URLs.
+    pub advertise_peer_urls: Vec<String>,
+    /// `(name, peer URL)` pairs of the initial cluster.
+    pub initial_cluster: Vec<(String, String)>,
+    /// Cluster token.
+    pub initial_cluster_token: String,
+    /// Whether the cluster is being bootstrapped (`new`) or joined (`existing`).
+    pub new_cluster: bool,
+    /// Heartbeat interval (one Raft tick).
+    pub tick: Duration,
+    /// Election timeout in ticks.
+    pub election_ticks: usize,
+    /// `--snapshot-count`.
+    pub snapshot_count: u64,
+    /// `--quota-backend-bytes` (0: the 2 GiB default).
+    pub quota_backend_bytes: i64,
+    /// `--max-request-bytes`.
+    pub max_request_bytes: usize,
+    /// `--max-txn-ops`.
+    pub max_txn_ops: usize,
+    /// `--log-level`.
+    pub log_level: String,
+}
+
+impl Config {
+    /// Parses the process arguments (etcd's single-dash long flags included).
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Flags, clap::Error> {
+        Flags::try_parse_from(args.into_iter().map(|a| normalize_flag(&a)))
+    }
+
+    /// Validates flags into a configuration.
+    pub fn from_flags(flags: Flags) -> Result<Config, ConfigError> {
+        if flags.heartbeat_interval == 0 {
+            return Err(bad_value("heartbeat-interval", "0", "must be positive"));
+        }
+        if flags.election_timeout < 5 * flags.heartbeat_interval {
+            return Err(bad_value(
+                "election-timeout",
+                &flags.election_timeout.to_string(),
+                "should be at least 5 times --heartbeat-interval",
+            ));
+        }
+        let new_cluster = match flags.initial_cluster_state.as_str() {
+            "new" => true,
+            "existing" => false,
+            other => return Err(bad_value("initial-cluster-state", other, "must be 'new' or 'existing'")),
+        };
+        let advertise_peer_urls = parse_urls("initial-advertise-peer-urls", &flags.initial_advertise_peer_urls)?;
+        let initial_cluster = match &flags.initial_cluster {
+            Some(list) => parse_initial_cluster(list)?,
+            None => advertise_peer_urls.iter().map(|u| (flags.name.clone(), u.clone())).collect(),
+        };
+        if !initial_cluster.iter().any(|(name, _)| name == &flags.name) {
+            return Err(bad_value(
+                "initial-cluster",
+                flags.initial_cluster.as_deref().unwrap_or_default(),
+                &format!("does not name this member ({:?})", flags.name),
+            ));
+        }
+        let data_dir = flags.data_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.etcd", flags.name)));
+        Ok(Config {
+            name: flags.name.clone(),
+            data_dir,
+            listen_client_addrs: listen_addrs("listen-client-urls", &flags.listen_client_urls)?,
+            advertise_client_urls: parse_urls("advertise-client-urls", &flags.advertise_client_urls)?,
+            listen_peer_addrs: listen_addrs("listen-peer-urls", &flags.listen_peer_urls)?,
+            advertise_peer_urls,
+            initial_cluster,
+            initial_cluster_token: flags.initial_cluster_token.clone(),
+            new_cluster,
+            tick: Duration::from_millis(flags.heartbeat_interval),
+            election_ticks: (flags.election_timeout / flags.heartbeat_interval) as usize,
+            snapshot_count: flags.snapshot_count.max(1),
+            quota_backend_bytes: flags.quota_backend_bytes,
+            max_request_bytes: flags.max_request_bytes as usize,
+            max_txn_ops: flags.max_txn_ops as usize,
+            log_level: flags.log_level.clone(),
+        })
+    }
+
+    /// etcd's request timeout: 5 s plus two election timeouts.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(5) + self.tick * (2 * self.election_ticks as u32)
+    }
+}
+
+/// Go's flag package accepts `-flag`; clap wants `--flag`.
+fn normalize_flag(arg: &str) -> String {
+    if arg.len() > 2 && arg.starts_with('-') && !arg.starts_with("--") {
+        format!("-{arg}")
+    } else {
+        arg.to_string()
+    }
+}
+
+fn bad_value(flag: &'static str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::BadValue { flag, value: value.to_string(), reason: reason.to_string() }
+}
+
+fn bad_url(flag: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::BadUrl { flag, value: value.to_string(), reason: reason.into() }
+}
+
+/// Parses a comma-separated list of http(s) URLs with a host and a port.
+fn parse_urls(flag: &'static str, list: &str) -> Result<Vec<String>, ConfigError> {
+    let mut urls = Vec::new();
+    for raw in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let url = Url::parse(raw).map_err(|e| bad_url(flag, raw, e.to_string()))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(bad_url(flag, raw, format!("URL scheme must be http or https, got {:?}", url.scheme())));
+        }
+        if url.host_str().is_none() {
+            return Err(bad_url(flag, raw, "URL has no host"));
+        }
+        if url.port().is_none() {
+            return Err(bad_url(flag, raw, "URL address does not have the form \"host:port\""));
+        }
+        urls.push(raw.trim_end_matches('/').to_string());
+    }
+    if urls.is_empty() {
+        return Err(bad_url(flag, list, "no URL given"));
+    }
+    Ok(urls)
+}
+
+/// Resolves listen URLs to socket addresses (`localhost` to the loopback address).
+fn listen_addrs(flag: &'static str, list: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+    let mut addrs = Vec::new();
+    for raw in parse_urls(flag, list)? {
+        let url = Url::parse(&raw).map_err(|e| bad_url(flag, &raw, e.to_string()))?;
+        let host = url.host_str().unwrap_or_default().trim_matches(|c| c == '[' || c == ']');
+        let port = url.port().unwrap_or_default();
+        let host = if host == "localhost" { "127.0.0.1" } else { host };
+        let resolved = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| bad_url(flag, &raw, format!("cannot resolve host: {e}")))?
+            .next()
+            .ok_or_else(|| bad_url(flag, &raw, "host resolves to no address"))?;
+        addrs.push(resolved);
+    }
+    Ok(addrs)
+}
+
+fn parse_initial_cluster(list: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut pairs = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, url) = item
+            .split_once('=')
+            .ok_or_else(|| bad_value("initial-cluster", item, "expected name=URL"))?;
+        let url = parse_urls("initial-cluster", url)?.remove(0);
+        pairs.push((name.to_string(), url));
+    }
+    if pairs.is_empty() {
+        return Err(bad_value("initial-cluster", list, "no member given"));
+    }
+    Ok(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<Config, String> {
+        let argv = std::iter::once("cairn").chain(args.iter().copied()).map(String::from);
+        let flags = Config::from_args(argv).map_err(|e| e.to_string())?;
+        Config::from_flags(flags).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_match_etcd() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.name, "default");
+        assert_eq!(c.data_dir, PathBuf::from("default.etcd"));
+        assert_eq!(c.listen_client_addrs, vec!["127.0.0.1:2379".parse().unwrap()]);
+        assert_eq!(c.listen_peer_addrs, vec!["127.0.0.1:2380".parse().unwrap()]);
+        assert_eq!(c.initial_cluster, vec![("default".to_string(), "http://localhost:2380".to_string())]);
+        assert_eq!(c.election_ticks, 10);
+        assert_eq!(c.max_txn_ops, 128);
+        assert_eq!(c.max_request_bytes, 1_572_864);
+    }
+
+    #[test]
+    fn single_dash_flags_are_accepted_like_go() {
+        let c = config(&["-name", "n1", "--data-dir=/tmp/x", "-initial-cluster", "n1=http://127.0.0.1:2380"]).unwrap();
+        assert_eq!(c.name, "n1");
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn unknown_flag_is_an_error() {
+        assert!(config(&["--no-such-flag"]).is_err());
+    }
+
+    #[test]
+    fn url_without_port_is_an_error() {
+        let e = config(&["--listen-client-urls", "http://127.0.0.1"]).unwrap_err();
+        assert!(e.contains("listen-client-urls"), "{e}");
+    }
+
+    #[test]
+    fn bad_scheme_is_an_error() {
+        let e = config(&["--listen-client-urls", "ftp://127.0.0.1:1"]).unwrap_err();
+        assert!(e.contains("scheme"), "{e}");
+    }
+
+    #[test]
+    fn initial_cluster_must_name_this_member() {
+        let e = config(&["--name", "x", "--initial-cluster", "y=http://127.0.0.1:2380"]).unwrap_err();
+        assert!(e.contains("does not name this member"), "{e}");
+    }
+}

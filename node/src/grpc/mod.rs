@@ -1,0 +1,73 @@
+//! The client-facing gRPC services (etcd's v3 API). Generated server traits come from
+//! node's build script with default stubs, so services that have not landed yet answer
+//! `Unimplemented` instead of "unknown service".
+
+pub mod cluster;
+pub mod kv;
+pub mod maintenance;
+pub mod status;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+/// The generated etcd v3 service code.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("etcdserverpb");
+}
+
+/// The generated election service code.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod election_pb {
+    tonic::include_proto!("v3electionpb");
+}
+
+/// The generated lock service code.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod lock_pb {
+    tonic::include_proto!("v3lockpb");
+}
+
+use crate::server::Handle;
+
+/// Services whose RPCs are all stubs for now.
+#[derive(Clone, Copy, Default)]
+pub struct Pending;
+
+impl pb::watch_server::Watch for Pending {}
+impl pb::lease_server::Lease for Pending {}
+impl pb::auth_server::Auth for Pending {}
+impl election_pb::election_server::Election for Pending {}
+impl lock_pb::lock_server::Lock for Pending {}
+
+/// gRPC overhead allowed on top of `--max-request-bytes` (etcd's `grpcOverheadBytes`).
+pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+
+/// Serves every client service on `addr` until `shutdown` completes.
+pub async fn serve_clients(
+    handle: Handle,
+    addr: SocketAddr,
+    max_request_bytes: usize,
+    max_txn_ops: usize,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let max_decoding = max_request_bytes + GRPC_OVERHEAD_BYTES;
+    let kv = pb::kv_server::KvServer::new(kv::KvService::new(handle.clone(), max_request_bytes, max_txn_ops))
+        .max_decoding_message_size(max_decoding)
+        .max_encoding_message_size(usize::MAX);
+    let maintenance = pb::maintenance_server::MaintenanceServer::new(maintenance::MaintenanceService::new(handle.clone()))
+        .max_decoding_message_size(max_decoding);
+    let cluster = pb::cluster_server::ClusterServer::new(cluster::ClusterService::new(handle.clone()))
+        .max_decoding_message_size(max_decoding);
+    tonic::transport::Server::builder()
+        .add_service(kv)
+        .add_service(maintenance)
+        .add_service(cluster)
+        .add_service(pb::watch_server::WatchServer::new(Pending))
+        .add_service(pb::lease_server::LeaseServer::new(Pending))
+        .add_service(pb::auth_server::AuthServer::new(Pending))
+        .add_service(election_pb::election_server::ElectionServer::new(Pending))
+        .add_service(lock_pb::lock_server::LockServer::new(Pending))
+        .serve_with_shutdown(addr, shutdown)
+        .await
+}

@@ -1,0 +1,60 @@
+//! The one table from cairn's typed errors to gRPC status codes and etcd's exact messages
+//! (etcd: `api/v3rpc/rpctypes/error.go` and `togRPCError` in `api/v3rpc/util.go`).
+//! Clients match on these strings; never build a status message anywhere else.
+
+use cairn_core::Error;
+use tonic::{Code, Status};
+
+use crate::server::ServerError;
+
+/// The gRPC status etcd answers for a state-machine error.
+pub fn from_core(error: &Error) -> Status {
+    let code = match error {
+        Error::EmptyKey
+        | Error::ValueProvided
+        | Error::LeaseProvided
+        | Error::KeyNotFound
+        | Error::TooManyOps
+        | Error::DuplicateKey
+        | Error::RequestTooLarge
+        | Error::InvalidSortOption => Code::InvalidArgument,
+        Error::Compacted | Error::FutureRevision => Code::OutOfRange,
+        Error::LeaseNotFound => Code::NotFound,
+        Error::Storage(_) => Code::Internal,
+    };
+    Status::new(code, error.to_string())
+}
+
+/// The gRPC status etcd answers for a request the server could not complete.
+pub fn from_server(error: &ServerError) -> Status {
+    match error {
+        ServerError::Apply(e) => from_core(e),
+        ServerError::NoLeader | ServerError::Timeout | ServerError::Stopped => {
+            Status::new(Code::Unavailable, error.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compacted_is_out_of_range_with_etcds_message() {
+        let s = from_core(&Error::Compacted);
+        assert_eq!(s.code(), Code::OutOfRange);
+        assert_eq!(s.message(), "etcdserver: mvcc: required revision has been compacted");
+    }
+
+    #[test]
+    fn timeout_is_unavailable() {
+        let s = from_server(&ServerError::Timeout);
+        assert_eq!(s.code(), Code::Unavailable);
+        assert_eq!(s.message(), "etcdserver: request timed out");
+    }
+
+    #[test]
+    fn lease_not_found_is_not_found() {
+        assert_eq!(from_core(&Error::LeaseNotFound).code(), Code::NotFound);
+    }
+}

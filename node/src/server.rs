@@ -1,0 +1,320 @@
+//! The member's event loop: the only place that owns the clock and drives the replica.
+//!
+//! gRPC handlers talk to the loop through a [`Handle`]: writes are proposed and answered when
+//! applied; linearizable reads wait for a read-index round (all reads queued while a round is
+//! being set up share one round) and for the applied index to reach it, then read locally.
+//! The loop batches every command it finds queued before calling `handle_ready`, so many
+//! proposals share one fsync (group commit).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_core::api::cairnpb::{InternalRequest, MemberRecord, internal_request::Request};
+use cairn_core::api::etcdserverpb::ResponseHeader;
+use cairn_core::apply::{Applied, Response, StateMachine};
+use cairn_core::replica::{Output, ProposeError, Replica};
+use cairn_core::storage::StorageError;
+use prost::Message as _;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Commands queued to the loop; bounded so a flood of clients waits instead of growing memory.
+pub const COMMAND_QUEUE_LEN: usize = 4096;
+/// Commands taken from the queue per loop turn (one Ready, one fsync).
+pub const MAX_COMMANDS_PER_READY: usize = 1024;
+
+/// Why a request did not get a result from the state machine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServerError {
+    /// The request was applied and the state machine refused it.
+    #[error(transparent)]
+    Apply(#[from] cairn_core::Error),
+    /// No leader to take the proposal.
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    /// The request was not answered within the request timeout.
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    /// The server is shutting down.
+    #[error("etcdserver: server stopped")]
+    Stopped,
+}
+
+/// What gRPC handlers need to know about the member and cluster.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The cluster id.
+    pub cluster_id: u64,
+    /// This member's id.
+    pub member_id: u64,
+    /// The members as bootstrapped.
+    pub members: Vec<MemberRecord>,
+}
+
+/// Raft progress as last seen by the loop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// The leader's id (0: none).
+    pub leader: u64,
+    /// The term.
+    pub term: u64,
+    /// The commit index.
+    pub commit_index: u64,
+    /// The applied index.
+    pub applied_index: u64,
+}
+
+enum Command {
+    Propose { request: Request, reply: oneshot::Sender<Result<Response, ServerError>> },
+    Read { reply: oneshot::Sender<Result<(), ServerError>> },
+}
+
+/// A cheap, cloneable handle to a running member.
+#[derive(Clone)]
+pub struct Handle {
+    commands: mpsc::Sender<Command>,
+    state_machine: Arc<StateMachine>,
+    identity: Arc<Identity>,
+    status: watch::Receiver<RaftStatus>,
+    request_timeout: Duration,
+}
+
+impl Handle {
+    /// Proposes a write and waits until it is applied.
+    pub async fn propose(&self, request: Request) -> Result<Response, ServerError> {
+        let (reply, response) = oneshot::channel();
+        self.send(Command::Propose { request, reply }).await?;
+        self.wait(response).await?
+    }
+
+    /// Waits until the local state reflects every write committed before the call.
+    pub async fn read_barrier(&self) -> Result<(), ServerError> {
+        let (reply, done) = oneshot::channel();
+        self.send(Command::Read { reply }).await?;
+        self.wait(done).await?
+    }
+
+    async fn send(&self, command: Command) -> Result<(), ServerError> {
+        self.commands.send(command).await.map_err(|_| ServerError::Stopped)
+    }
+
+    async fn wait<T>(&self, receiver: oneshot::Receiver<T>) -> Result<T, ServerError> {
+        match tokio::time::timeout(self.request_timeout, receiver).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_)) => Err(ServerError::Stopped),
+            Err(_) => Err(ServerError::Timeout),
+        }
+    }
+
+    /// The state machine, for local reads.
+    pub fn state_machine(&self) -> &StateMachine {
+        &self.state_machine
+    }
+
+    /// Cluster and member ids.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The latest Raft status.
+    pub fn raft_status(&self) -> RaftStatus {
+        *self.status.borrow()
+    }
+
+    /// A response header at `revision`.
+    pub fn header(&self, revision: i64) -> ResponseHeader {
+        ResponseHeader {
+            cluster_id: self.identity.cluster_id,
+            member_id: self.identity.member_id,
+            revision,
+            raft_term: self.raft_status().term,
+        }
+    }
+}
+
+/// The event loop's state.
+pub struct EventLoop {
+    replica: Replica,
+    commands: mpsc::Receiver<Command>,
+    status: watch::Sender<RaftStatus>,
+    tick: Duration,
+    next_request_id: u64,
+    waiters: BTreeMap<u64, oneshot::Sender<Result<Response, ServerError>>>,
+    /// Reads that arrived since the last read-index round was started.
+    queued_reads: Vec<oneshot::Sender<Result<(), ServerError>>>,
+    /// Read-index rounds in flight, by context.
+    read_rounds: BTreeMap<u64, Vec<oneshot::Sender<Result<(), ServerError>>>>,
+    /// Rounds whose index is known, waiting for apply to reach it.
+    reads_to_release: Vec<(u64, Vec<oneshot::Sender<Result<(), ServerError>>>)>,
+    next_read_ctx: u64,
+}
+
+/// Builds the loop and its handle around an opened replica.
+pub fn start(
+    replica: Replica,
+    identity: Identity,
+    tick: Duration,
+    request_timeout: Duration,
+    request_id_base: u64,
+) -> (EventLoop, Handle) {
+    let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE_LEN);
+    let (status_tx, status) = watch::channel(RaftStatus::default());
+    let handle = Handle {
+        commands: commands_tx,
+        state_machine: replica.state_machine().clone(),
+        identity: Arc::new(identity),
+        status,
+        request_timeout,
+    };
+    let event_loop = EventLoop {
+        replica,
+        commands,
+        status: status_tx,
+        tick,
+        next_request_id: request_id_base,
+        waiters: BTreeMap::new(),
+        queued_reads: Vec::new(),
+        read_rounds: BTreeMap::new(),
+        reads_to_release: Vec::new(),
+        next_read_ctx: 1,
+    };
+    (event_loop, handle)
+}
+
+impl EventLoop {
+    /// Runs until every handle is dropped or `shutdown` fires. A storage failure (a failed
+    /// fsync above all) ends the loop with the error: the process must not continue.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), StorageError> {
+        let mut ticker = tokio::time::interval(self.tick);
+        self.process_ready()?;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => self.replica.tick(),
+                command = self.commands.recv() => match command {
+                    Some(command) => self.take_commands(command),
+                    None => return Ok(()),
+                },
+                _ = shutdown.changed() => return Ok(()),
+            }
+            self.start_read_round();
+            self.process_ready()?;
+        }
+    }
+
+    fn take_commands(&mut self, first: Command) {
+        self.handle_command(first);
+        for _ in 1..MAX_COMMANDS_PER_READY {
+            match self.commands.try_recv() {
+                Ok(command) => self.handle_command(command),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::Propose { request, reply } => self.propose(request, reply),
+            Command::Read { reply } => self.queued_reads.push(reply),
+        }
+    }
+
+    fn propose(&mut self, request: Request, reply: oneshot::Sender<Result<Response, ServerError>>) {
+        let id = self.next_request_id;
+        self.next_request_id += 1;
+        let data = InternalRequest { id, request: Some(request) }.encode_to_vec();
+        match self.replica.propose(data) {
+            Ok(()) => {
+                self.waiters.insert(id, reply);
+            }
+            Err(ProposeError::NoLeader) => {
+                let _ = reply.send(Err(ServerError::NoLeader));
+            }
+            Err(ProposeError::Dropped(reason)) => {
+                tracing::warn!(%reason, "proposal dropped");
+                let _ = reply.send(Err(ServerError::NoLeader));
+            }
+        }
+    }
+
+    fn start_read_round(&mut self) {
+        if self.queued_reads.is_empty() {
+            return;
+        }
+        let ctx = self.next_read_ctx;
+        self.next_read_ctx += 1;
+        self.replica.read_index(ctx.to_be_bytes().to_vec());
+        self.read_rounds.insert(ctx, std::mem::take(&mut self.queued_reads));
+    }
+
+    fn process_ready(&mut self) -> Result<(), StorageError> {
+        loop {
+            let output = self.replica.handle_ready()?;
+            let idle = output.applied.is_empty()
+                && output.read_states.is_empty()
+                && output.messages.is_empty()
+                && output.leader_changed.is_none();
+            self.deliver(output);
+            if idle {
+                break;
+            }
+        }
+        self.release_reads();
+        self.publish_status();
+        Ok(())
+    }
+
+    fn deliver(&mut self, output: Output) {
+        if let Some(leader) = output.leader_changed {
+            tracing::info!(leader = format_args!("{leader:x}"), "leader changed");
+        }
+        if !output.messages.is_empty() {
+            // Peer transport lands with the cluster issue; a single member sends nothing.
+            tracing::debug!(count = output.messages.len(), "dropping raft messages: no peers");
+        }
+        for applied in output.applied {
+            self.answer(applied);
+        }
+        for state in output.read_states {
+            let ctx = ctx_of(&state.request_ctx);
+            if let Some(readers) = self.read_rounds.remove(&ctx) {
+                self.reads_to_release.push((state.index, readers));
+            }
+        }
+    }
+
+    fn answer(&mut self, applied: Applied) {
+        if let Some(reply) = self.waiters.remove(&applied.request_id) {
+            let _ = reply.send(applied.result.map_err(ServerError::Apply));
+        }
+    }
+
+    fn release_reads(&mut self) {
+        let applied = self.replica.applied_index();
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.reads_to_release).into_iter().partition(|(index, _)| *index <= applied);
+        self.reads_to_release = waiting;
+        for (_, readers) in ready {
+            for reader in readers {
+                let _ = reader.send(Ok(()));
+            }
+        }
+    }
+
+    fn publish_status(&self) {
+        let status = RaftStatus {
+            leader: self.replica.leader_id(),
+            term: self.replica.term(),
+            commit_index: self.replica.commit_index(),
+            applied_index: self.replica.applied_index(),
+        };
+        self.status.send_if_modified(|current| {
+            let changed = *current != status;
+            *current = status;
+            changed
+        });
+    }
+}
+
+fn ctx_of(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
