@@ -8,7 +8,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_build::configure()
         .build_client(false)
         .build_server(true)
-        .generate_default_stubs(true)
         .extern_path(".mvccpb", "::cairn_core::api::mvccpb")
         .extern_path(".authpb", "::cairn_core::api::authpb")
         .extern_path(".etcdserverpb", "::cairn_core::api::etcdserverpb")

@@ -20,7 +20,7 @@ mod grpc;
 
 pub use client::{Client, ConnectOptions};
 pub use endpoint::{EndpointError, endpoint_uri};
-pub use error::ClientError;
+pub use error::{ClientError, go_code_name, go_status_text};
 pub use tonic::Code;
 
 /// etcd's wire messages (re-exported from cairn-core).

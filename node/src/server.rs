@@ -64,9 +64,12 @@ pub struct RaftStatus {
     pub applied_index: u64,
 }
 
+type ProposeReply = oneshot::Sender<Result<Response, ServerError>>;
+type ReadReply = oneshot::Sender<Result<(), ServerError>>;
+
 enum Command {
-    Propose { request: Request, reply: oneshot::Sender<Result<Response, ServerError>> },
-    Read { reply: oneshot::Sender<Result<(), ServerError>> },
+    Propose { request: Request, reply: ProposeReply },
+    Read { reply: ReadReply },
 }
 
 /// A cheap, cloneable handle to a running member.
@@ -139,13 +142,13 @@ pub struct EventLoop {
     status: watch::Sender<RaftStatus>,
     tick: Duration,
     next_request_id: u64,
-    waiters: BTreeMap<u64, oneshot::Sender<Result<Response, ServerError>>>,
+    waiters: BTreeMap<u64, ProposeReply>,
     /// Reads that arrived since the last read-index round was started.
-    queued_reads: Vec<oneshot::Sender<Result<(), ServerError>>>,
+    queued_reads: Vec<ReadReply>,
     /// Read-index rounds in flight, by context.
-    read_rounds: BTreeMap<u64, Vec<oneshot::Sender<Result<(), ServerError>>>>,
+    read_rounds: BTreeMap<u64, Vec<ReadReply>>,
     /// Rounds whose index is known, waiting for apply to reach it.
-    reads_to_release: Vec<(u64, Vec<oneshot::Sender<Result<(), ServerError>>>)>,
+    reads_to_release: Vec<(u64, Vec<ReadReply>)>,
     next_read_ctx: u64,
 }
 
@@ -189,7 +192,7 @@ impl EventLoop {
         self.process_ready()?;
         loop {
             tokio::select! {
-                _ = ticker.tick() => self.replica.tick(),
+                _ = ticker.tick() => self.on_tick(),
                 command = self.commands.recv() => match command {
                     Some(command) => self.take_commands(command),
                     None => return Ok(()),
@@ -199,6 +202,17 @@ impl EventLoop {
             self.start_read_round();
             self.process_ready()?;
         }
+    }
+
+    fn on_tick(&mut self) {
+        self.replica.tick();
+        // Forget requests whose client gave up (timed out or went away): a proposal lost in
+        // a leader change, or a read round that never completed, must not pin memory.
+        self.waiters.retain(|_, reply| !reply.is_closed());
+        self.read_rounds.retain(|_, readers| {
+            readers.retain(|reader| !reader.is_closed());
+            !readers.is_empty()
+        });
     }
 
     fn take_commands(&mut self, first: Command) {
@@ -218,7 +232,7 @@ impl EventLoop {
         }
     }
 
-    fn propose(&mut self, request: Request, reply: oneshot::Sender<Result<Response, ServerError>>) {
+    fn propose(&mut self, request: Request, reply: ProposeReply) {
         let id = self.next_request_id;
         self.next_request_id += 1;
         let data = InternalRequest { id, request: Some(request) }.encode_to_vec();

@@ -7,10 +7,11 @@
 //! Every version is kept, keyed by `(key, revision)`, until compaction; reads at any
 //! revision at or above the compacted one see the state of that revision.
 //!
-//! Files, one concept each: [`revision`](self) positions, `keys` storage encodings,
-//! `history` reading versions at a revision, `view` read-your-writes inside a transaction,
-//! `range` Range, `write` Put/DeleteRange, `txn` Txn, `compact` Compaction, `events` watch
-//! catch-up, `hash` HashKV, [`check`] request validation, `store` the [`Mvcc`] entry points.
+//! Files, one concept each: `revision` (positions in history), `keys` (storage encodings),
+//! `history` (which version is visible at a revision), `view` (read-your-writes inside a
+//! transaction), `range` (Range), `write` (Put, DeleteRange), `txn` (Txn), `compact`
+//! (Compaction), `events` (watch catch-up), `hash` (HashKV), [`check`] (request
+//! validation), `store` (the [`Mvcc`] entry points).
 
 pub mod check;
 mod compact;

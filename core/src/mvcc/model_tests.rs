@@ -93,8 +93,7 @@ impl Model {
     fn state_at(&self, key: &[u8], rev: i64) -> Option<KeyValue> {
         self.versions
             .iter()
-            .filter(|v| v.key == key && v.main <= rev)
-            .last()
+            .rfind(|v| v.key == key && v.main <= rev)
             .and_then(|v| v.kv.clone())
     }
 
@@ -402,10 +401,7 @@ impl Model {
             if v.main > rev {
                 return true;
             }
-            let newest = snapshot
-                .iter()
-                .filter(|w| w.key == v.key && w.main <= rev)
-                .last();
+            let newest = snapshot.iter().rfind(|w| w.key == v.key && w.main <= rev);
             newest.is_some_and(|n| n.main == v.main && n.sub == v.sub) && v.kv.is_some()
         });
         self.compacted = rev;
@@ -475,8 +471,7 @@ impl Model {
             .filter_map(|key| {
                 self.versions
                     .iter()
-                    .filter(|v| &v.key == key && v.main <= rev)
-                    .last()
+                    .rfind(|v| &v.key == key && v.main <= rev)
             })
             .filter(|v| v.kv.is_some())
             .map(|v| (v.main, v.sub))

@@ -93,7 +93,7 @@ impl Mvcc {
         self.compacted
     }
 
-    /// A Range (see [`super::range`] for the rules). The header carries only the current
+    /// A Range (rules in `mvcc/range.rs`). The header carries only the current
     /// revision.
     pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse, Error> {
         range::execute(&self.reader(), req)
@@ -128,7 +128,7 @@ impl Mvcc {
         Ok((resp, self.commit(finished, batch)))
     }
 
-    /// A Txn (see [`super::txn`] for the rules). Fails before any change if a pre-check on
+    /// A Txn (rules in `mvcc/txn.rs`). Fails before any change if a pre-check on
     /// the chosen path fails.
     pub fn txn(
         &mut self,
@@ -191,7 +191,7 @@ impl Mvcc {
     }
 
     /// etcd's HashKV at `rev` (0 = current): `(hash, compacted revision)`, equal to etcd's
-    /// for the same history (see [`super::hash`]). `rev` at or below the compacted revision
+    /// for the same history (see `mvcc/hash.rs`). `rev` at or below the compacted revision
     /// is `Compacted`; above the current one, `FutureRevision`.
     pub fn hash_kv(&self, rev: i64) -> Result<(u32, i64), Error> {
         hash::hash_kv(self.engine.as_ref(), rev, self.current, self.compacted)

@@ -68,15 +68,13 @@ impl LogStore {
     }
 
     fn check_contiguous(&self) -> Result<(), StorageError> {
-        let mut expected = self.start.0 + 1;
-        for entry in &self.entries {
+        for (expected, entry) in (self.start.0 + 1..).zip(&self.entries) {
             if entry.index != expected {
                 return Err(StorageError::Corrupt {
                     space: Space::RaftLog.name(),
                     reason: format!("log has a gap: expected index {expected}, found {}", entry.index),
                 });
             }
-            expected += 1;
         }
         Ok(())
     }

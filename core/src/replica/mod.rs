@@ -121,8 +121,7 @@ impl Replica {
             if initial_voters.is_empty() {
                 return Err(ReplicaError::NoInitialCluster);
             }
-            let mut conf_state = ConfState::default();
-            conf_state.voters = initial_voters.to_vec();
+            let conf_state = ConfState { voters: initial_voters.to_vec(), ..ConfState::default() };
             let mut batch = WriteBatch::new();
             store.stage_conf_state(&conf_state, &mut batch);
             engine.write(batch, Durability::Sync)?;

@@ -1,7 +1,11 @@
 //! The Cluster service. This issue serves `MemberList` from the bootstrap membership; the
 //! membership-changing RPCs answer `Unimplemented` until the cluster issue lands.
 
-use cairn_core::api::etcdserverpb::{Member, MemberListRequest, MemberListResponse};
+use cairn_core::api::etcdserverpb::{
+    Member, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
+    MemberPromoteRequest, MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse,
+    MemberUpdateRequest, MemberUpdateResponse,
+};
 use tonic::{Request, Response, Status};
 
 use super::pb::cluster_server::Cluster;
@@ -20,8 +24,37 @@ impl ClusterService {
     }
 }
 
+fn pending(rpc: &str) -> Status {
+    Status::unimplemented(format!("cairn: {rpc} is not implemented yet"))
+}
+
 #[tonic::async_trait]
 impl Cluster for ClusterService {
+    async fn member_add(&self, _: Request<MemberAddRequest>) -> Result<Response<MemberAddResponse>, Status> {
+        Err(pending("MemberAdd"))
+    }
+
+    async fn member_remove(
+        &self,
+        _: Request<MemberRemoveRequest>,
+    ) -> Result<Response<MemberRemoveResponse>, Status> {
+        Err(pending("MemberRemove"))
+    }
+
+    async fn member_update(
+        &self,
+        _: Request<MemberUpdateRequest>,
+    ) -> Result<Response<MemberUpdateResponse>, Status> {
+        Err(pending("MemberUpdate"))
+    }
+
+    async fn member_promote(
+        &self,
+        _: Request<MemberPromoteRequest>,
+    ) -> Result<Response<MemberPromoteResponse>, Status> {
+        Err(pending("MemberPromote"))
+    }
+
     async fn member_list(
         &self,
         _request: Request<MemberListRequest>,

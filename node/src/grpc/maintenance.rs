@@ -1,7 +1,14 @@
 //! The Maintenance service. This issue serves `Status`; the other RPCs answer
 //! `Unimplemented` (generated default stubs) until the operations issue lands.
 
-use cairn_core::api::etcdserverpb::{StatusRequest, StatusResponse};
+use std::pin::Pin;
+
+use cairn_core::api::etcdserverpb::{
+    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
+    HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest, MoveLeaderResponse,
+    SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
+};
+use futures::Stream;
 use tonic::{Request, Response, Status};
 
 use super::pb::maintenance_server::Maintenance;
@@ -21,8 +28,41 @@ impl MaintenanceService {
     }
 }
 
+fn pending(rpc: &str) -> Status {
+    Status::unimplemented(format!("cairn: {rpc} is not implemented yet"))
+}
+
+/// The stream of snapshot chunks.
+pub type SnapshotStream = Pin<Box<dyn Stream<Item = Result<SnapshotResponse, Status>> + Send + 'static>>;
+
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
+    type SnapshotStream = SnapshotStream;
+
+    async fn alarm(&self, _: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        Err(pending("Alarm"))
+    }
+
+    async fn defragment(&self, _: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
+        Err(pending("Defragment"))
+    }
+
+    async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        Err(pending("Hash"))
+    }
+
+    async fn hash_kv(&self, _: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        Err(pending("HashKV"))
+    }
+
+    async fn snapshot(&self, _: Request<SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
+        Err(pending("Snapshot"))
+    }
+
+    async fn move_leader(&self, _: Request<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
+        Err(pending("MoveLeader"))
+    }
+
     async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         let raft = self.handle.raft_status();
         let state_machine = self.handle.state_machine();

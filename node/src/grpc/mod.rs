@@ -1,6 +1,5 @@
 //! The client-facing gRPC services (etcd's v3 API). Generated server traits come from
-//! node's build script with default stubs, so services that have not landed yet answer
-//! `Unimplemented` instead of "unknown service".
+//! node's build script; the same handler code compiles against tonic and madsim-tonic.
 
 pub mod cluster;
 pub mod kv;
@@ -30,16 +29,6 @@ pub mod lock_pb {
 
 use crate::server::Handle;
 
-/// Services whose RPCs are all stubs for now.
-#[derive(Clone, Copy, Default)]
-pub struct Pending;
-
-impl pb::watch_server::Watch for Pending {}
-impl pb::lease_server::Lease for Pending {}
-impl pb::auth_server::Auth for Pending {}
-impl election_pb::election_server::Election for Pending {}
-impl lock_pb::lock_server::Lock for Pending {}
-
 /// gRPC overhead allowed on top of `--max-request-bytes` (etcd's `grpcOverheadBytes`).
 pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 
@@ -59,15 +48,12 @@ pub async fn serve_clients(
         .max_decoding_message_size(max_decoding);
     let cluster = pb::cluster_server::ClusterServer::new(cluster::ClusterService::new(handle.clone()))
         .max_decoding_message_size(max_decoding);
+    // Watch, Lease, Auth, Election and Lock are not registered yet: tonic answers
+    // `Unimplemented` for a service it does not serve.
     tonic::transport::Server::builder()
         .add_service(kv)
         .add_service(maintenance)
         .add_service(cluster)
-        .add_service(pb::watch_server::WatchServer::new(Pending))
-        .add_service(pb::lease_server::LeaseServer::new(Pending))
-        .add_service(pb::auth_server::AuthServer::new(Pending))
-        .add_service(election_pb::election_server::ElectionServer::new(Pending))
-        .add_service(lock_pb::lock_server::LockServer::new(Pending))
         .serve_with_shutdown(addr, shutdown)
         .await
 }

@@ -46,7 +46,7 @@ pub enum CommandId {
 }
 
 /// One command of the tree.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Command {
     /// The name typed on the command line.
     pub name: &'static str,
@@ -150,19 +150,13 @@ static ROOT_CHILDREN: [Command; 24] = [
     },
     not_yet("completion", "completion", "Generate the autocompletion script for the specified shell"),
     not_yet("defrag", "defrag", "Defragments the storage of the etcd members with given endpoints"),
-    Command {
-        flags: &DEL_FLAGS,
-        ..run("del", "del [options] <key> [range_end]", "Removes the specified key or range of keys [key, range_end)", CommandId::Del)
-    },
+    DEL,
     not_yet("elect", "elect <election-name> [proposal]", "Observes and participates in leader election"),
     Command {
         persistent: &[FlagDef::bool("cluster", "use all endpoints from the cluster member list")],
         ..group("endpoint", "endpoint <subcommand>", "Endpoint related commands", &ENDPOINT_CHILDREN)
     },
-    Command {
-        flags: &GET_FLAGS,
-        ..run("get", "get [options] <key> [range_end]", "Gets the key or a range of keys", CommandId::Get)
-    },
+    GET,
     Command {
         long: "Help provides help for any command in the application.\nSimply type cairnctl help [path to command] for full details.",
         action: Action::Help,
@@ -174,16 +168,7 @@ static ROOT_CHILDREN: [Command; 24] = [
     group("member", "member <subcommand>", "Membership related commands", &MEMBER_CHILDREN),
     not_yet("migrate", "migrate", "Migrates keys in a v2 store to a mvcc store"),
     not_yet("move-leader", "move-leader <transferee-member-id>", "Transfers leadership to another etcd cluster member."),
-    Command {
-        long: PUT_LONG,
-        flags: &PUT_FLAGS,
-        ..run(
-            "put",
-            "put [options] <key> <value> (<value> can also be given from stdin)",
-            "Puts the given key into the store",
-            CommandId::Put,
-        )
-    },
+    PUT,
     not_yet("role", "role <subcommand>", "Role related commands"),
     not_yet("snapshot", "snapshot <subcommand>", "Manages etcd node snapshots"),
     Command {
@@ -198,6 +183,51 @@ static ROOT_CHILDREN: [Command; 24] = [
         "Watches events stream on keys or prefixes",
     ),
 ];
+
+/// The root's commands in the order etcdctl registers them (`ctl.go`), then cobra's
+/// `help` and `completion`: the order of cobra's "Did you mean this?" suggestions.
+pub const REGISTRATION_ORDER: [&str; 24] = [
+    "get", "put", "del", "txn", "compaction", "alarm", "defrag", "endpoint", "move-leader", "watch", "version",
+    "lease", "member", "snapshot", "make-mirror", "migrate", "lock", "elect", "auth", "user", "role", "check",
+    "help", "completion",
+];
+
+/// `get`.
+const GET: Command = Command {
+    flags: &GET_FLAGS,
+    ..run("get", "get [options] <key> [range_end]", "Gets the key or a range of keys", CommandId::Get)
+};
+
+/// `put`.
+const PUT: Command = Command {
+    long: PUT_LONG,
+    flags: &PUT_FLAGS,
+    ..run(
+        "put",
+        "put [options] <key> <value> (<value> can also be given from stdin)",
+        "Puts the given key into the store",
+        CommandId::Put,
+    )
+};
+
+/// `del`.
+const DEL: Command = Command {
+    flags: &DEL_FLAGS,
+    ..run("del", "del [options] <key> [range_end]", "Removes the specified key or range of keys [key, range_end)", CommandId::Del)
+};
+
+/// The nameless command etcdctl builds to parse each request line of a `txn`
+/// (`parseRequestUnion`): `get`, `put` and `del` with their usual flags.
+pub static TXN_REQUESTS: Command = Command {
+    name: "",
+    use_line: "",
+    short: "",
+    long: "",
+    flags: &[],
+    persistent: &[],
+    children: &[DEL, GET, PUT],
+    action: Action::Group,
+};
 
 /// `get`'s flags: etcdctl 3.4's, plus 3.5's `--count-only` and revision filters.
 pub static GET_FLAGS: [FlagDef; 14] = [

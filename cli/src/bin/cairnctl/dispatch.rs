@@ -4,7 +4,7 @@
 //! "Did you mean this?" suggestions; flag errors print the message, the usage, and the
 //! message again, exactly as etcdctl's output shows.
 
-use crate::commands::{Action, Command, HELP_FLAG, PROGRAM, ROOT};
+use crate::commands::{Action, Command, HELP_FLAG, PROGRAM, REGISTRATION_ORDER, ROOT};
 use crate::console::Console;
 use crate::exit;
 use crate::flags::{self, FlagDef, FlagKind, FlagValues};
@@ -103,14 +103,18 @@ pub fn flag_scope(path: &[&Command]) -> Vec<FlagDef> {
     defs
 }
 
-/// cobra's `Find`: walks down the tree by the non-flag words of `argv`; returns the path and
-/// the arguments left once the command names are removed.
 fn find(argv: &[String]) -> (Vec<&'static Command>, Vec<String>) {
-    let mut path: Vec<&'static Command> = vec![&ROOT];
+    find_in(&ROOT, argv)
+}
+
+/// cobra's `Find`: walks down the tree from `root` by the non-flag words of `argv`; returns
+/// the path and the arguments left once the command names are removed.
+pub fn find_in(root: &'static Command, argv: &[String]) -> (Vec<&'static Command>, Vec<String>) {
+    let mut path: Vec<&'static Command> = vec![root];
     let mut args = argv.to_vec();
     loop {
         let words = strip_flags(&args, &flag_scope(&path));
-        let current = path.last().copied().unwrap_or(&ROOT);
+        let current = path.last().copied().unwrap_or(root);
         let Some(next) = words.first().and_then(|w| find_next(current, w).map(|c| (w.clone(), c))) else {
             return (path, args);
         };
@@ -122,7 +126,7 @@ fn find(argv: &[String]) -> (Vec<&'static Command>, Vec<String>) {
 }
 
 /// cobra's `legacyArgs`: at the root, a leftover word is an unknown command.
-fn check_unknown_command(path: &[&'static Command], rest: &[String]) -> Result<(), String> {
+pub fn check_unknown_command(path: &[&'static Command], rest: &[String]) -> Result<(), String> {
     if path.len() > 1 {
         return Ok(());
     }
@@ -182,9 +186,9 @@ fn find_next(command: &'static Command, word: &str) -> Option<&'static Command> 
 /// cobra's suggestions: commands within edit distance 2, or that start with the word.
 fn suggestions(word: &str) -> String {
     let lower = word.to_lowercase();
-    let names: Vec<&str> = ROOT
-        .children
+    let names: Vec<&str> = REGISTRATION_ORDER
         .iter()
+        .filter_map(|name| ROOT.children.iter().find(|c| c.name == *name))
         .filter(|c| c.action != Action::Help)
         .filter(|c| levenshtein(&lower, c.name) <= 2 || c.name.to_lowercase().starts_with(&lower))
         .map(|c| c.name)
@@ -242,7 +246,7 @@ mod tests {
         assert_eq!(names(&path), ["member", "list"]);
         let (path, rest) = find(&words("e status"));
         assert!(names(&path).is_empty(), "endpoint and elect share the prefix");
-        assert_eq!(check_unknown_command(&path, &rest).unwrap_err(), "unknown command \"e\" for \"cairnctl\"\n\nDid you mean this?\n\telect\n\tendpoint\n");
+        assert_eq!(check_unknown_command(&path, &rest).unwrap_err(), "unknown command \"e\" for \"cairnctl\"\n\nDid you mean this?\n\tget\n\tdel\n\tendpoint\n\telect\n");
     }
 
     #[test]

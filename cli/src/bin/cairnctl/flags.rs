@@ -102,11 +102,6 @@ impl FlagValues {
         FlagValues { values, defs: defs.to_vec() }
     }
 
-    /// The definitions these values belong to.
-    pub fn defs(&self) -> &[FlagDef] {
-        &self.defs
-    }
-
     /// Sets `name` from text, as pflag's `FlagSet.Set` does (and marks it changed).
     pub fn set(&mut self, name: &str, raw: &str) -> Result<(), String> {
         let def = self.def(name).ok_or_else(|| format!("no such flag -{name}"))?;

@@ -121,6 +121,64 @@ fn flag_line(flag: &FlagDef, command: &Command) -> String {
     format!("{names}{value}\t{usage}\n")
 }
 
+/// cobra's default usage template for a command under a nameless root, as etcdctl prints
+/// it (to stderr) when a `txn` request line has a bad flag: `Usage:`, the use line, and the
+/// `Flags:` block in pflag's `FlagUsages` layout.
+pub fn cobra_default_usage(command: &Command) -> String {
+    let mut text = format!("Usage:\n   {} [flags]\n", command.use_line);
+    text.push_str("\nFlags:\n");
+    text.push_str(pflag_usages(&local_flags(command), command).trim_end());
+    text.push('\n');
+    text
+}
+
+/// pflag's `FlagUsages`: names and value types padded to a common width, then the help and
+/// any non-zero default.
+fn pflag_usages(flags: &[FlagDef], command: &Command) -> String {
+    let heads: Vec<String> = flags.iter().map(pflag_head).collect();
+    let width = heads.iter().map(String::len).max().unwrap_or(0);
+    let mut text = String::new();
+    for (flag, head) in flags.iter().zip(&heads) {
+        let usage = match flag.name {
+            "help" => format!("help for {}", command.name),
+            _ => flag.usage.to_string(),
+        };
+        let padding = " ".repeat(width - head.len() + 1);
+        text.push_str(&format!("{head} {padding} {usage}{}\n", pflag_default(flag)));
+    }
+    text
+}
+
+fn pflag_head(flag: &FlagDef) -> String {
+    let names = match flag.shorthand {
+        Some(s) => format!("  -{s}, --{}", flag.name),
+        None => format!("      --{}", flag.name),
+    };
+    let type_name = match flag.kind {
+        FlagKind::Bool => "",
+        FlagKind::Str => " string",
+        FlagKind::Int64 => " int",
+        FlagKind::Duration => " duration",
+        FlagKind::StrList => " strings",
+    };
+    format!("{names}{type_name}")
+}
+
+fn pflag_default(flag: &FlagDef) -> String {
+    let zero = match flag.kind {
+        FlagKind::Bool => flag.default == "false",
+        FlagKind::Str => flag.default.is_empty(),
+        FlagKind::Int64 => flag.default == "0",
+        FlagKind::Duration => flag.default == "0s" || flag.default == "0",
+        FlagKind::StrList => flag.default == "[]",
+    };
+    match (zero, flag.kind) {
+        (true, _) => String::new(),
+        (false, FlagKind::Str) => format!(" (default {})", go_strconv::quote(flag.default)),
+        (false, _) => format!(" (default {})", flag.default),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +202,14 @@ mod tests {
         assert!(text.contains("OPTIONS:\n  -h, --help[=false]\t\thelp for put\n      --ignore-lease[=false]\tupdates the key using its current lease\n"));
         assert!(text.contains("      --lease=\"0\"\t\tlease ID (in hexadecimal) to attach to the key\n"));
         assert!(text.contains("  -w, --write-out=\"simple\"\t\t\tset the output format (fields, json, protobuf, simple, table)\n\n"));
+    }
+
+    #[test]
+    fn txn_request_usage_is_cobras_default_layout() {
+        let get = crate::commands::TXN_REQUESTS.children.iter().find(|c| c.name == "get").expect("get exists");
+        let text = cobra_default_usage(get);
+        assert!(text.starts_with("Usage:\n   get [options] <key> [range_end] [flags]\n\nFlags:\n      --consistency string   Linearizable(l) or Serializable(s) (default \"l\")\n"), "{text}");
+        assert!(text.ends_with("      --sort-by string       Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION\n"), "{text}");
     }
 
     #[test]

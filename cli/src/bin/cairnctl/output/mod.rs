@@ -8,6 +8,7 @@ mod go_json;
 mod humanize;
 mod json;
 mod protobuf;
+mod rows;
 mod simple;
 mod table;
 

@@ -1,0 +1,84 @@
+//! `cairnctl`: an etcdctl 3.4-compatible command line client for cairn (and any etcd v3
+//! server). Commands, flags, environment variables, output formats, error messages and exit
+//! codes follow etcdctl's so that scripts written for etcdctl run unchanged; the
+//! differential test in `cli/tests` holds it to that against the real etcdctl.
+
+mod command;
+mod commands;
+mod console;
+mod dispatch;
+mod exit;
+mod flags;
+mod globals;
+mod go_duration;
+mod go_log;
+mod go_strconv;
+mod output;
+mod session;
+mod tabwriter;
+mod txn_parse;
+mod usage;
+
+use std::io::Write;
+
+use crate::commands::Action;
+use crate::console::Console;
+use crate::dispatch::Dispatch;
+use crate::exit::CliError;
+
+#[tokio::main]
+async fn main() {
+    let argv: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .filter(|(k, _)| k != "ETCDCTL_API")
+        .collect();
+    let code = run_process(&argv, &env).await;
+    std::process::exit(code);
+}
+
+/// Runs cairnctl on the process's standard streams; returns the exit code.
+async fn run_process(argv: &[String], env: &[(String, String)]) -> i32 {
+    let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
+    let mut stdin = std::io::stdin().lock();
+    let mut console = Console::new(&mut stdout, &mut stderr, &mut stdin);
+    if let Some(code) = check_api_version(&mut console) {
+        return code;
+    }
+    let code = run(argv, env, &mut console).await;
+    let _flushed = std::io::stdout().flush();
+    code
+}
+
+/// etcdctl's `ETCDCTL_API` switch: only the v3 API exists here.
+fn check_api_version(console: &mut Console<'_>) -> Option<i32> {
+    let api = std::env::var("ETCDCTL_API").unwrap_or_default();
+    if api.is_empty() || api == "3" {
+        return None;
+    }
+    console.err(&format!("unsupported API version {api}\n"));
+    Some(exit::ERROR)
+}
+
+/// Runs one command line; returns the exit code.
+async fn run(argv: &[String], env: &[(String, String)], console: &mut Console<'_>) -> i32 {
+    let mut invocation = match dispatch::dispatch(argv, console) {
+        Dispatch::Run(invocation) => invocation,
+        Dispatch::Exit(code) => return code,
+    };
+    let Action::Run(id) = invocation.command().action else {
+        return exit::ERROR;
+    };
+    match command::run(id, &mut invocation, env, console).await {
+        Ok(()) => exit::SUCCESS,
+        Err(error) => report(error, console),
+    }
+}
+
+/// etcdctl's `ExitWithError`: `Error: <message>` on stderr, then the exit code.
+fn report(error: CliError, console: &mut Console<'_>) -> i32 {
+    if let Some(message) = &error.message {
+        console.err(&format!("Error: {message}\n"));
+    }
+    error.code
+}

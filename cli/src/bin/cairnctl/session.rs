@@ -1,0 +1,160 @@
+//! A command's connection, made the way etcdctl's `mustClientFromCmd` makes it: apply the
+//! `ETCDCTL_*` environment, pick the output format, then connect within the command's
+//! deadline (`--command-timeout`), retrying unreachable endpoints until it passes, as
+//! clientv3's non-blocking dial effectively does. Failed calls are reported as etcdctl
+//! reports them: clientv3's retry-interceptor warning, then `Error: <etcd message>`.
+
+use std::future::Future;
+use std::time::Duration;
+
+use cairn_client::{Client, ClientError, ConnectOptions};
+use tokio::time::Instant;
+
+use crate::console::Console;
+use crate::dispatch::Invocation;
+use crate::exit::CliError;
+use crate::globals::{self, Globals};
+use crate::go_log;
+use crate::output::Printer;
+
+/// How long to wait before trying unreachable endpoints again.
+const REDIAL_INTERVAL_MS: u64 = 100;
+
+/// What etcdctl's client logs when no endpoint could be reached before the deadline.
+const BALANCER_FAILURE: &str = "latest balancer error: all SubConns are in TransientFailure";
+
+/// The process environment, as read at start (in order).
+pub type Env = [(String, String)];
+
+/// A connected client with the command's output format and deadline.
+pub struct Session {
+    client: Client,
+    printer: Printer,
+    globals: Globals,
+    target: String,
+    deadline: Instant,
+}
+
+impl Session {
+    /// Resolves the global options (environment included) for `invocation`, as etcdctl does
+    /// before creating its client.
+    pub fn globals(invocation: &mut Invocation, env: &Env, console: &mut Console<'_>) -> Result<Globals, CliError> {
+        let inherited = invocation.inherited_flags();
+        globals::apply_env(&mut invocation.values, &inherited, env, console)?;
+        Globals::from_flags(&invocation.values)
+    }
+
+    /// Resolves options and output format, then connects to the first reachable endpoint.
+    pub async fn open(invocation: &mut Invocation, env: &Env, console: &mut Console<'_>) -> Result<Session, CliError> {
+        let globals = Session::globals(invocation, env, console)?;
+        let printer = Printer::new(&globals.write_out, globals.hex)?;
+        Session::connect(globals, printer, console).await
+    }
+
+    /// Connects to `globals.endpoints` within the command deadline.
+    pub async fn connect(globals: Globals, printer: Printer, console: &mut Console<'_>) -> Result<Session, CliError> {
+        let target = go_log::balancer_target(&globals.endpoints);
+        let deadline = Instant::now() + globals.command_timeout();
+        match connect_until(&globals.endpoints, globals.dial_timeout(), deadline).await {
+            Ok(client) => Ok(Session { client, printer, globals, target, deadline }),
+            Err(error) => Err(report(console, &target, &unreachable_as_etcdctl(error))),
+        }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The output printer.
+    pub fn printer(&self) -> Printer {
+        self.printer
+    }
+
+    /// Starts a fresh command deadline (for `txn`, whose input is read after connecting).
+    pub fn restart_deadline(&mut self) {
+        self.deadline = Instant::now() + self.globals.command_timeout();
+    }
+
+    /// Runs one call under the command deadline; a failure is reported as etcdctl reports
+    /// it and becomes exit code 1.
+    pub async fn call<T>(
+        &self,
+        console: &mut Console<'_>,
+        call: impl Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, CliError> {
+        within(self.deadline, call).await.map_err(|e| report(console, &self.target, &e))
+    }
+}
+
+/// `call` bounded by `deadline`; past it, a [`ClientError::Timeout`].
+pub async fn within<T>(
+    deadline: Instant,
+    call: impl Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout(remaining, call).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(ClientError::Timeout(remaining)),
+    }
+}
+
+/// Connects to the first reachable endpoint, trying all of them again every
+/// [`REDIAL_INTERVAL_MS`] until `deadline`.
+pub async fn connect_until(
+    endpoints: &[String],
+    dial_timeout: Option<Duration>,
+    deadline: Instant,
+) -> Result<Client, ClientError> {
+    loop {
+        let options = ConnectOptions { dial_timeout, request_timeout: None };
+        let error = match within(deadline, Client::connect_with(endpoints, options)).await {
+            Ok(client) => return Ok(client),
+            Err(error @ ClientError::Unreachable { .. }) => error,
+            Err(other) => return Err(other),
+        };
+        let retry_at = Instant::now() + Duration::from_millis(REDIAL_INTERVAL_MS);
+        if retry_at >= deadline {
+            tokio::time::sleep_until(deadline).await;
+            return Err(error);
+        }
+        tokio::time::sleep_until(retry_at).await;
+    }
+}
+
+/// etcdctl never sees a dial error: its calls wait for a connection until the deadline
+/// and then fail with `DeadlineExceeded` and the balancer's last error.
+fn unreachable_as_etcdctl(error: ClientError) -> ClientError {
+    match error {
+        ClientError::Unreachable { .. } | ClientError::Timeout(_) => {
+            ClientError::Rpc { code: cairn_client::Code::DeadlineExceeded, message: BALANCER_FAILURE.to_string() }
+        }
+        other => other,
+    }
+}
+
+/// Writes clientv3's warning for a failed call and returns etcdctl's error for it.
+pub fn report(console: &mut Console<'_>, target: &str, error: &ClientError) -> CliError {
+    console.err(&go_log::retry_warning(target, &warning_text(error)));
+    CliError::error(etcdctl_message(error))
+}
+
+/// The error text in the warning: gRPC-go's `rpc error: code = ... desc = ...`.
+pub fn warning_text(error: &ClientError) -> String {
+    match error {
+        ClientError::Rpc { code, message } => cairn_client::go_status_text(*code, message),
+        ClientError::Timeout(_) => {
+            cairn_client::go_status_text(cairn_client::Code::DeadlineExceeded, "context deadline exceeded")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The message after `Error: `: etcd's message for its known errors; for a call that ran out
+/// of time, Go's `context deadline exceeded` (as clientv3's `toErr` turns it into).
+pub fn etcdctl_message(error: &ClientError) -> String {
+    match error {
+        ClientError::Rpc { code: cairn_client::Code::DeadlineExceeded, .. } => "context deadline exceeded".to_string(),
+        other => other.to_string(),
+    }
+}
