@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "proto/v3electionpb/v3election.proto",
             "proto/v3lockpb/v3lock.proto",
             "proto/cairnpb/internal.proto",
+            "proto/cairnpb/peer.proto",
         ],
         &["proto"],
     )?;

@@ -21,5 +21,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ],
             &["../core/proto"],
         )?;
+    // The peer protocol: both ends live in the node.
+    tonic_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .extern_path(".cairnpb", "::cairn_core::api::cairnpb")
+        .compile_protos(&["../core/proto/cairnpb/peer.proto"], &["../core/proto"])?;
     Ok(())
 }

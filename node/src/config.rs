@@ -24,22 +24,42 @@ pub struct Flags {
     #[arg(long, env = "ETCD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// List of URLs to listen on for client traffic.
-    #[arg(long, env = "ETCD_LISTEN_CLIENT_URLS", default_value = "http://localhost:2379")]
+    #[arg(
+        long,
+        env = "ETCD_LISTEN_CLIENT_URLS",
+        default_value = "http://localhost:2379"
+    )]
     pub listen_client_urls: String,
     /// List of this member's client URLs to advertise to the public.
-    #[arg(long, env = "ETCD_ADVERTISE_CLIENT_URLS", default_value = "http://localhost:2379")]
+    #[arg(
+        long,
+        env = "ETCD_ADVERTISE_CLIENT_URLS",
+        default_value = "http://localhost:2379"
+    )]
     pub advertise_client_urls: String,
     /// List of URLs to listen on for peer traffic.
-    #[arg(long, env = "ETCD_LISTEN_PEER_URLS", default_value = "http://localhost:2380")]
+    #[arg(
+        long,
+        env = "ETCD_LISTEN_PEER_URLS",
+        default_value = "http://localhost:2380"
+    )]
     pub listen_peer_urls: String,
     /// List of this member's peer URLs to advertise to the rest of the cluster.
-    #[arg(long, env = "ETCD_INITIAL_ADVERTISE_PEER_URLS", default_value = "http://localhost:2380")]
+    #[arg(
+        long,
+        env = "ETCD_INITIAL_ADVERTISE_PEER_URLS",
+        default_value = "http://localhost:2380"
+    )]
     pub initial_advertise_peer_urls: String,
     /// Initial cluster configuration for bootstrapping (name=peerURL,...).
     #[arg(long, env = "ETCD_INITIAL_CLUSTER")]
     pub initial_cluster: Option<String>,
     /// Initial cluster token for the etcd cluster during bootstrap.
-    #[arg(long, env = "ETCD_INITIAL_CLUSTER_TOKEN", default_value = "etcd-cluster")]
+    #[arg(
+        long,
+        env = "ETCD_INITIAL_CLUSTER_TOKEN",
+        default_value = "etcd-cluster"
+    )]
     pub initial_cluster_token: String,
     /// Initial cluster state ('new' or 'existing').
     #[arg(long, env = "ETCD_INITIAL_CLUSTER_STATE", default_value = "new")]
@@ -153,12 +173,24 @@ impl Config {
         let new_cluster = match flags.initial_cluster_state.as_str() {
             "new" => true,
             "existing" => false,
-            other => return Err(bad_value("initial-cluster-state", other, "must be 'new' or 'existing'")),
+            other => {
+                return Err(bad_value(
+                    "initial-cluster-state",
+                    other,
+                    "must be 'new' or 'existing'",
+                ));
+            }
         };
-        let advertise_peer_urls = parse_urls("initial-advertise-peer-urls", &flags.initial_advertise_peer_urls)?;
+        let advertise_peer_urls = parse_urls(
+            "initial-advertise-peer-urls",
+            &flags.initial_advertise_peer_urls,
+        )?;
         let initial_cluster = match &flags.initial_cluster {
             Some(list) => parse_initial_cluster(list)?,
-            None => advertise_peer_urls.iter().map(|u| (flags.name.clone(), u.clone())).collect(),
+            None => advertise_peer_urls
+                .iter()
+                .map(|u| (flags.name.clone(), u.clone()))
+                .collect(),
         };
         if !initial_cluster.iter().any(|(name, _)| name == &flags.name) {
             return Err(bad_value(
@@ -167,12 +199,18 @@ impl Config {
                 &format!("does not name this member ({:?})", flags.name),
             ));
         }
-        let data_dir = flags.data_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.etcd", flags.name)));
+        let data_dir = flags
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{}.etcd", flags.name)));
         Ok(Config {
             name: flags.name.clone(),
             data_dir,
             listen_client_addrs: listen_addrs("listen-client-urls", &flags.listen_client_urls)?,
-            advertise_client_urls: parse_urls("advertise-client-urls", &flags.advertise_client_urls)?,
+            advertise_client_urls: parse_urls(
+                "advertise-client-urls",
+                &flags.advertise_client_urls,
+            )?,
             listen_peer_addrs: listen_addrs("listen-peer-urls", &flags.listen_peer_urls)?,
             advertise_peer_urls,
             initial_cluster,
@@ -204,11 +242,19 @@ fn normalize_flag(arg: &str) -> String {
 }
 
 fn bad_value(flag: &'static str, value: &str, reason: &str) -> ConfigError {
-    ConfigError::BadValue { flag, value: value.to_string(), reason: reason.to_string() }
+    ConfigError::BadValue {
+        flag,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 fn bad_url(flag: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::BadUrl { flag, value: value.to_string(), reason: reason.into() }
+    ConfigError::BadUrl {
+        flag,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// Parses a comma-separated list of http(s) URLs with a host and a port.
@@ -217,13 +263,21 @@ fn parse_urls(flag: &'static str, list: &str) -> Result<Vec<String>, ConfigError
     for raw in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let url = Url::parse(raw).map_err(|e| bad_url(flag, raw, e.to_string()))?;
         if url.scheme() != "http" && url.scheme() != "https" {
-            return Err(bad_url(flag, raw, format!("URL scheme must be http or https, got {:?}", url.scheme())));
+            return Err(bad_url(
+                flag,
+                raw,
+                format!("URL scheme must be http or https, got {:?}", url.scheme()),
+            ));
         }
         if url.host_str().is_none() {
             return Err(bad_url(flag, raw, "URL has no host"));
         }
         if url.port().is_none() {
-            return Err(bad_url(flag, raw, "URL address does not have the form \"host:port\""));
+            return Err(bad_url(
+                flag,
+                raw,
+                "URL address does not have the form \"host:port\"",
+            ));
         }
         urls.push(raw.trim_end_matches('/').to_string());
     }
@@ -238,9 +292,16 @@ fn listen_addrs(flag: &'static str, list: &str) -> Result<Vec<SocketAddr>, Confi
     let mut addrs = Vec::new();
     for raw in parse_urls(flag, list)? {
         let url = Url::parse(&raw).map_err(|e| bad_url(flag, &raw, e.to_string()))?;
-        let host = url.host_str().unwrap_or_default().trim_matches(|c| c == '[' || c == ']');
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(|c| c == '[' || c == ']');
         let port = url.port().unwrap_or_default();
-        let host = if host == "localhost" { "127.0.0.1" } else { host };
+        let host = if host == "localhost" {
+            "127.0.0.1"
+        } else {
+            host
+        };
         let resolved = (host, port)
             .to_socket_addrs()
             .map_err(|e| bad_url(flag, &raw, format!("cannot resolve host: {e}")))?
@@ -271,7 +332,9 @@ mod tests {
     use super::*;
 
     fn config(args: &[&str]) -> Result<Config, String> {
-        let argv = std::iter::once("cairn").chain(args.iter().copied()).map(String::from);
+        let argv = std::iter::once("cairn")
+            .chain(args.iter().copied())
+            .map(String::from);
         let flags = Config::from_args(argv).map_err(|e| e.to_string())?;
         Config::from_flags(flags).map_err(|e| e.to_string())
     }
@@ -281,9 +344,15 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(c.name, "default");
         assert_eq!(c.data_dir, PathBuf::from("default.etcd"));
-        assert_eq!(c.listen_client_addrs, vec!["127.0.0.1:2379".parse().unwrap()]);
+        assert_eq!(
+            c.listen_client_addrs,
+            vec!["127.0.0.1:2379".parse().unwrap()]
+        );
         assert_eq!(c.listen_peer_addrs, vec!["127.0.0.1:2380".parse().unwrap()]);
-        assert_eq!(c.initial_cluster, vec![("default".to_string(), "http://localhost:2380".to_string())]);
+        assert_eq!(
+            c.initial_cluster,
+            vec![("default".to_string(), "http://localhost:2380".to_string())]
+        );
         assert_eq!(c.election_ticks, 10);
         assert_eq!(c.max_txn_ops, 128);
         assert_eq!(c.max_request_bytes, 1_572_864);
@@ -291,7 +360,14 @@ mod tests {
 
     #[test]
     fn single_dash_flags_are_accepted_like_go() {
-        let c = config(&["-name", "n1", "--data-dir=/tmp/x", "-initial-cluster", "n1=http://127.0.0.1:2380"]).unwrap();
+        let c = config(&[
+            "-name",
+            "n1",
+            "--data-dir=/tmp/x",
+            "-initial-cluster",
+            "n1=http://127.0.0.1:2380",
+        ])
+        .unwrap();
         assert_eq!(c.name, "n1");
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
     }
@@ -315,7 +391,13 @@ mod tests {
 
     #[test]
     fn initial_cluster_must_name_this_member() {
-        let e = config(&["--name", "x", "--initial-cluster", "y=http://127.0.0.1:2380"]).unwrap_err();
+        let e = config(&[
+            "--name",
+            "x",
+            "--initial-cluster",
+            "y=http://127.0.0.1:2380",
+        ])
+        .unwrap_err();
         assert!(e.contains("does not name this member"), "{e}");
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod grpc;
+pub mod peer;
 pub mod server;
 
 use std::sync::Arc;
@@ -17,7 +18,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::server::{Handle, Identity};
+use crate::peer::{INBOX_LEN, PeerService, Peers};
+use crate::server::{Handle, Identity, PeerChannels, Timing};
 
 /// Why a member could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +86,11 @@ pub fn identity(config: &Config) -> Result<Identity, NodeError> {
     me.client_urls = config.advertise_client_urls.clone();
     let member_id = me.id;
     let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    Ok(Identity { cluster_id: cluster_id(&ids), member_id, members })
+    Ok(Identity {
+        cluster_id: cluster_id(&ids),
+        member_id,
+        members,
+    })
 }
 
 /// Opens the member stored in `engine` and starts serving clients.
@@ -98,23 +104,75 @@ pub fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError
         ..ReplicaConfig::new(identity.member_id)
     };
     let voters: Vec<u64> = identity.members.iter().map(|m| m.id).collect();
-    let replica = Replica::open(&replica_config, engine, state_machine, &voters, &tracing_logger())?;
+    let replica = Replica::open(
+        &replica_config,
+        engine,
+        state_machine,
+        &voters,
+        &tracing_logger(),
+    )?;
     tracing::info!(
         name = %config.name,
         member_id = format_args!("{:x}", identity.member_id),
         cluster_id = format_args!("{:x}", identity.cluster_id),
         "starting member"
     );
+    let cluster_id = identity.cluster_id;
+    let max_peer_message_bytes = max_peer_message_bytes(config);
+    let peer_urls: Vec<(u64, String)> = identity
+        .members
+        .iter()
+        .filter_map(|m| m.peer_urls.first().map(|url| (m.id, url.clone())))
+        .collect();
+    let (feedback_tx, feedback) = tokio::sync::mpsc::unbounded_channel();
+    let (inbox_tx, inbox) = tokio::sync::mpsc::channel(INBOX_LEN);
+    let peers = Peers::start(
+        cluster_id,
+        member_id,
+        &peer_urls,
+        max_peer_message_bytes,
+        feedback_tx,
+    );
+    let timing = Timing {
+        tick: config.tick,
+        request_timeout: config.request_timeout(),
+    };
+    let channels = PeerChannels {
+        peers,
+        inbox,
+        feedback,
+    };
     let (event_loop, handle) = server::start(
         replica,
         identity,
-        config.tick,
-        config.request_timeout(),
+        channels,
+        timing,
         request_id_base(member_id),
     );
     let (shutdown, shutdown_rx) = watch::channel(false);
     let event_loop = tokio::spawn(event_loop.run(shutdown_rx.clone()));
-    let servers = config
+    let peer_service = PeerService::new(cluster_id, member_id, inbox_tx);
+    let mut servers: Vec<JoinHandle<Result<(), NodeError>>> = config
+        .listen_peer_addrs
+        .iter()
+        .map(|&addr| {
+            let service = peer_service.clone();
+            let mut stop = shutdown_rx.clone();
+            tokio::spawn(async move {
+                let signal = async move {
+                    let _ = stop.changed().await;
+                };
+                tracing::info!(%addr, "serving peer traffic");
+                peer::serve_peers(service, addr, max_peer_message_bytes, signal)
+                    .await
+                    .map_err(|e| NodeError::Serve {
+                        addr,
+                        reason: e.to_string(),
+                    })
+            })
+        })
+        .collect();
+    let client_servers = config
         .listen_client_addrs
         .iter()
         .map(|&addr| {
@@ -128,16 +186,38 @@ pub fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError
                 tracing::info!(%addr, "serving client requests");
                 grpc::serve_clients(handle, addr, max_request_bytes, max_txn_ops, signal)
                     .await
-                    .map_err(|e| NodeError::Serve { addr, reason: e.to_string() })
+                    .map_err(|e| NodeError::Serve {
+                        addr,
+                        reason: e.to_string(),
+                    })
             })
         })
-        .collect();
-    Ok(Node { handle, shutdown, event_loop, servers })
+        .collect::<Vec<_>>();
+    servers.extend(client_servers);
+    Ok(Node {
+        handle,
+        shutdown,
+        event_loop,
+        servers,
+    })
+}
+
+/// The largest peer message: a Raft snapshot carries the whole state machine, so the bound
+/// follows the backend quota (etcd's default quota is 2 GiB).
+fn max_peer_message_bytes(config: &Config) -> usize {
+    const DEFAULT_QUOTA_BYTES: usize = 2 * 1024 * 1024 * 1024;
+    let quota = usize::try_from(config.quota_backend_bytes)
+        .ok()
+        .filter(|q| *q > 0)
+        .unwrap_or(DEFAULT_QUOTA_BYTES);
+    quota.saturating_add(64 * 1024 * 1024)
 }
 
 /// Request ids unique across restarts of this member (etcd's `idutil.Generator`): the low
 /// 16 bits of the member id, then milliseconds since the epoch, then a counter.
 fn request_id_base(member_id: u64) -> u64 {
-    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     ((member_id & 0xffff) << 48) | ((millis & 0xff_ffff_ffff) << 8)
 }

@@ -12,16 +12,32 @@ use std::time::Duration;
 
 use cairn_core::api::cairnpb::{InternalRequest, MemberRecord, internal_request::Request};
 use cairn_core::api::etcdserverpb::ResponseHeader;
+use cairn_core::api::mvccpb::Event;
 use cairn_core::apply::{Applied, Response, StateMachine};
 use cairn_core::replica::{Output, ProposeError, Replica};
 use cairn_core::storage::StorageError;
 use prost::Message as _;
-use tokio::sync::{mpsc, oneshot, watch};
+use raft::eraftpb::Message;
+
+use crate::peer::{PeerFeedback, Peers};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// Commands queued to the loop; bounded so a flood of clients waits instead of growing memory.
 pub const COMMAND_QUEUE_LEN: usize = 4096;
 /// Commands taken from the queue per loop turn (one Ready, one fsync).
 pub const MAX_COMMANDS_PER_READY: usize = 1024;
+/// Applied entries buffered for event subscribers; one that falls further behind gets
+/// `RecvError::Lagged` and must catch up from storage (`Mvcc::events_since`).
+pub const EVENT_QUEUE_LEN: usize = 1024;
+
+/// The events of one applied entry, in revision order (all of one revision).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedEvents {
+    /// The revision the entry created.
+    pub revision: i64,
+    /// Its events, each with `prev_kv` filled when a previous version exists.
+    pub events: Vec<Event>,
+}
 
 /// Why a request did not get a result from the state machine.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,8 +84,13 @@ type ProposeReply = oneshot::Sender<Result<Response, ServerError>>;
 type ReadReply = oneshot::Sender<Result<(), ServerError>>;
 
 enum Command {
-    Propose { request: Request, reply: ProposeReply },
-    Read { reply: ReadReply },
+    Propose {
+        request: Request,
+        reply: ProposeReply,
+    },
+    Read {
+        reply: ReadReply,
+    },
 }
 
 /// A cheap, cloneable handle to a running member.
@@ -79,10 +100,16 @@ pub struct Handle {
     state_machine: Arc<StateMachine>,
     identity: Arc<Identity>,
     status: watch::Receiver<RaftStatus>,
+    events: broadcast::Sender<Arc<AppliedEvents>>,
     request_timeout: Duration,
 }
 
 impl Handle {
+    /// Subscribes to the events of every entry applied from now on.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<AppliedEvents>> {
+        self.events.subscribe()
+    }
+
     /// Proposes a write and waits until it is applied.
     pub async fn propose(&self, request: Request) -> Result<Response, ServerError> {
         let (reply, response) = oneshot::channel();
@@ -98,7 +125,10 @@ impl Handle {
     }
 
     async fn send(&self, command: Command) -> Result<(), ServerError> {
-        self.commands.send(command).await.map_err(|_| ServerError::Stopped)
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| ServerError::Stopped)
     }
 
     async fn wait<T>(&self, receiver: oneshot::Receiver<T>) -> Result<T, ServerError> {
@@ -139,7 +169,11 @@ impl Handle {
 pub struct EventLoop {
     replica: Replica,
     commands: mpsc::Receiver<Command>,
+    peers: Peers,
+    peer_inbox: mpsc::Receiver<Message>,
+    peer_feedback: mpsc::UnboundedReceiver<PeerFeedback>,
     status: watch::Sender<RaftStatus>,
+    events: broadcast::Sender<Arc<AppliedEvents>>,
     tick: Duration,
     next_request_id: u64,
     waiters: BTreeMap<u64, ProposeReply>,
@@ -152,17 +186,42 @@ pub struct EventLoop {
     next_read_ctx: u64,
 }
 
+/// The loop's connections to the other members.
+pub struct PeerChannels {
+    /// Outbound queues.
+    pub peers: Peers,
+    /// Messages received from peers.
+    pub inbox: mpsc::Receiver<Message>,
+    /// Delivery failures reported by the outbound links.
+    pub feedback: mpsc::UnboundedReceiver<PeerFeedback>,
+}
+
+/// Timing of the loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// One Raft tick (`--heartbeat-interval`).
+    pub tick: Duration,
+    /// How long a client request may wait.
+    pub request_timeout: Duration,
+}
+
 /// Builds the loop and its handle around an opened replica.
 pub fn start(
     replica: Replica,
     identity: Identity,
-    tick: Duration,
-    request_timeout: Duration,
+    peers: PeerChannels,
+    timing: Timing,
     request_id_base: u64,
 ) -> (EventLoop, Handle) {
+    let Timing {
+        tick,
+        request_timeout,
+    } = timing;
     let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE_LEN);
     let (status_tx, status) = watch::channel(RaftStatus::default());
+    let (events, _) = broadcast::channel(EVENT_QUEUE_LEN);
     let handle = Handle {
+        events: events.clone(),
         commands: commands_tx,
         state_machine: replica.state_machine().clone(),
         identity: Arc::new(identity),
@@ -172,7 +231,11 @@ pub fn start(
     let event_loop = EventLoop {
         replica,
         commands,
+        peers: peers.peers,
+        peer_inbox: peers.inbox,
+        peer_feedback: peers.feedback,
         status: status_tx,
+        events,
         tick,
         next_request_id: request_id_base,
         waiters: BTreeMap::new(),
@@ -197,6 +260,8 @@ impl EventLoop {
                     Some(command) => self.take_commands(command),
                     None => return Ok(()),
                 },
+                Some(message) = self.peer_inbox.recv() => self.take_messages(message),
+                Some(feedback) = self.peer_feedback.recv() => self.on_feedback(feedback),
                 _ = shutdown.changed() => return Ok(()),
             }
             self.start_read_round();
@@ -225,6 +290,29 @@ impl EventLoop {
         }
     }
 
+    fn take_messages(&mut self, first: Message) {
+        self.step(first);
+        for _ in 1..MAX_COMMANDS_PER_READY {
+            match self.peer_inbox.try_recv() {
+                Ok(message) => self.step(message),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn step(&mut self, message: Message) {
+        if let Err(e) = self.replica.step(message) {
+            tracing::debug!(error = %e, "raft refused a peer message");
+        }
+    }
+
+    fn on_feedback(&mut self, feedback: PeerFeedback) {
+        match feedback {
+            PeerFeedback::Unreachable(id) => self.replica.report_unreachable(id),
+            PeerFeedback::Snapshot(id, delivered) => self.replica.report_snapshot(id, delivered),
+        }
+    }
+
     fn handle_command(&mut self, command: Command) {
         match command {
             Command::Propose { request, reply } => self.propose(request, reply),
@@ -235,7 +323,11 @@ impl EventLoop {
     fn propose(&mut self, request: Request, reply: ProposeReply) {
         let id = self.next_request_id;
         self.next_request_id += 1;
-        let data = InternalRequest { id, request: Some(request) }.encode_to_vec();
+        let data = InternalRequest {
+            id,
+            request: Some(request),
+        }
+        .encode_to_vec();
         match self.replica.propose(data) {
             Ok(()) => {
                 self.waiters.insert(id, reply);
@@ -257,7 +349,8 @@ impl EventLoop {
         let ctx = self.next_read_ctx;
         self.next_read_ctx += 1;
         self.replica.read_index(ctx.to_be_bytes().to_vec());
-        self.read_rounds.insert(ctx, std::mem::take(&mut self.queued_reads));
+        self.read_rounds
+            .insert(ctx, std::mem::take(&mut self.queued_reads));
     }
 
     fn process_ready(&mut self) -> Result<(), StorageError> {
@@ -281,9 +374,10 @@ impl EventLoop {
         if let Some(leader) = output.leader_changed {
             tracing::info!(leader = format_args!("{leader:x}"), "leader changed");
         }
-        if !output.messages.is_empty() {
-            // Peer transport lands with the cluster issue; a single member sends nothing.
-            tracing::debug!(count = output.messages.len(), "dropping raft messages: no peers");
+        for message in output.messages {
+            if let Err(to) = self.peers.send(message) {
+                self.replica.report_unreachable(to);
+            }
         }
         for applied in output.applied {
             self.answer(applied);
@@ -297,6 +391,18 @@ impl EventLoop {
     }
 
     fn answer(&mut self, applied: Applied) {
+        if let Some(revision) = applied
+            .events
+            .last()
+            .and_then(|e| e.kv.as_ref())
+            .map(|kv| kv.mod_revision)
+        {
+            // No subscriber is not an error: nobody watches.
+            let _ = self.events.send(Arc::new(AppliedEvents {
+                revision,
+                events: applied.events,
+            }));
+        }
         if let Some(reply) = self.waiters.remove(&applied.request_id) {
             let _ = reply.send(applied.result.map_err(ServerError::Apply));
         }
@@ -304,8 +410,9 @@ impl EventLoop {
 
     fn release_reads(&mut self) {
         let applied = self.replica.applied_index();
-        let (ready, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.reads_to_release).into_iter().partition(|(index, _)| *index <= applied);
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reads_to_release)
+            .into_iter()
+            .partition(|(index, _)| *index <= applied);
         self.reads_to_release = waiting;
         for (_, readers) in ready {
             for reader in readers {

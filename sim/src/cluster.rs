@@ -35,7 +35,9 @@ fn member_ip(index: usize) -> IpAddr {
 
 fn member_config(index: usize, size: usize) -> Config {
     let url = |i: usize, port: u16| format!("http://{}:{port}", member_ip(i));
-    let cluster: Vec<String> = (0..size).map(|i| format!("n{}={}", i + 1, url(i, PEER_PORT))).collect();
+    let cluster: Vec<String> = (0..size)
+        .map(|i| format!("n{}={}", i + 1, url(i, PEER_PORT)))
+        .collect();
     let args = vec![
         "cairn".to_string(),
         format!("--name=n{}", index + 1),
@@ -53,7 +55,9 @@ impl SimCluster {
     /// Starts `size` members on hosts 10.0.0.1, 10.0.0.2, …
     pub fn start(size: usize) -> SimCluster {
         let handle = Handle::current();
-        let members = (0..size).map(|index| start_member(&handle, index, size)).collect();
+        let members = (0..size)
+            .map(|index| start_member(&handle, index, size))
+            .collect();
         SimCluster { handle, members }
     }
 
@@ -64,7 +68,10 @@ impl SimCluster {
 
     /// Client endpoints of every member (`http://ip:2379`).
     pub fn endpoints(&self) -> Vec<String> {
-        self.members.iter().map(|m| format!("http://{}", SocketAddr::new(m.ip, CLIENT_PORT))).collect()
+        self.members
+            .iter()
+            .map(|m| format!("http://{}", SocketAddr::new(m.ip, CLIENT_PORT)))
+            .collect()
     }
 
     /// Kills member `index` and starts it again on the same (unsynced writes included) state:
@@ -110,5 +117,10 @@ fn start_member(handle: &Handle, index: usize, size: usize) -> SimMember {
             }
         })
         .build();
-    SimMember { name, ip, host, engine }
+    SimMember {
+        name,
+        ip,
+        host,
+        engine,
+    }
 }

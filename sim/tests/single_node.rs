@@ -24,13 +24,20 @@ async fn connect(endpoints: &[String]) -> Client {
 }
 
 async fn put(client: &Client, key: &str, value: &str) -> i64 {
-    let req = PutRequest { key: key.into(), value: value.into(), ..Default::default() };
+    let req = PutRequest {
+        key: key.into(),
+        value: value.into(),
+        ..Default::default()
+    };
     let resp = client.kv_put(req).await.expect("put");
     resp.header.expect("header").revision
 }
 
 async fn get(client: &Client, key: &str) -> Option<Vec<u8>> {
-    let req = RangeRequest { key: key.into(), ..Default::default() };
+    let req = RangeRequest {
+        key: key.into(),
+        ..Default::default()
+    };
     let resp = client.kv_range(req).await.expect("range");
     resp.kvs.first().map(|kv| kv.value.clone())
 }
@@ -39,7 +46,11 @@ async fn get(client: &Client, key: &str) -> Option<Vec<u8>> {
 async fn single_member_serves_puts_and_gets() {
     let cluster = SimCluster::start(1);
     let endpoints = cluster.endpoints();
-    let client_host = Handle::current().create_node().name("client").ip(CLIENT_IP).build();
+    let client_host = Handle::current()
+        .create_node()
+        .name("client")
+        .ip(CLIENT_IP)
+        .build();
     client_host
         .spawn(async move {
             let client = connect(&endpoints).await;
@@ -61,7 +72,11 @@ async fn single_member_serves_puts_and_gets() {
 async fn acknowledged_puts_survive_a_power_cut() {
     let cluster = SimCluster::start(1);
     let endpoints = cluster.endpoints();
-    let client_host = Handle::current().create_node().name("client").ip(CLIENT_IP).build();
+    let client_host = Handle::current()
+        .create_node()
+        .name("client")
+        .ip(CLIENT_IP)
+        .build();
     let writer_endpoints = endpoints.clone();
     client_host
         .spawn(async move {
@@ -77,7 +92,11 @@ async fn acknowledged_puts_survive_a_power_cut() {
         .spawn(async move {
             let client = connect(&endpoints).await;
             for i in 0..30 {
-                assert_eq!(get(&client, &format!("k{i}")).await, Some(b"v".to_vec()), "k{i} lost");
+                assert_eq!(
+                    get(&client, &format!("k{i}")).await,
+                    Some(b"v".to_vec()),
+                    "k{i} lost"
+                );
             }
         })
         .await

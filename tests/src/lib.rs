@@ -19,14 +19,20 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("ephemeral port address").port()
+    listener
+        .local_addr()
+        .expect("ephemeral port address")
+        .port()
 }
 
 /// Path of a binary of this workspace built by cargo for this test run.
 pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory");
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -39,7 +45,9 @@ pub fn workspace_bin(name: &str) -> PathBuf {
 /// Path of a program that must be installed (the reference etcd and etcdctl).
 pub fn installed(program: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|p| p.exists())
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.exists())
     });
     found.unwrap_or_else(|| {
         panic!("{program} is not installed: run scripts/install-test-deps (Debian etcd-server, etcd-client)")
@@ -55,13 +63,16 @@ pub enum Kind {
     Etcd,
 }
 
-/// A single-member server process on loopback ports of its own.
+/// A server process on loopback ports of its own: a single member, or one member of a
+/// [`Cluster`].
 pub struct Server {
     kind: Kind,
     child: Option<Child>,
+    name: String,
     data_dir: PathBuf,
     client_port: u16,
     peer_port: u16,
+    initial_cluster: Option<String>,
     extra_args: Vec<String>,
 }
 
@@ -76,13 +87,20 @@ impl Server {
         let mut server = Server {
             kind,
             child: None,
+            name: "default".to_string(),
             data_dir: data_dir.to_path_buf(),
             client_port: free_port(),
             peer_port: free_port(),
+            initial_cluster: None,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
         };
         server.spawn();
         server
+    }
+
+    /// The peer URL of this member.
+    pub fn peer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.peer_port)
     }
 
     /// The client endpoint, `127.0.0.1:port`.
@@ -97,24 +115,46 @@ impl Server {
         };
         let client = format!("http://127.0.0.1:{}", self.client_port);
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let initial_cluster = self
+            .initial_cluster
+            .clone()
+            .unwrap_or_else(|| format!("{}={peer}", self.name));
         let child = Command::new(program)
             .arg("--name")
-            .arg("default")
+            .arg(&self.name)
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("default={peer}")])
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args(["--initial-cluster", &initial_cluster])
             .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start server process");
         self.child = Some(child);
-        self.wait_until_serving();
+        if self.initial_cluster.is_none() {
+            self.wait_until_serving();
+        }
     }
 
-    fn wait_until_serving(&self) {
+    /// Whether the process is running.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Waits until the member answers a linearizable read (a cluster member needs a quorum).
+    pub fn wait_until_serving(&self) {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if TcpStream::connect(("127.0.0.1", self.client_port)).is_ok() {
@@ -125,7 +165,11 @@ impl Server {
             }
             sleep(Duration::from_millis(100));
         }
-        panic!("{:?} did not serve on {} within {START_TIMEOUT:?}", self.kind, self.endpoint());
+        panic!(
+            "{:?} did not serve on {} within {START_TIMEOUT:?}",
+            self.kind,
+            self.endpoint()
+        );
     }
 
     /// SIGKILL, as a crash or power cut of the process would be.
@@ -142,10 +186,20 @@ impl Server {
         self.spawn();
     }
 
+    /// Starts a killed member again without waiting for it to serve.
+    pub fn start_again(&mut self) {
+        if self.child.is_none() {
+            self.spawn();
+        }
+    }
+
     /// SIGTERM, then waits for a clean exit; returns the exit status code.
     pub fn terminate(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -163,6 +217,77 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// A cluster of `kind` members on loopback, each with its own ports and data dir.
+pub struct Cluster {
+    /// The members, in `--initial-cluster` order.
+    pub members: Vec<Server>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts `size` members and waits until every one serves.
+    pub fn start(kind: Kind, size: usize) -> Cluster {
+        let dir = tempfile::tempdir().expect("cluster temp dir");
+        let mut members: Vec<Server> = (0..size)
+            .map(|i| Server {
+                kind,
+                child: None,
+                name: format!("m{i}"),
+                data_dir: dir.path().join(format!("m{i}")),
+                client_port: free_port(),
+                peer_port: free_port(),
+                initial_cluster: None,
+                extra_args: vec!["--initial-cluster-token".into(), "cairn-test".into()],
+            })
+            .collect();
+        let initial: Vec<String> = members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url()))
+            .collect();
+        for member in &mut members {
+            member.initial_cluster = Some(initial.join(","));
+            member.spawn();
+        }
+        for member in &members {
+            member.wait_until_serving();
+        }
+        Cluster { members, _dir: dir }
+    }
+
+    /// Every member's client endpoint.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(Server::endpoint).collect()
+    }
+
+    /// Index of the member that reports itself leader, if one does.
+    pub fn leader(&self) -> Option<usize> {
+        self.members.iter().position(|m| {
+            if !m.is_running() {
+                return false;
+            }
+            let out = etcdctl(
+                &m.endpoint(),
+                &["endpoint", "status", "-w", "json", "--command-timeout=2s"],
+            );
+            let text = String::from_utf8_lossy(&out.stdout);
+            member_id_and_leader(&text).is_some_and(|(id, leader)| id == leader)
+        })
+    }
+}
+
+/// `(member_id, leader)` from `etcdctl endpoint status -w json`.
+fn member_id_and_leader(json: &str) -> Option<(u64, u64)> {
+    let number = |field: &str| -> Option<u64> {
+        let start = json.find(&format!("\"{field}\":"))? + field.len() + 3;
+        let digits: String = json[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    Some((number("member_id")?, number("leader")?))
 }
 
 /// Runs the reference etcdctl (API v3) against `endpoint`.

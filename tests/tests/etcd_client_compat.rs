@@ -11,16 +11,25 @@ use etcd_client::{
 };
 
 fn runtime() -> real_tokio::runtime::Runtime {
-    real_tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    real_tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 async fn connect(server: &Server) -> Client {
-    Client::connect([server.endpoint()], None).await.expect("connect")
+    Client::connect([server.endpoint()], None)
+        .await
+        .expect("connect")
 }
 
 fn grpc_error(error: etcd_client::Error) -> (tonic_code::Code, String) {
     match error {
-        etcd_client::Error::GRpcStatus(status) => (tonic_code::from(status.code()), status.message().to_string()),
+        etcd_client::Error::GRpcStatus(status) => (
+            tonic_code::from(status.code()),
+            status.message().to_string(),
+        ),
         other => panic!("expected a gRPC status, got {other:?}"),
     }
 }
@@ -55,22 +64,50 @@ fn kv_operations_follow_etcd_semantics() {
         let mut client = connect(&server).await;
         let first = client.put("k1", "v1", None).await.unwrap();
         let rev1 = first.header().unwrap().revision();
-        assert_eq!(rev1, 2, "an empty store is at revision 1; the first put makes 2");
+        assert_eq!(
+            rev1, 2,
+            "an empty store is at revision 1; the first put makes 2"
+        );
         client.put("k2", "v2", None).await.unwrap();
-        let prev = client.put("k1", "v1b", Some(PutOptions::new().with_prev_key())).await.unwrap();
+        let prev = client
+            .put("k1", "v1b", Some(PutOptions::new().with_prev_key()))
+            .await
+            .unwrap();
         assert_eq!(prev.prev_key().unwrap().value(), b"v1");
 
         let got = client.get("k1", None).await.unwrap();
         let kv = &got.kvs()[0];
-        assert_eq!((kv.value(), kv.version(), kv.create_revision(), kv.mod_revision()), (&b"v1b"[..], 2, 2, 4));
+        assert_eq!(
+            (
+                kv.value(),
+                kv.version(),
+                kv.create_revision(),
+                kv.mod_revision()
+            ),
+            (&b"v1b"[..], 2, 2, 4)
+        );
 
-        let all = client.get("k", Some(GetOptions::new().with_prefix())).await.unwrap();
+        let all = client
+            .get("k", Some(GetOptions::new().with_prefix()))
+            .await
+            .unwrap();
         assert_eq!(all.count(), 2);
-        let old = client.get("k1", Some(GetOptions::new().with_revision(rev1))).await.unwrap();
+        let old = client
+            .get("k1", Some(GetOptions::new().with_revision(rev1)))
+            .await
+            .unwrap();
         assert_eq!(old.kvs()[0].value(), b"v1");
 
         let sorted = client
-            .get("k", Some(GetOptions::new().with_prefix().with_sort(SortTarget::Key, SortOrder::Descend).with_limit(1)))
+            .get(
+                "k",
+                Some(
+                    GetOptions::new()
+                        .with_prefix()
+                        .with_sort(SortTarget::Key, SortOrder::Descend)
+                        .with_limit(1),
+                ),
+            )
             .await
             .unwrap();
         assert_eq!(sorted.kvs()[0].key(), b"k2");
@@ -83,10 +120,23 @@ fn kv_operations_follow_etcd_semantics() {
         let resp = client.txn(txn).await.unwrap();
         assert!(resp.succeeded());
 
-        let deleted = client.delete("k", Some(DeleteOptions::new().with_prefix().with_prev_key())).await.unwrap();
+        let deleted = client
+            .delete(
+                "k",
+                Some(DeleteOptions::new().with_prefix().with_prev_key()),
+            )
+            .await
+            .unwrap();
         assert_eq!(deleted.deleted(), 3);
         assert_eq!(deleted.prev_kvs().len(), 3);
-        assert_eq!(client.get("k", Some(GetOptions::new().with_prefix())).await.unwrap().count(), 0);
+        assert_eq!(
+            client
+                .get("k", Some(GetOptions::new().with_prefix()))
+                .await
+                .unwrap()
+                .count(),
+            0
+        );
     });
 }
 
@@ -99,35 +149,105 @@ fn errors_carry_etcds_codes_and_messages_and_change_nothing() {
         for i in 0..5 {
             client.put("key", format!("v{i}"), None).await.unwrap();
         }
-        let current = client.get("key", None).await.unwrap().header().unwrap().revision();
+        let current = client
+            .get("key", None)
+            .await
+            .unwrap()
+            .header()
+            .unwrap()
+            .revision();
         client.compact(current - 1, None).await.unwrap();
 
-        let compacted = client.get("key", Some(GetOptions::new().with_revision(current - 2))).await.unwrap_err();
+        let compacted = client
+            .get("key", Some(GetOptions::new().with_revision(current - 2)))
+            .await
+            .unwrap_err();
         assert_eq!(
             grpc_error(compacted),
-            (Code::OutOfRange, "etcdserver: mvcc: required revision has been compacted".into())
+            (
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision has been compacted".into()
+            )
         );
-        let future = client.get("key", Some(GetOptions::new().with_revision(current + 10))).await.unwrap_err();
-        assert_eq!(grpc_error(future), (Code::OutOfRange, "etcdserver: mvcc: required revision is a future revision".into()));
+        let future = client
+            .get("key", Some(GetOptions::new().with_revision(current + 10)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            grpc_error(future),
+            (
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision is a future revision".into()
+            )
+        );
         let again = client.compact(current - 2, None).await.unwrap_err();
-        assert_eq!(grpc_error(again).1, "etcdserver: mvcc: required revision has been compacted");
+        assert_eq!(
+            grpc_error(again).1,
+            "etcdserver: mvcc: required revision has been compacted"
+        );
 
         let empty = client.put("", "v", None).await.unwrap_err();
-        assert_eq!(grpc_error(empty), (Code::InvalidArgument, "etcdserver: key is not provided".into()));
-        let lease = client.put("x", "v", Some(PutOptions::new().with_lease(99))).await.unwrap_err();
-        assert_eq!(grpc_error(lease), (Code::NotFound, "etcdserver: requested lease not found".into()));
+        assert_eq!(
+            grpc_error(empty),
+            (
+                Code::InvalidArgument,
+                "etcdserver: key is not provided".into()
+            )
+        );
+        let lease = client
+            .put("x", "v", Some(PutOptions::new().with_lease(99)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            grpc_error(lease),
+            (
+                Code::NotFound,
+                "etcdserver: requested lease not found".into()
+            )
+        );
 
-        let duplicate = Txn::new().and_then([TxnOp::put("d", "1", None), TxnOp::put("d", "2", None)]);
+        let duplicate =
+            Txn::new().and_then([TxnOp::put("d", "1", None), TxnOp::put("d", "2", None)]);
         let err = client.txn(duplicate).await.unwrap_err();
-        assert_eq!(grpc_error(err), (Code::InvalidArgument, "etcdserver: duplicate key given in txn request".into()));
-        let many: Vec<TxnOp> = (0..129).map(|i| TxnOp::put(format!("m{i}"), "v", None)).collect();
+        assert_eq!(
+            grpc_error(err),
+            (
+                Code::InvalidArgument,
+                "etcdserver: duplicate key given in txn request".into()
+            )
+        );
+        let many: Vec<TxnOp> = (0..129)
+            .map(|i| TxnOp::put(format!("m{i}"), "v", None))
+            .collect();
         let err = client.txn(Txn::new().and_then(many)).await.unwrap_err();
-        assert_eq!(grpc_error(err), (Code::InvalidArgument, "etcdserver: too many operations in txn request".into()));
-        let big = client.put("big", vec![b'x'; 1_600_000], None).await.unwrap_err();
-        assert_eq!(grpc_error(big), (Code::InvalidArgument, "etcdserver: request is too large".into()));
+        assert_eq!(
+            grpc_error(err),
+            (
+                Code::InvalidArgument,
+                "etcdserver: too many operations in txn request".into()
+            )
+        );
+        let big = client
+            .put("big", vec![b'x'; 1_600_000], None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            grpc_error(big),
+            (
+                Code::InvalidArgument,
+                "etcdserver: request is too large".into()
+            )
+        );
 
-        let after = client.get("", Some(GetOptions::new().with_all_keys())).await.unwrap();
-        assert_eq!(after.header().unwrap().revision(), current, "failed requests changed the store");
+        let after = client
+            .get("", Some(GetOptions::new().with_all_keys()))
+            .await
+            .unwrap();
+        assert_eq!(
+            after.header().unwrap().revision(),
+            current,
+            "failed requests changed the store"
+        );
         assert_eq!(after.count(), 1);
     });
 }
@@ -141,7 +261,10 @@ fn acknowledged_puts_survive_sigkill_and_restart() {
         let mut client = connect(&server).await;
         let mut acknowledged = Vec::new();
         for i in 0..200 {
-            client.put(format!("durable/{i:03}"), format!("value-{i}"), None).await.unwrap();
+            client
+                .put(format!("durable/{i:03}"), format!("value-{i}"), None)
+                .await
+                .unwrap();
             acknowledged.push(i);
         }
         acknowledged
@@ -150,13 +273,20 @@ fn acknowledged_puts_survive_sigkill_and_restart() {
     server.restart();
     rt.block_on(async {
         let mut client = connect(&server).await;
-        let got = client.get("durable/", Some(GetOptions::new().with_prefix())).await.unwrap();
+        let got = client
+            .get("durable/", Some(GetOptions::new().with_prefix()))
+            .await
+            .unwrap();
         assert_eq!(got.count() as usize, acknowledged.len());
         for (kv, i) in got.kvs().iter().zip(&acknowledged) {
             assert_eq!(kv.value_str().unwrap(), format!("value-{i}"));
         }
         let next = client.put("after-restart", "x", None).await.unwrap();
-        assert_eq!(next.header().unwrap().revision(), 202, "revisions continue after restart");
+        assert_eq!(
+            next.header().unwrap().revision(),
+            202,
+            "revisions continue after restart"
+        );
     });
 }
 

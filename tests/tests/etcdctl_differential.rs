@@ -13,11 +13,17 @@ struct Step {
 }
 
 fn step(args: &[&str]) -> Step {
-    Step { args: args.iter().map(|s| s.to_string()).collect(), stdin: String::new() }
+    Step {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        stdin: String::new(),
+    }
 }
 
 fn piped(args: &[&str], stdin: &str) -> Step {
-    Step { stdin: stdin.to_string(), ..step(args) }
+    Step {
+        stdin: stdin.to_string(),
+        ..step(args)
+    }
 }
 
 fn scenario() -> Vec<Step> {
@@ -60,14 +66,46 @@ fn scenario() -> Vec<Step> {
         step(&["put", "foo/2", "y"]),
         step(&["put", "foo/3", "z"]),
         step(&["put", "foo/2", "yy"]),
-        step(&["get", "--prefix", "foo/", "--sort-by", "MODIFY", "--order", "DESCEND"]),
-        step(&["get", "--prefix", "foo/", "--sort-by", "VERSION", "--order", "ASCEND"]),
-        step(&["get", "--prefix", "foo/", "--sort-by", "VALUE", "--order", "DESCEND"]),
+        step(&[
+            "get",
+            "--prefix",
+            "foo/",
+            "--sort-by",
+            "MODIFY",
+            "--order",
+            "DESCEND",
+        ]),
+        step(&[
+            "get",
+            "--prefix",
+            "foo/",
+            "--sort-by",
+            "VERSION",
+            "--order",
+            "ASCEND",
+        ]),
+        step(&[
+            "get",
+            "--prefix",
+            "foo/",
+            "--sort-by",
+            "VALUE",
+            "--order",
+            "DESCEND",
+        ]),
         step(&["get", "--prefix", "foo/", "--sort-by", "CREATE"]),
         step(&["get", "--prefix", "foo/", "--order", "DESCEND"]),
         step(&["get", "--prefix", "foo/", "--min-mod-rev", "11"]),
         step(&["get", "--prefix", "foo/", "--max-mod-rev", "10"]),
-        step(&["get", "--prefix", "foo/", "--min-create-rev", "10", "--max-create-rev", "11"]),
+        step(&[
+            "get",
+            "--prefix",
+            "foo/",
+            "--min-create-rev",
+            "10",
+            "--max-create-rev",
+            "11",
+        ]),
         step(&["get", "--prefix", "foo/", "--consistency", "s"]),
         step(&["get", "foo/", "foo/3"]),
         step(&["get", "foo/3", "foo/1"]),
@@ -78,8 +116,14 @@ fn scenario() -> Vec<Step> {
         piped(&["txn"], "value(\"c\") = \"3\"\n\nput c 33\n\nput c 0\n\n"),
         step(&["get", "c"]),
         piped(&["txn"], "value(\"c\") = \"3\"\n\nput c 34\n\nget c\n\n"),
-        piped(&["txn", "-w", "json"], "mod(\"c\") > \"0\"\n\nget c\nput d 4\n\ndel c\n\n"),
-        piped(&["txn"], "ver(\"c\") = \"2\"\ncreate(\"c\") > \"0\"\n\ndel c\nput e 5\n\n\n"),
+        piped(
+            &["txn", "-w", "json"],
+            "mod(\"c\") > \"0\"\n\nget c\nput d 4\n\ndel c\n\n",
+        ),
+        piped(
+            &["txn"],
+            "ver(\"c\") = \"2\"\ncreate(\"c\") > \"0\"\n\ndel c\nput e 5\n\n\n",
+        ),
         piped(&["txn"], "value(\"zzz\") = \"\"\n\n\nput zzz 1\n\n"),
         piped(&["txn"], "\nput x 1\nput x 2\n\n\n"),
         piped(&["txn"], "\nput y 1\ndel --prefix y\n\n\n"),
@@ -113,7 +157,17 @@ fn scenario() -> Vec<Step> {
         step(&["compaction", "--physical", "88"]),
         step(&["get", "--prefix", "v", "-w", "json"]),
         step(&["member", "list", "-w", "json"]),
-        step(&["get", "--prefix", "", "--limit", "1", "--sort-by", "KEY", "--order", "DESCEND"]),
+        step(&[
+            "get",
+            "--prefix",
+            "",
+            "--limit",
+            "1",
+            "--sort-by",
+            "KEY",
+            "--order",
+            "DESCEND",
+        ]),
         step(&["get", "a", "--rev", "-1"]),
     ];
     let too_many: String = (0..129).map(|i| format!("put k{i} v\n")).collect();
@@ -144,7 +198,9 @@ fn mask_ports(text: &str) -> String {
     while let Some(pos) = rest.find(needle) {
         out.push_str(&rest[..pos + needle.len()]);
         rest = &rest[pos + needle.len()..];
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         out.push_str("PORT");
         rest = &rest[digits..];
     }
@@ -159,7 +215,9 @@ fn mask_json_number(text: &str, field: &str) -> String {
     while let Some(pos) = rest.find(&needle) {
         out.push_str(&rest[..pos + needle.len()]);
         rest = &rest[pos + needle.len()..];
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         out.push('N');
         rest = &rest[digits..];
     }
@@ -189,7 +247,10 @@ fn etcdctl_session_answers_identically_on_etcd_and_cairn() {
         };
         let (want, got) = (render(&want), render(&got));
         if want != got {
-            differences.push(format!("step {i} {:?}\n--- etcd\n{want}\n--- cairn\n{got}", step.args));
+            differences.push(format!(
+                "step {i} {:?}\n--- etcd\n{want}\n--- cairn\n{got}",
+                step.args
+            ));
         }
     }
     assert!(

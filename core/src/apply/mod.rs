@@ -14,8 +14,8 @@ use prost::Message as _;
 
 use crate::api::cairnpb::{InternalRequest, internal_request::Request};
 use crate::api::etcdserverpb::{
-    CompactionResponse, DeleteRangeResponse, PutResponse, RangeRequest, RangeResponse,
-    TxnRequest, TxnResponse,
+    CompactionResponse, DeleteRangeResponse, PutResponse, RangeRequest, RangeResponse, TxnRequest,
+    TxnResponse,
 };
 use crate::api::mvccpb::Event;
 use crate::error::Error;
@@ -79,15 +79,25 @@ impl StateMachine {
             Some(bytes) => decode_u64(&bytes)?,
             None => 0,
         };
-        Ok(StateMachine { engine, inner: RwLock::new(Inner { mvcc, consistent_index }) })
+        Ok(StateMachine {
+            engine,
+            inner: RwLock::new(Inner {
+                mvcc,
+                consistent_index,
+            }),
+        })
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        self.inner.read().expect("state machine lock poisoned by a panic in apply")
+        self.inner
+            .read()
+            .expect("state machine lock poisoned by a panic in apply")
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner.write().expect("state machine lock poisoned by a panic in apply")
+        self.inner
+            .write()
+            .expect("state machine lock poisoned by a panic in apply")
     }
 
     /// The index of the last entry applied.
@@ -138,7 +148,11 @@ impl StateMachine {
         } else {
             Some(execute(&mut inner.mvcc, index, data, &mut batch))
         };
-        batch.put(Space::Meta, CONSISTENT_INDEX_KEY.to_vec(), index.to_be_bytes().to_vec());
+        batch.put(
+            Space::Meta,
+            CONSISTENT_INDEX_KEY.to_vec(),
+            index.to_be_bytes().to_vec(),
+        );
         self.engine.write(batch, Durability::Buffered)?;
         inner.consistent_index = index;
         Ok(applied)
@@ -160,10 +174,21 @@ fn execute(mvcc: &mut Mvcc, index: u64, data: &[u8], batch: &mut WriteBatch) -> 
         Err(e) => {
             // Every member refuses the same bytes the same way, so state stays identical.
             tracing::error!(index, error = %e, "skipping undecodable log entry");
-            (0, Err(Error::Storage(format!("undecodable log entry {index}: {e}"))), vec![])
+            (
+                0,
+                Err(Error::Storage(format!(
+                    "undecodable log entry {index}: {e}"
+                ))),
+                vec![],
+            )
         }
     };
-    Applied { index, request_id, result, events }
+    Applied {
+        index,
+        request_id,
+        result,
+        events,
+    }
 }
 
 type Executed = (Result<Response, Error>, Vec<Event>);
@@ -174,19 +199,26 @@ fn execute_request(mvcc: &mut Mvcc, request: Option<Request>, batch: &mut WriteB
         Err(e) => (Err(e), vec![]),
     };
     match request {
-        Some(Request::Put(req)) => {
-            split(mvcc.put(&req, &NoLeases, batch).map(|(r, e)| (Response::Put(r), e)))
-        }
-        Some(Request::DeleteRange(req)) => {
-            split(mvcc.delete_range(&req, batch).map(|(r, e)| (Response::DeleteRange(r), e)))
-        }
-        Some(Request::Txn(req)) => {
-            split(mvcc.txn(&req, &NoLeases, batch).map(|(r, e)| (Response::Txn(r), e)))
-        }
-        Some(Request::Compaction(req)) => {
-            split(mvcc.compact(&req, batch).map(|r| (Response::Compaction(r), vec![])))
-        }
-        None => (Err(Error::Storage("log entry without a request".into())), vec![]),
+        Some(Request::Put(req)) => split(
+            mvcc.put(&req, &NoLeases, batch)
+                .map(|(r, e)| (Response::Put(r), e)),
+        ),
+        Some(Request::DeleteRange(req)) => split(
+            mvcc.delete_range(&req, batch)
+                .map(|(r, e)| (Response::DeleteRange(r), e)),
+        ),
+        Some(Request::Txn(req)) => split(
+            mvcc.txn(&req, &NoLeases, batch)
+                .map(|(r, e)| (Response::Txn(r), e)),
+        ),
+        Some(Request::Compaction(req)) => split(
+            mvcc.compact(&req, batch)
+                .map(|r| (Response::Compaction(r), vec![])),
+        ),
+        None => (
+            Err(Error::Storage("log entry without a request".into())),
+            vec![],
+        ),
     }
 }
 

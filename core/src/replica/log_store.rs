@@ -48,8 +48,12 @@ impl LogStore {
             store.start = decode_start(&bytes)?;
         }
         let mut failure = None;
-        engine.scan(Space::RaftLog, &[], None, Order::Ascending, &mut |_, value| {
-            match decode::<Entry>("log entry", value) {
+        engine.scan(
+            Space::RaftLog,
+            &[],
+            None,
+            Order::Ascending,
+            &mut |_, value| match decode::<Entry>("log entry", value) {
                 Ok(entry) => {
                     store.entries.push(entry);
                     std::ops::ControlFlow::Continue(())
@@ -58,8 +62,8 @@ impl LogStore {
                     failure = Some(e);
                     std::ops::ControlFlow::Break(())
                 }
-            }
-        })?;
+            },
+        )?;
         if let Some(e) = failure {
             return Err(e);
         }
@@ -72,7 +76,10 @@ impl LogStore {
             if entry.index != expected {
                 return Err(StorageError::Corrupt {
                     space: Space::RaftLog.name(),
-                    reason: format!("log has a gap: expected index {expected}, found {}", entry.index),
+                    reason: format!(
+                        "log has a gap: expected index {expected}, found {}",
+                        entry.index
+                    ),
                 });
             }
         }
@@ -110,14 +117,26 @@ impl LogStore {
     /// Adds `entries` (which may overwrite a conflicting suffix) to `batch` and to the view.
     pub fn stage_append(&mut self, entries: &[Entry], batch: &mut WriteBatch) {
         let Some(first) = entries.first() else { return };
-        assert!(first.index > self.start.0, "append of compacted index {}", first.index);
-        assert!(first.index <= self.last_index() + 1, "append leaves a gap at {}", first.index);
+        assert!(
+            first.index > self.start.0,
+            "append of compacted index {}",
+            first.index
+        );
+        assert!(
+            first.index <= self.last_index() + 1,
+            "append leaves a gap at {}",
+            first.index
+        );
         let new_last = first.index + entries.len() as u64 - 1;
         for stale in (new_last + 1)..=self.last_index() {
             batch.delete(Space::RaftLog, entry_key(stale).to_vec());
         }
         for entry in entries {
-            batch.put(Space::RaftLog, entry_key(entry.index).to_vec(), encode(entry));
+            batch.put(
+                Space::RaftLog,
+                entry_key(entry.index).to_vec(),
+                encode(entry),
+            );
         }
         let keep = (first.index - self.first_index()) as usize;
         self.entries.truncate(keep);
@@ -126,7 +145,11 @@ impl LogStore {
 
     /// Records a new hard state in `batch` and the view.
     pub fn stage_hard_state(&mut self, hard_state: &HardState, batch: &mut WriteBatch) {
-        batch.put(Space::RaftState, HARD_STATE_KEY.to_vec(), encode(hard_state));
+        batch.put(
+            Space::RaftState,
+            HARD_STATE_KEY.to_vec(),
+            encode(hard_state),
+        );
         self.hard_state = hard_state.clone();
     }
 
@@ -139,7 +162,11 @@ impl LogStore {
 
     /// Records a new configuration in `batch` and the view.
     pub fn stage_conf_state(&mut self, conf_state: &ConfState, batch: &mut WriteBatch) {
-        batch.put(Space::RaftState, CONF_STATE_KEY.to_vec(), encode(conf_state));
+        batch.put(
+            Space::RaftState,
+            CONF_STATE_KEY.to_vec(),
+            encode(conf_state),
+        );
         self.conf_state = conf_state.clone();
     }
 
@@ -155,7 +182,11 @@ impl LogStore {
         for entry in &self.entries[..drop] {
             batch.delete(Space::RaftLog, entry_key(entry.index).to_vec());
         }
-        batch.put(Space::RaftState, LOG_START_KEY.to_vec(), encode_start(self.start));
+        batch.put(
+            Space::RaftState,
+            LOG_START_KEY.to_vec(),
+            encode_start(self.start),
+        );
         self.entries.drain(..drop);
     }
 }
@@ -163,7 +194,9 @@ impl LogStore {
 fn encode(message: &impl protobuf::Message) -> Vec<u8> {
     // rust-protobuf only fails to encode proto2 messages with missing required fields;
     // eraftpb is proto3, so this cannot fail.
-    message.write_to_bytes().expect("proto3 raft messages always encode")
+    message
+        .write_to_bytes()
+        .expect("proto3 raft messages always encode")
 }
 
 fn decode<M: protobuf::Message>(what: &str, bytes: &[u8]) -> Result<M, StorageError> {
@@ -184,14 +217,23 @@ fn decode_start(bytes: &[u8]) -> Result<(u64, u64), StorageError> {
         space: Space::RaftState.name(),
         reason: format!("log start record has {} bytes, expected 16", bytes.len()),
     };
-    let index = bytes.get(..8).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
-    let term = bytes.get(8..16).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
+    let index = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(corrupt)?;
+    let term = bytes
+        .get(8..16)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(corrupt)?;
     Ok((u64::from_be_bytes(index), u64::from_be_bytes(term)))
 }
 
 impl raft::Storage for LogStore {
     fn initial_state(&self) -> raft::Result<RaftState> {
-        Ok(RaftState::new(self.hard_state.clone(), self.conf_state.clone()))
+        Ok(RaftState::new(
+            self.hard_state.clone(),
+            self.conf_state.clone(),
+        ))
     }
 
     fn entries(
@@ -246,6 +288,8 @@ impl raft::Storage for LogStore {
     fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
         // State-machine snapshots for lagging followers arrive with the cluster issue; until
         // then a follower that fell behind the compacted log cannot be served from here.
-        Err(raft::Error::Store(RaftStorageError::SnapshotTemporarilyUnavailable))
+        Err(raft::Error::Store(
+            RaftStorageError::SnapshotTemporarilyUnavailable,
+        ))
     }
 }

@@ -121,7 +121,10 @@ impl Replica {
             if initial_voters.is_empty() {
                 return Err(ReplicaError::NoInitialCluster);
             }
-            let conf_state = ConfState { voters: initial_voters.to_vec(), ..ConfState::default() };
+            let conf_state = ConfState {
+                voters: initial_voters.to_vec(),
+                ..ConfState::default()
+            };
             let mut batch = WriteBatch::new();
             store.stage_conf_state(&conf_state, &mut batch);
             engine.write(batch, Durability::Sync)?;
@@ -148,7 +151,12 @@ impl Replica {
             // Nobody to wait for: become leader now instead of after an election timeout.
             node.campaign()?;
         }
-        Ok(Replica { node, engine, state_machine, snapshot_count: config.snapshot_count })
+        Ok(Replica {
+            node,
+            engine,
+            state_machine,
+            snapshot_count: config.snapshot_count,
+        })
     }
 
     /// The state machine this replica applies to.
@@ -217,6 +225,21 @@ impl Replica {
         self.node.step(message)
     }
 
+    /// Tells raft-rs that messages to `id` could not be delivered (it then probes slowly).
+    pub fn report_unreachable(&mut self, id: u64) {
+        self.node.report_unreachable(id);
+    }
+
+    /// Tells raft-rs whether a snapshot sent to `id` arrived.
+    pub fn report_snapshot(&mut self, id: u64, delivered: bool) {
+        let status = if delivered {
+            raft::SnapshotStatus::Finish
+        } else {
+            raft::SnapshotStatus::Failure
+        };
+        self.node.report_snapshot(id, status);
+    }
+
     /// Persists, applies and collects everything raft-rs has ready.
     pub fn handle_ready(&mut self) -> Result<Output, StorageError> {
         let mut out = Output::default();
@@ -238,7 +261,11 @@ impl Replica {
             store.stage_hard_state(hard_state, &mut batch);
         }
         if !batch.is_empty() {
-            let durability = if ready.must_sync() { Durability::Sync } else { Durability::Buffered };
+            let durability = if ready.must_sync() {
+                Durability::Sync
+            } else {
+                Durability::Buffered
+            };
             self.engine.write(batch, durability)?;
         }
         out.read_states = ready.take_read_states();
@@ -284,7 +311,9 @@ impl Replica {
         match self.node.apply_conf_change(&change) {
             Ok(conf_state) => {
                 let mut batch = WriteBatch::new();
-                self.node.mut_store().stage_conf_state(&conf_state, &mut batch);
+                self.node
+                    .mut_store()
+                    .stage_conf_state(&conf_state, &mut batch);
                 self.engine.write(batch, Durability::Buffered)?;
             }
             Err(e) => tracing::warn!(index = entry.index, error = %e, "conf change refused"),

@@ -15,12 +15,27 @@ const ID: u64 = 1;
 fn open(engine: &MemEngine) -> Replica {
     let engine: Arc<dyn crate::storage::Engine> = Arc::new(engine.clone());
     let state_machine = Arc::new(StateMachine::open(engine.clone()).unwrap());
-    Replica::open(&ReplicaConfig::new(ID), engine, state_machine, &[ID], &tracing_logger()).unwrap()
+    Replica::open(
+        &ReplicaConfig::new(ID),
+        engine,
+        state_machine,
+        &[ID],
+        &tracing_logger(),
+    )
+    .unwrap()
 }
 
 fn put(id: u64, key: &str, value: &str) -> Vec<u8> {
-    let put = PutRequest { key: key.into(), value: value.into(), ..Default::default() };
-    InternalRequest { id, request: Some(Request::Put(put)) }.encode_to_vec()
+    let put = PutRequest {
+        key: key.into(),
+        value: value.into(),
+        ..Default::default()
+    };
+    InternalRequest {
+        id,
+        request: Some(Request::Put(put)),
+    }
+    .encode_to_vec()
 }
 
 /// Runs Ready rounds until nothing more happens; returns the applied responses.
@@ -28,7 +43,8 @@ fn settle(replica: &mut Replica) -> Vec<crate::apply::Applied> {
     let mut applied = Vec::new();
     for _ in 0..100 {
         let out = replica.handle_ready().unwrap();
-        let idle = out.applied.is_empty() && out.messages.is_empty() && out.leader_changed.is_none();
+        let idle =
+            out.applied.is_empty() && out.messages.is_empty() && out.leader_changed.is_none();
         applied.extend(out.applied);
         if idle {
             break;
@@ -38,7 +54,10 @@ fn settle(replica: &mut Replica) -> Vec<crate::apply::Applied> {
 }
 
 fn value_of(replica: &Replica, key: &str) -> Option<Vec<u8>> {
-    let req = RangeRequest { key: key.into(), ..Default::default() };
+    let req = RangeRequest {
+        key: key.into(),
+        ..Default::default()
+    };
     let resp = replica.state_machine().range(&req).unwrap();
     resp.kvs.first().map(|kv| kv.value.clone())
 }
@@ -58,7 +77,9 @@ fn proposals_are_applied_in_order_with_their_request_ids() {
     let mut replica = open(&engine);
     settle(&mut replica);
     for i in 0..10 {
-        replica.propose(put(100 + i, "k", &format!("v{i}"))).unwrap();
+        replica
+            .propose(put(100 + i, "k", &format!("v{i}")))
+            .unwrap();
     }
     let applied = settle(&mut replica);
     let ids: Vec<u64> = applied.iter().map(|a| a.request_id).collect();
@@ -90,7 +111,11 @@ fn acknowledged_writes_survive_power_loss() {
     let mut replica = open(&survivor);
     settle(&mut replica);
     for i in 0..20 {
-        assert_eq!(value_of(&replica, &format!("k{i}")), Some(b"v".to_vec()), "k{i} lost");
+        assert_eq!(
+            value_of(&replica, &format!("k{i}")),
+            Some(b"v".to_vec()),
+            "k{i} lost"
+        );
     }
     assert_eq!(replica.state_machine().current_revision(), 21);
 }
@@ -116,8 +141,12 @@ fn log_is_compacted_behind_the_applied_index() {
     let engine = MemEngine::new();
     let engine_dyn: Arc<dyn crate::storage::Engine> = Arc::new(engine.clone());
     let state_machine = Arc::new(StateMachine::open(engine_dyn.clone()).unwrap());
-    let config = ReplicaConfig { snapshot_count: 10, ..ReplicaConfig::new(ID) };
-    let mut replica = Replica::open(&config, engine_dyn, state_machine, &[ID], &tracing_logger()).unwrap();
+    let config = ReplicaConfig {
+        snapshot_count: 10,
+        ..ReplicaConfig::new(ID)
+    };
+    let mut replica =
+        Replica::open(&config, engine_dyn, state_machine, &[ID], &tracing_logger()).unwrap();
     settle(&mut replica);
     let total = super::CATCH_UP_ENTRIES + 50;
     for i in 0..total {
@@ -133,5 +162,8 @@ fn log_is_compacted_behind_the_applied_index() {
     drop(replica);
     let mut replica = open(&engine);
     settle(&mut replica);
-    assert_eq!(value_of(&replica, "k"), Some((total - 1).to_string().into_bytes()));
+    assert_eq!(
+        value_of(&replica, "k"),
+        Some((total - 1).to_string().into_bytes())
+    );
 }

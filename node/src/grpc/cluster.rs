@@ -30,7 +30,10 @@ fn pending(rpc: &str) -> Status {
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
-    async fn member_add(&self, _: Request<MemberAddRequest>) -> Result<Response<MemberAddResponse>, Status> {
+    async fn member_add(
+        &self,
+        _: Request<MemberAddRequest>,
+    ) -> Result<Response<MemberAddResponse>, Status> {
         Err(pending("MemberAdd"))
     }
 
@@ -72,6 +75,9 @@ impl Cluster for ClusterService {
             })
             .collect();
         // etcd's ClusterServer header carries no revision.
-        Ok(Response::new(MemberListResponse { header: Some(self.handle.header(0)), members }))
+        Ok(Response::new(MemberListResponse {
+            header: Some(self.handle.header(0)),
+            members,
+        }))
     }
 }

@@ -29,7 +29,11 @@ pub struct KvService {
 impl KvService {
     /// A KV service answering through `handle`.
     pub fn new(handle: Handle, max_request_bytes: usize, max_txn_ops: usize) -> Self {
-        KvService { handle, max_request_bytes, max_txn_ops }
+        KvService {
+            handle,
+            max_request_bytes,
+            max_txn_ops,
+        }
     }
 
     fn check_size(&self, encoded_len: usize) -> Result<(), Status> {
@@ -40,14 +44,20 @@ impl KvService {
     }
 
     async fn propose(&self, request: Request) -> Result<Applied, Status> {
-        self.handle.propose(request).await.map_err(|e| from_server(&e))
+        self.handle
+            .propose(request)
+            .await
+            .map_err(|e| from_server(&e))
     }
 
     async fn barrier(&self, serializable: bool) -> Result<(), Status> {
         if serializable {
             return Ok(());
         }
-        self.handle.read_barrier().await.map_err(|e| from_server(&e))
+        self.handle
+            .read_barrier()
+            .await
+            .map_err(|e| from_server(&e))
     }
 
     fn stamp(&self, header: &mut Option<cairn_core::api::etcdserverpb::ResponseHeader>) {
@@ -83,16 +93,26 @@ fn is_serializable_txn(txn: &TxnRequest) -> bool {
 
 #[tonic::async_trait]
 impl Kv for KvService {
-    async fn range(&self, request: GrpcRequest<RangeRequest>) -> Result<GrpcResponse<RangeResponse>, Status> {
+    async fn range(
+        &self,
+        request: GrpcRequest<RangeRequest>,
+    ) -> Result<GrpcResponse<RangeResponse>, Status> {
         let req = request.into_inner();
         check::range(&req).map_err(|e| from_core(&e))?;
         self.barrier(req.serializable).await?;
-        let mut resp = self.handle.state_machine().range(&req).map_err(|e| from_core(&e))?;
+        let mut resp = self
+            .handle
+            .state_machine()
+            .range(&req)
+            .map_err(|e| from_core(&e))?;
         self.stamp(&mut resp.header);
         Ok(GrpcResponse::new(resp))
     }
 
-    async fn put(&self, request: GrpcRequest<PutRequest>) -> Result<GrpcResponse<PutResponse>, Status> {
+    async fn put(
+        &self,
+        request: GrpcRequest<PutRequest>,
+    ) -> Result<GrpcResponse<PutResponse>, Status> {
         let req = request.into_inner();
         check::put(&req).map_err(|e| from_core(&e))?;
         self.check_size(req.encoded_len())?;
@@ -121,13 +141,20 @@ impl Kv for KvService {
         }
     }
 
-    async fn txn(&self, request: GrpcRequest<TxnRequest>) -> Result<GrpcResponse<TxnResponse>, Status> {
+    async fn txn(
+        &self,
+        request: GrpcRequest<TxnRequest>,
+    ) -> Result<GrpcResponse<TxnResponse>, Status> {
         let req = request.into_inner();
         check::txn(&req, self.max_txn_ops).map_err(|e| from_core(&e))?;
         self.check_size(req.encoded_len())?;
         if is_read_only(&req) {
             self.barrier(is_serializable_txn(&req)).await?;
-            let mut resp = self.handle.state_machine().read_only_txn(&req).map_err(|e| from_core(&e))?;
+            let mut resp = self
+                .handle
+                .state_machine()
+                .read_only_txn(&req)
+                .map_err(|e| from_core(&e))?;
             self.stamp(&mut resp.header);
             return Ok(GrpcResponse::new(resp));
         }

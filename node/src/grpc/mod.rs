@@ -41,13 +41,20 @@ pub async fn serve_clients(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     let max_decoding = max_request_bytes + GRPC_OVERHEAD_BYTES;
-    let kv = pb::kv_server::KvServer::new(kv::KvService::new(handle.clone(), max_request_bytes, max_txn_ops))
-        .max_decoding_message_size(max_decoding)
-        .max_encoding_message_size(usize::MAX);
-    let maintenance = pb::maintenance_server::MaintenanceServer::new(maintenance::MaintenanceService::new(handle.clone()))
-        .max_decoding_message_size(max_decoding);
-    let cluster = pb::cluster_server::ClusterServer::new(cluster::ClusterService::new(handle.clone()))
-        .max_decoding_message_size(max_decoding);
+    let kv = pb::kv_server::KvServer::new(kv::KvService::new(
+        handle.clone(),
+        max_request_bytes,
+        max_txn_ops,
+    ))
+    .max_decoding_message_size(max_decoding)
+    .max_encoding_message_size(usize::MAX);
+    let maintenance = pb::maintenance_server::MaintenanceServer::new(
+        maintenance::MaintenanceService::new(handle.clone()),
+    )
+    .max_decoding_message_size(max_decoding);
+    let cluster =
+        pb::cluster_server::ClusterServer::new(cluster::ClusterService::new(handle.clone()))
+            .max_decoding_message_size(max_decoding);
     // Watch, Lease, Auth, Election and Lock are not registered yet: tonic answers
     // `Unimplemented` for a service it does not serve.
     tonic::transport::Server::builder()

@@ -43,7 +43,10 @@ mod tests {
     fn compacted_is_out_of_range_with_etcds_message() {
         let s = from_core(&Error::Compacted);
         assert_eq!(s.code(), Code::OutOfRange);
-        assert_eq!(s.message(), "etcdserver: mvcc: required revision has been compacted");
+        assert_eq!(
+            s.message(),
+            "etcdserver: mvcc: required revision has been compacted"
+        );
     }
 
     #[test]

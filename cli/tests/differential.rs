@@ -1,0 +1,449 @@
+//! Differential test: the same scenario of commands through the real `etcdctl` (3.4, from
+//! PATH) and through `cairnctl`, each against its own fresh real `etcd` (from PATH), and the
+//! outputs compared byte for byte: stdout, stderr and exit code of every step.
+//!
+//! Only what necessarily differs is normalized, on both sides alike: each server's ports,
+//! cluster ID, member ID and raft term; timestamps, client UUIDs and durations in the log
+//! and health lines; and the program's own name and version (`etcdctl` vs `cairnctl`).
+//! Nothing is skipped: without etcd and etcdctl on PATH the test fails and says what to
+//! install.
+
+#![cfg(not(madsim))]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Longest any single command may run before the test calls it hung.
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a fresh etcd may take to answer.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One command of the scenario.
+struct Step {
+    /// Arguments; `{EP}` is the tool's server endpoint, `{DEAD}` an endpoint nobody serves.
+    args: &'static [&'static str],
+    /// Written to stdin (then closed).
+    stdin: &'static str,
+    /// Extra environment; values may use `{EP}`.
+    env: &'static [(&'static str, &'static str)],
+    /// Whether `--endpoints {EP}` is prepended.
+    with_endpoint: bool,
+}
+
+const fn step(args: &'static [&'static str]) -> Step {
+    Step { args, stdin: "", env: &[], with_endpoint: true }
+}
+
+const fn piped(args: &'static [&'static str], stdin: &'static str) -> Step {
+    Step { args, stdin, env: &[], with_endpoint: true }
+}
+
+const fn bare(args: &'static [&'static str]) -> Step {
+    Step { args, stdin: "", env: &[], with_endpoint: false }
+}
+
+const fn with_env(args: &'static [&'static str], env: &'static [(&'static str, &'static str)]) -> Step {
+    Step { args, stdin: "", env, with_endpoint: false }
+}
+
+/// The scenario. Both servers start empty and see the same steps, so revisions agree.
+const SCENARIO: &[Step] = &[
+    // put
+    step(&["put", "foo", "bar"]),
+    step(&["put", "foo", "bar2", "--prev-kv"]),
+    step(&["put", "foo", "bar3", "--prev-kv", "-w", "json"]),
+    step(&["put", "foo", "bar4", "--prev-kv", "-w", "fields"]),
+    step(&["put", "a", "1"]),
+    step(&["put", "b", "2", "-w", "json"]),
+    step(&["put", "c", "3"]),
+    step(&["put", "p/1", "x"]),
+    step(&["put", "p/2", "y"]),
+    step(&["put", "sp ace", "v<&>"]),
+    piped(&["put", "stdin-key"], "value from stdin\n"),
+    step(&["put", "--", "dash", "-v"]),
+    step(&["put", "k", "v", "--lease", "1234"]),
+    step(&["put", "k", "v", "--lease", "zz"]),
+    step(&["put", "nokey", "--ignore-value"]),
+    step(&["put", "foo", "x", "--ignore-value"]),
+    step(&["put"]),
+    piped(&["put", "only-key"], ""),
+    step(&["put", "a", "1", "-w", "protobuf"]),
+    // get
+    step(&["get", "foo"]),
+    step(&["get", "foo", "-w", "json"]),
+    step(&["get", "foo", "-w", "fields"]),
+    step(&["get", "p/", "--prefix"]),
+    step(&["get", "p/", "--prefix", "-w", "json"]),
+    step(&["get", "", "--prefix", "--limit", "2", "-w", "json"]),
+    step(&["get", "b", "--from-key", "--keys-only"]),
+    step(&["get", "a", "c"]),
+    step(&["get", "a", "z", "--sort-by=value", "--order=descend", "--limit", "3"]),
+    step(&["get", "a", "z", "--sort-by=create", "-w", "json"]),
+    step(&["get", "foo", "--rev", "2"]),
+    step(&["get", "foo", "--print-value-only"]),
+    step(&["get", "foo", "--print-value-only", "-w", "json"]),
+    step(&["get", "foo", "--consistency", "s", "-w", "json"]),
+    step(&["get", "sp ace", "--hex"]),
+    step(&["get", "sp ace", "-w", "json"]),
+    step(&["get", "missing"]),
+    step(&["get", "missing", "-w", "json"]),
+    step(&["get", "missing", "-w", "fields"]),
+    step(&["get", "foo", "--rev", "1000"]),
+    step(&["get"]),
+    step(&["get", "a", "--prefix", "--from-key"]),
+    step(&["get", "a", "b", "--prefix"]),
+    step(&["get", "a", "--consistency", "x"]),
+    step(&["get", "a", "--order", "sideways"]),
+    step(&["get", "a", "--sort-by", "size"]),
+    step(&["get", "a", "-w", "table"]),
+    step(&["get", "a", "-w", "yaml"]),
+    step(&["g", "foo"]),
+    // txn
+    piped(&["txn"], "value(\"a\") = \"1\"\n\nput t1 yes\nget a\ndel b --prev-kv\n\nget c\n\n"),
+    piped(&["txn", "-w", "json"], "mod(\"a\") > \"1000\"\n\nput t2 no\n\nget a\nget p/ --prefix --keys-only\n\n"),
+    piped(&["txn", "-i"], "ver(\"foo\") != \"0\"\nc(\"foo\") < \"100\"\n\nput t3 \"quoted value\"\n\nget t3\n\n"),
+    piped(&["txn", "-w", "fields"], "val(\"t3\") = \"quoted value\"\n\nget t3\ndel t3\n\n\n"),
+    piped(&["txn"], "\nput d 1\nput d 2\n\n\n"),
+    piped(&["txn"], "bad\n\n\n"),
+    piped(&["txn"], "value(\"a\")=\"1\"\n\n\n"),
+    piped(&["txn"], "foo(\"a\") = \"1\"\n\n\n"),
+    piped(&["txn"], "mod(\"a\") > \"x\"\n\n\n"),
+    piped(&["txn"], "\nbogus a b\n\n\n"),
+    piped(&["txn"], "\nget\n\n\n"),
+    piped(&["txn"], "\nput a --lease zz\n\n\n"),
+    piped(&["txn"], "value(\"a\") = \"1\"\n"),
+    piped(&["txn", "extra"], ""),
+    // del
+    step(&["del", "missing"]),
+    step(&["del", "c", "--prev-kv"]),
+    step(&["del", "p/", "--prefix", "-w", "json", "--prev-kv"]),
+    step(&["del", "t1", "t9", "-w", "fields"]),
+    step(&["del"]),
+    step(&["del", "a", "b", "c"]),
+    step(&["del", "a", "--prefix", "--from-key"]),
+    // compaction
+    step(&["compaction", "3"]),
+    step(&["compaction", "3"]),
+    step(&["compaction", "5", "--physical", "-w", "json"]),
+    step(&["compaction", "100000"]),
+    step(&["compaction", "abc"]),
+    step(&["compaction"]),
+    step(&["get", "foo", "--rev", "2"]),
+    // cluster and endpoints
+    step(&["member", "list"]),
+    step(&["member", "list", "-w", "json"]),
+    step(&["member", "list", "-w", "fields"]),
+    step(&["member", "list", "-w", "table"]),
+    step(&["mem", "li"]),
+    step(&["endpoint", "status"]),
+    step(&["endpoint", "status", "-w", "json"]),
+    step(&["endpoint", "status", "-w", "fields"]),
+    step(&["endpoint", "status", "-w", "table"]),
+    step(&["endpoint", "status", "-w", "protobuf"]),
+    step(&["endpoint", "health"]),
+    step(&["endpoint", "health", "-w", "json"]),
+    step(&["endpoint", "health", "-w", "fields"]),
+    step(&["endpoint", "status", "--cluster"]),
+    bare(&["--endpoints", "{DEAD},{EP}", "get", "foo"]),
+    bare(&["--endpoints", "{DEAD}", "--command-timeout", "1s", "get", "foo"]),
+    bare(&["--endpoints", "{DEAD}", "--command-timeout=1s", "put", "x", "y"]),
+    bare(&["--endpoints", "{EP},{DEAD}", "--command-timeout", "1s", "endpoint", "status"]),
+    bare(&["--endpoints", "{DEAD}", "--command-timeout", "1s", "endpoint", "health", "-w", "json"]),
+    // environment
+    with_env(&["get", "foo"], &[("ETCDCTL_ENDPOINTS", "{EP}"), ("ETCDCTL_WRITE_OUT", "json")]),
+    with_env(&["get", "foo"], &[("ETCDCTL_ENDPOINTS", "{EP}"), ("ETCDCTL_LIMIT", "1")]),
+    with_env(&["--endpoints", "{EP}", "get", "foo"], &[("ETCDCTL_ENDPOINTS", "{EP}")]),
+    // usage, help and errors
+    bare(&["version"]),
+    bare(&["foo"]),
+    bare(&["gte", "a"]),
+    bare(&["e"]),
+    bare(&["--bogus", "get", "a"]),
+    step(&["put", "--bogus", "k", "v"]),
+    step(&["del", "--prefix=maybe", "k"]),
+    step(&["put", "k", "v", "-x"]),
+    step(&["get", "k", "--limit"]),
+    step(&["get", "k", "--limit", "abc"]),
+    step(&["--dial-timeout", "3", "get", "k"]),
+    step(&["--command-timeout=3x", "get", "k"]),
+    step(&["txn", "-w"]),
+    bare(&["put", "--help"]),
+    bare(&["del", "-h"]),
+    bare(&["txn", "--help"]),
+    bare(&["compaction", "--help"]),
+    bare(&["help", "member", "list"]),
+    bare(&["endpoint"]),
+    bare(&["endpoint", "status", "--help"]),
+    bare(&["endpoint", "health", "--help"]),
+    bare(&["member"]),
+    bare(&["version", "--help"]),
+];
+
+#[test]
+fn cairnctl_matches_etcdctl_byte_for_byte() {
+    let etcd = require_on_path("etcd");
+    let etcdctl = require_on_path("etcdctl");
+    let cairnctl = PathBuf::from(env!("CARGO_BIN_EXE_cairnctl"));
+    let reference = Server::start(&etcd, &etcdctl, "reference");
+    let subject = Server::start(&etcd, &etcdctl, "subject");
+    let dead = free_port();
+    let mut mismatches = Vec::new();
+    for (index, step) in SCENARIO.iter().enumerate() {
+        let want = reference.normalize(&run(&etcdctl, step, &reference, dead), dead);
+        let got = subject.normalize(&run(&cairnctl, step, &subject, dead), dead).replace("cairnctl", "etcdctl");
+        if index == 0 {
+            assert_eq!(want, "stdout:\nOK\n\nstderr:\n\nexit: 0\n", "the reference etcdctl/etcd pair does not work");
+        }
+        if want != got {
+            mismatches.push(format!("step {index}: {}\n--- etcdctl\n{want}--- cairnctl\n{got}", describe(step)));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} steps differ:\n\n{}",
+        mismatches.len(),
+        SCENARIO.len(),
+        mismatches.join("\n")
+    );
+}
+
+/// The path of `program` on PATH, or a failure that says what to install.
+fn require_on_path(program: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!(
+            "`{program}` is not on PATH. The differential test runs the real etcd and etcdctl 3.4: \
+             install the Debian packages etcd-server and etcd-client (apt-get install etcd-server etcd-client)."
+        )
+    })
+}
+
+/// A port nothing listens on (at the moment it is chosen).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A single-member etcd in a temporary directory, killed when dropped.
+struct Server {
+    child: Child,
+    _dir: tempfile::TempDir,
+    client_port: u16,
+    peer_port: u16,
+    cluster_id: u64,
+    member_id: u64,
+}
+
+impl Server {
+    fn start(etcd: &Path, etcdctl: &Path, name: &str) -> Server {
+        let dir = tempfile::Builder::new().prefix(&format!("cairn-diff-{name}-")).tempdir().expect("temp dir");
+        let (client_port, peer_port) = (free_port(), free_port());
+        let client = format!("http://127.0.0.1:{client_port}");
+        let peer = format!("http://127.0.0.1:{peer_port}");
+        let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log file");
+        let child = Command::new(etcd)
+            .args(["--name", "default", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("default={peer}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start etcd");
+        let mut server = Server { child, _dir: dir, client_port, peer_port, cluster_id: 0, member_id: 0 };
+        server.wait_ready(etcdctl);
+        server
+    }
+
+    fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.client_port)
+    }
+
+    /// Waits until the member answers, then learns its cluster and member IDs.
+    fn wait_ready(&mut self, etcdctl: &Path) {
+        let start = Instant::now();
+        loop {
+            let out = Command::new(etcdctl)
+                .args(["--endpoints", &self.endpoint(), "--command-timeout", "1s", "member", "list", "-w", "json"])
+                .env_remove("ETCDCTL_API")
+                .output()
+                .expect("run etcdctl");
+            if out.status.success() && self.learn_ids(&out.stdout) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("etcd exited during startup with {status}; see its log in {:?}", self._dir.path());
+            }
+            assert!(start.elapsed() < STARTUP_TIMEOUT, "etcd did not answer within {STARTUP_TIMEOUT:?}");
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn learn_ids(&mut self, member_list_json: &[u8]) -> bool {
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(member_list_json) else {
+            return false;
+        };
+        self.cluster_id = json["header"]["cluster_id"].as_u64().unwrap_or(0);
+        self.member_id = json["members"][0]["ID"].as_u64().unwrap_or(0);
+        self.cluster_id != 0 && self.member_id != 0
+    }
+
+    /// Replaces what legitimately differs between the two servers and the two runs.
+    fn normalize(&self, text: &str, dead_port: u16) -> String {
+        let mut t = text.to_string();
+        for (value, name) in [(self.cluster_id, "CLUSTER_ID"), (self.member_id, "MEMBER_ID")] {
+            t = t.replace(&value.to_string(), &format!("<{name}>"));
+            t = t.replace(&format!("{value:x}"), &format!("<{name}>"));
+        }
+        t = t.replace(&format!(":{}", self.client_port), ":<CLIENT_PORT>");
+        t = t.replace(&format!(":{}", self.peer_port), ":<PEER_PORT>");
+        t = t.replace(&format!(":{dead_port}"), ":<DEAD_PORT>");
+        t = mask(&t, "\"raft_term\":", is_digit);
+        t = mask(&t, "\"raftTerm\":", is_digit);
+        t = mask(&t, "\"RaftTerm\" : ", is_digit);
+        t = mask(&t, "\"ts\":\"", |c| c != '"');
+        t = mask(&t, "client-", |c| c.is_ascii_hexdigit() || c == '-');
+        t = mask(&t, "\"took\":\"", |c| c != '"');
+        t = mask(&t, "took = ", |c| c != '\n');
+        t = mask(&t, "\"Took\" : ", |c| c != '\n');
+        t = t.lines().map(mask_log_time).map(mask_status_term).map(mask_version).collect::<Vec<_>>().join("\n");
+        t + "\n"
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Only the etcd this test started, by its own handle.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn is_digit(c: char) -> bool {
+    c.is_ascii_digit()
+}
+
+/// Replaces the run of `keep` characters after each `prefix` with `<…>`.
+fn mask(text: &str, prefix: &str, keep: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(prefix) {
+        let (head, tail) = rest.split_at(at + prefix.len());
+        out.push_str(head);
+        let end = tail.find(|c: char| !keep(c)).unwrap_or(tail.len());
+        out.push_str("<…>");
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// capnslog lines start with a local timestamp (`2006-01-02 15:04:05.000000 `).
+fn mask_log_time(line: &str) -> String {
+    let shape = "dddd-dd-dd dd:dd:dd.dddddd ";
+    let matches = line.len() >= shape.len()
+        && line.chars().zip(shape.chars()).all(|(c, s)| if s == 'd' { c.is_ascii_digit() } else { c == s });
+    match matches {
+        true => format!("<TIME> {}", &line[shape.len()..]),
+        false => line.to_string(),
+    }
+}
+
+/// The raft term column (the 7th) of a simple `endpoint status` row.
+fn mask_status_term(line: String) -> String {
+    let mut fields: Vec<&str> = line.split(", ").collect();
+    if fields.len() == 10 && fields[0].starts_with("127.0.0.1:") && fields[6].chars().all(is_digit) {
+        fields[6] = "<…>";
+        return fields.join(", ");
+    }
+    line
+}
+
+/// `version` names the program and its own version.
+fn mask_version(line: String) -> String {
+    match line.split_once(" version: ") {
+        Some((tool, _)) if tool == "etcdctl" || tool == "cairnctl" => "etcdctl version: <…>".to_string(),
+        _ => line,
+    }
+}
+
+/// Runs one step with `program` against `server`; the outcome as text.
+fn run(program: &Path, step: &Step, server: &Server, dead_port: u16) -> String {
+    let fill = |s: &str| s.replace("{EP}", &server.endpoint()).replace("{DEAD}", &format!("127.0.0.1:{dead_port}"));
+    let mut command = Command::new(program);
+    if step.with_endpoint {
+        command.args(["--endpoints", &server.endpoint()]);
+    }
+    command.args(step.args.iter().map(|a| fill(a)));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ETCDCTL_") {
+            command.env_remove(key);
+        }
+    }
+    for (key, value) in step.env {
+        command.env(key, fill(value));
+    }
+    let (stdout, stderr, code) = execute(command, step.stdin.as_bytes());
+    format!(
+        "stdout:\n{}\nstderr:\n{}\nexit: {code}",
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
+    )
+}
+
+/// Runs a command to completion (killing it after [`STEP_TIMEOUT`]).
+fn execute(mut command: Command, stdin: &[u8]) -> (Vec<u8>, Vec<u8>, String) {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the tool");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let bytes = stdin.to_vec();
+    let writer = thread::spawn(move || {
+        let _ = input.write_all(&bytes);
+    });
+    let stdout = read_all(child.stdout.take().expect("stdout is piped"));
+    let stderr = read_all(child.stderr.take().expect("stderr is piped"));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the tool") {
+            break status;
+        }
+        if start.elapsed() > STEP_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("command hung for {STEP_TIMEOUT:?}: {command:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let _ = writer.join();
+    let code = status.code().map_or_else(|| format!("{status}"), |c| c.to_string());
+    (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default(), code)
+}
+
+fn read_all(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        buf
+    })
+}
+
+fn describe(step: &Step) -> String {
+    let mut text = step.args.join(" ");
+    if !step.stdin.is_empty() {
+        text.push_str(&format!("  <<< {:?}", step.stdin));
+    }
+    if !step.env.is_empty() {
+        text.push_str(&format!("  env {:?}", step.env));
+    }
+    text
+}

@@ -1,0 +1,143 @@
+//! One outbound link: drains a member's queue into batched RPCs, reconnecting with backoff.
+
+use std::time::Duration;
+
+use cairn_core::api::cairnpb::RaftBatch;
+use protobuf::Message as _;
+use raft::eraftpb::{Message, MessageType};
+use tokio::sync::mpsc;
+use tonic::transport::{Channel, Endpoint};
+
+use super::MAX_MESSAGES_PER_BATCH;
+use super::pb::raft_client::RaftClient;
+
+/// First retry delay after a failed connection; doubles up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// How long one RPC may take before the link counts the peer as unreachable.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a link tells the event loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerFeedback {
+    /// Messages to this member could not be delivered.
+    Unreachable(u64),
+    /// A snapshot sent to this member arrived (`true`) or was lost (`false`).
+    Snapshot(u64, bool),
+}
+
+pub(super) struct Link {
+    cluster_id: u64,
+    from: u64,
+    to: u64,
+    url: String,
+    max_message_bytes: usize,
+    feedback: mpsc::UnboundedSender<PeerFeedback>,
+    client: Option<RaftClient<Channel>>,
+    backoff: Duration,
+}
+
+impl Link {
+    pub(super) fn new(
+        cluster_id: u64,
+        from: u64,
+        to: u64,
+        url: String,
+        max_message_bytes: usize,
+        feedback: mpsc::UnboundedSender<PeerFeedback>,
+    ) -> Link {
+        Link {
+            cluster_id,
+            from,
+            to,
+            url,
+            max_message_bytes,
+            feedback,
+            client: None,
+            backoff: MIN_BACKOFF,
+        }
+    }
+
+    pub(super) async fn run(mut self, mut queue: mpsc::Receiver<Message>) {
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_MESSAGES_PER_BATCH {
+                match queue.try_recv() {
+                    Ok(message) => batch.push(message),
+                    Err(_) => break,
+                }
+            }
+            let delivered = self.deliver(&batch).await;
+            self.report(&batch, delivered);
+            if !delivered {
+                tokio::time::sleep(self.backoff).await;
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+
+    async fn deliver(&mut self, batch: &[Message]) -> bool {
+        let request = RaftBatch {
+            cluster_id: self.cluster_id,
+            from: self.from,
+            to: self.to,
+            messages: batch
+                .iter()
+                .filter_map(|m| m.write_to_bytes().ok())
+                .collect(),
+        };
+        let Some(client) = self.connect().await else {
+            return false;
+        };
+        match tokio::time::timeout(SEND_TIMEOUT, client.send(request)).await {
+            Ok(Ok(_)) => {
+                self.backoff = MIN_BACKOFF;
+                true
+            }
+            Ok(Err(status)) => {
+                tracing::debug!(to = format_args!("{:x}", self.to), %status, "raft batch refused");
+                self.client = None;
+                false
+            }
+            Err(_) => {
+                self.client = None;
+                false
+            }
+        }
+    }
+
+    async fn connect(&mut self) -> Option<&mut RaftClient<Channel>> {
+        if self.client.is_none() {
+            let endpoint = Endpoint::from_shared(self.url.clone())
+                .ok()?
+                .connect_timeout(SEND_TIMEOUT);
+            match endpoint.connect().await {
+                Ok(channel) => {
+                    let client = RaftClient::new(channel)
+                        .max_decoding_message_size(self.max_message_bytes)
+                        .max_encoding_message_size(self.max_message_bytes);
+                    self.client = Some(client);
+                }
+                Err(e) => {
+                    tracing::debug!(to = format_args!("{:x}", self.to), url = %self.url, error = %e, "peer unreachable");
+                    return None;
+                }
+            }
+        }
+        self.client.as_mut()
+    }
+
+    fn report(&self, batch: &[Message], delivered: bool) {
+        if !delivered {
+            let _ = self.feedback.send(PeerFeedback::Unreachable(self.to));
+        }
+        if batch
+            .iter()
+            .any(|m| m.get_msg_type() == MessageType::MsgSnapshot)
+        {
+            let _ = self
+                .feedback
+                .send(PeerFeedback::Snapshot(self.to, delivered));
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Peer transport: Raft messages between members over tonic on the peer URLs.
+//!
+//! Inbound, [`PeerService`] checks that a batch belongs to this cluster and this member and
+//! hands its messages to the event loop through a bounded inbox. Outbound, [`Peers`] keeps
+//! one bounded queue and one sender task per remote member; the task batches whatever is
+//! queued into one RPC, reconnects with backoff, and reports failures back to the loop so
+//! raft-rs can slow down (`report_unreachable`, `report_snapshot`). A slow or dead peer never
+//! blocks the loop or the other peers: when its queue is full, messages to it are dropped,
+//! which Raft tolerates by design.
+
+mod link;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use cairn_core::api::cairnpb::{RaftAck, RaftBatch};
+use protobuf::Message as _;
+use raft::eraftpb::Message;
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status};
+
+pub use link::PeerFeedback;
+
+/// The generated peer service code.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("cairnpb");
+}
+
+/// Messages queued per remote member before new ones are dropped.
+pub const PEER_QUEUE_LEN: usize = 4096;
+/// Messages received from all peers waiting for the event loop.
+pub const INBOX_LEN: usize = 8192;
+/// Messages sent in one RPC at most.
+pub const MAX_MESSAGES_PER_BATCH: usize = 512;
+
+/// Serves the peer protocol for one member.
+#[derive(Clone)]
+pub struct PeerService {
+    cluster_id: u64,
+    member_id: u64,
+    inbox: mpsc::Sender<Message>,
+}
+
+impl PeerService {
+    /// A service that hands messages for `member_id` of `cluster_id` to `inbox`.
+    pub fn new(cluster_id: u64, member_id: u64, inbox: mpsc::Sender<Message>) -> Self {
+        PeerService {
+            cluster_id,
+            member_id,
+            inbox,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::raft_server::Raft for PeerService {
+    async fn send(&self, request: Request<RaftBatch>) -> Result<Response<RaftAck>, Status> {
+        let batch = request.into_inner();
+        if batch.cluster_id != self.cluster_id {
+            tracing::warn!(
+                from = format_args!("{:x}", batch.from),
+                their_cluster = format_args!("{:x}", batch.cluster_id),
+                our_cluster = format_args!("{:x}", self.cluster_id),
+                "refusing raft traffic from a member of another cluster"
+            );
+            return Err(Status::failed_precondition(format!(
+                "cluster ID mismatch: this member belongs to cluster {:x}, the sender to {:x}",
+                self.cluster_id, batch.cluster_id
+            )));
+        }
+        if batch.to != self.member_id {
+            return Err(Status::failed_precondition(format!(
+                "member ID mismatch: this member is {:x}, the batch is for {:x}",
+                self.member_id, batch.to
+            )));
+        }
+        for bytes in &batch.messages {
+            let message = Message::parse_from_bytes(bytes)
+                .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))?;
+            self.inbox
+                .send(message)
+                .await
+                .map_err(|_| Status::unavailable("member is stopping"))?;
+        }
+        Ok(Response::new(RaftAck {}))
+    }
+}
+
+/// Serves the peer protocol on `addr` until `shutdown` completes.
+pub async fn serve_peers(
+    service: PeerService,
+    addr: SocketAddr,
+    max_message_bytes: usize,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let server = pb::raft_server::RaftServer::new(service)
+        .max_decoding_message_size(max_message_bytes)
+        .max_encoding_message_size(max_message_bytes);
+    tonic::transport::Server::builder()
+        .add_service(server)
+        .serve_with_shutdown(addr, shutdown)
+        .await
+}
+
+/// The outbound side: one queue and sender task per remote member.
+pub struct Peers {
+    links: BTreeMap<u64, mpsc::Sender<Message>>,
+}
+
+impl Peers {
+    /// Starts a sender task for every `(id, peer URL)` except `self_id`; failures are
+    /// reported on `feedback`.
+    pub fn start(
+        cluster_id: u64,
+        self_id: u64,
+        members: &[(u64, String)],
+        max_message_bytes: usize,
+        feedback: mpsc::UnboundedSender<PeerFeedback>,
+    ) -> Peers {
+        let mut links = BTreeMap::new();
+        for (id, url) in members.iter().filter(|(id, _)| *id != self_id) {
+            let (tx, rx) = mpsc::channel(PEER_QUEUE_LEN);
+            let link = link::Link::new(
+                cluster_id,
+                self_id,
+                *id,
+                url.clone(),
+                max_message_bytes,
+                feedback.clone(),
+            );
+            tokio::spawn(link.run(rx));
+            links.insert(*id, tx);
+        }
+        Peers { links }
+    }
+
+    /// Queues `message` for its destination; returns the destination if it cannot take it
+    /// (unknown member or full queue), so the caller can tell raft it is unreachable.
+    pub fn send(&self, message: Message) -> Result<(), u64> {
+        let to = message.to;
+        match self.links.get(&to) {
+            Some(link) => link.try_send(message).map_err(|_| to),
+            None => Err(to),
+        }
+    }
+}
