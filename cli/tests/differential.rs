@@ -3,8 +3,10 @@
 //! outputs compared byte for byte: stdout, stderr and exit code of every step.
 //!
 //! Only what necessarily differs is normalized, on both sides alike: each server's ports,
-//! cluster ID, member ID and raft term; timestamps, client UUIDs and durations in the log
-//! and health lines; and the program's own name and version (`etcdctl` vs `cairnctl`).
+//! cluster ID, member ID and raft term; its database file size (bbolt grows the file in
+//! steps that depend on when its background commits and compaction ran); timestamps,
+//! client UUIDs and durations in the log and health lines; and the program's own name and
+//! version (`etcdctl` vs `cairnctl`).
 //! Nothing is skipped: without etcd and etcdctl on PATH the test fails and says what to
 //! install.
 
@@ -32,22 +34,47 @@ struct Step {
     env: &'static [(&'static str, &'static str)],
     /// Whether `--endpoints {EP}` is prepended.
     with_endpoint: bool,
+    /// For `-w protobuf`: stdout decoded as this response, compared with its header's IDs
+    /// normalized.
+    protobuf: Option<fn(&[u8]) -> Option<Vec<u8>>>,
 }
 
 const fn step(args: &'static [&'static str]) -> Step {
-    Step { args, stdin: "", env: &[], with_endpoint: true }
+    Step { args, stdin: "", env: &[], with_endpoint: true, protobuf: None }
 }
 
 const fn piped(args: &'static [&'static str], stdin: &'static str) -> Step {
-    Step { args, stdin, env: &[], with_endpoint: true }
+    Step { args, stdin, env: &[], with_endpoint: true, protobuf: None }
 }
 
 const fn bare(args: &'static [&'static str]) -> Step {
-    Step { args, stdin: "", env: &[], with_endpoint: false }
+    Step { args, stdin: "", env: &[], with_endpoint: false, protobuf: None }
+}
+
+const fn protobuf(args: &'static [&'static str], decode: fn(&[u8]) -> Option<Vec<u8>>) -> Step {
+    Step { args, stdin: "", env: &[], with_endpoint: true, protobuf: Some(decode) }
+}
+
+/// A `PutResponse` re-encoded with the header's cluster ID, member ID and term zeroed.
+fn put_response_without_ids(bytes: &[u8]) -> Option<Vec<u8>> {
+    use prost::Message;
+    let mut response = cairn_client::pb::etcdserverpb::PutResponse::decode(bytes).ok()?;
+    let header = response.header.as_mut()?;
+    (header.cluster_id, header.member_id, header.raft_term) = (0, 0, 0);
+    Some(response.encode_to_vec())
+}
+
+/// A `RangeResponse` re-encoded with the header's cluster ID, member ID and term zeroed.
+fn range_response_without_ids(bytes: &[u8]) -> Option<Vec<u8>> {
+    use prost::Message;
+    let mut response = cairn_client::pb::etcdserverpb::RangeResponse::decode(bytes).ok()?;
+    let header = response.header.as_mut()?;
+    (header.cluster_id, header.member_id, header.raft_term) = (0, 0, 0);
+    Some(response.encode_to_vec())
 }
 
 const fn with_env(args: &'static [&'static str], env: &'static [(&'static str, &'static str)]) -> Step {
-    Step { args, stdin: "", env, with_endpoint: false }
+    Step { args, stdin: "", env, with_endpoint: false, protobuf: None }
 }
 
 /// The scenario. Both servers start empty and see the same steps, so revisions agree.
@@ -71,11 +98,12 @@ const SCENARIO: &[Step] = &[
     step(&["put", "foo", "x", "--ignore-value"]),
     step(&["put"]),
     piped(&["put", "only-key"], ""),
-    step(&["put", "a", "1", "-w", "protobuf"]),
+    protobuf(&["put", "a", "1", "-w", "protobuf"], put_response_without_ids),
     // get
     step(&["get", "foo"]),
     step(&["get", "foo", "-w", "json"]),
     step(&["get", "foo", "-w", "fields"]),
+    protobuf(&["get", "p/", "--prefix", "-w", "protobuf"], range_response_without_ids),
     step(&["get", "p/", "--prefix"]),
     step(&["get", "p/", "--prefix", "-w", "json"]),
     step(&["get", "", "--prefix", "--limit", "2", "-w", "json"]),
@@ -166,10 +194,10 @@ const SCENARIO: &[Step] = &[
     step(&["put", "--bogus", "k", "v"]),
     step(&["del", "--prefix=maybe", "k"]),
     step(&["put", "k", "v", "-x"]),
-    step(&["get", "k", "--limit"]),
-    step(&["get", "k", "--limit", "abc"]),
-    step(&["--dial-timeout", "3", "get", "k"]),
-    step(&["--command-timeout=3x", "get", "k"]),
+    step(&["put", "k", "--lease"]),
+    step(&["compaction", "--physical=1x", "1"]),
+    step(&["--dial-timeout", "3", "put", "k", "v"]),
+    step(&["--command-timeout=3x", "del", "k"]),
     step(&["txn", "-w"]),
     bare(&["put", "--help"]),
     bare(&["del", "-h"]),
@@ -239,7 +267,21 @@ struct Server {
 }
 
 impl Server {
+    /// A fresh member whose ID has 16 hex digits: `member list` and `endpoint status` print
+    /// the ID in hex without padding, and tables are as wide as their widest cell, so both
+    /// servers need IDs of one width for their tables to be comparable byte for byte. The ID
+    /// hashes the peer URL and the cluster token, so another token gives another ID.
     fn start(etcd: &Path, etcdctl: &Path, name: &str) -> Server {
+        for attempt in 0..32 {
+            let server = Server::start_once(etcd, etcdctl, name, &format!("cairn-diff-{attempt}"));
+            if format!("{:x}", server.member_id).len() == 16 {
+                return server;
+            }
+        }
+        panic!("no member ID with 16 hex digits in 32 attempts");
+    }
+
+    fn start_once(etcd: &Path, etcdctl: &Path, name: &str, token: &str) -> Server {
         let dir = tempfile::Builder::new().prefix(&format!("cairn-diff-{name}-")).tempdir().expect("temp dir");
         let (client_port, peer_port) = (free_port(), free_port());
         let client = format!("http://127.0.0.1:{client_port}");
@@ -250,7 +292,7 @@ impl Server {
             .arg(dir.path().join("data"))
             .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
             .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("default={peer}")])
+            .args(["--initial-cluster", &format!("default={peer}"), "--initial-cluster-token", token])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -307,12 +349,16 @@ impl Server {
         t = mask(&t, "\"raft_term\":", is_digit);
         t = mask(&t, "\"raftTerm\":", is_digit);
         t = mask(&t, "\"RaftTerm\" : ", is_digit);
+        t = mask(&t, "\"dbSize\":", is_digit);
+        t = mask(&t, "\"dbSizeInUse\":", is_digit);
+        t = mask(&t, "\"DBSize\" : ", is_digit);
         t = mask(&t, "\"ts\":\"", |c| c != '"');
-        t = mask(&t, "client-", |c| c.is_ascii_hexdigit() || c == '-');
+        t = mask(&t, "endpoint://client-", |c| c.is_ascii_hexdigit() || c == '-');
         t = mask(&t, "\"took\":\"", |c| c != '"');
         t = mask(&t, "took = ", |c| c != '\n');
         t = mask(&t, "\"Took\" : ", |c| c != '\n');
-        t = t.lines().map(mask_log_time).map(mask_status_term).map(mask_version).collect::<Vec<_>>().join("\n");
+        t = t.lines().map(mask_log_time).map(mask_status_row).map(mask_status_table_row).map(mask_version);
+        t = t.collect::<Vec<_>>().join("\n");
         t + "\n"
     }
 }
@@ -355,14 +401,31 @@ fn mask_log_time(line: &str) -> String {
     }
 }
 
-/// The raft term column (the 7th) of a simple `endpoint status` row.
-fn mask_status_term(line: String) -> String {
-    let mut fields: Vec<&str> = line.split(", ").collect();
+/// The DB size (4th) and raft term (7th) columns of a simple `endpoint status` row.
+fn mask_status_row(line: String) -> String {
+    let mut fields: Vec<String> = line.split(", ").map(str::to_string).collect();
     if fields.len() == 10 && fields[0].starts_with("127.0.0.1:") && fields[6].chars().all(is_digit) {
-        fields[6] = "<…>";
+        fields[3] = mask_digits(&fields[3]);
+        fields[6] = "<…>".to_string();
         return fields.join(", ");
     }
     line
+}
+
+/// The DB size and raft term cells of an `endpoint status` table row (same width, as the
+/// column is as wide as its header).
+fn mask_status_table_row(line: String) -> String {
+    let mut cells: Vec<String> = line.split('|').map(str::to_string).collect();
+    if cells.len() == 12 && cells[1].trim().starts_with("127.0.0.1:") {
+        cells[4] = mask_digits(&cells[4]);
+        cells[7] = mask_digits(&cells[7]);
+        return cells.join("|");
+    }
+    line
+}
+
+fn mask_digits(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_digit() || c == '.' { '#' } else { c }).collect()
 }
 
 /// `version` names the program and its own version.
@@ -389,7 +452,13 @@ fn run(program: &Path, step: &Step, server: &Server, dead_port: u16) -> String {
     for (key, value) in step.env {
         command.env(key, fill(value));
     }
-    let (stdout, stderr, code) = execute(command, step.stdin.as_bytes());
+    let (mut stdout, stderr, code) = execute(command, step.stdin.as_bytes());
+    if let Some(decode) = step.protobuf {
+        stdout = match decode(&stdout) {
+            Some(normalized) => format!("protobuf {normalized:02x?}").into_bytes(),
+            None => format!("undecodable protobuf {stdout:02x?}").into_bytes(),
+        };
+    }
     format!(
         "stdout:\n{}\nstderr:\n{}\nexit: {code}",
         String::from_utf8_lossy(&stdout),

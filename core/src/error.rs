@@ -40,6 +40,16 @@ pub enum Error {
     /// A Put (or Txn put) naming a lease that does not exist.
     #[error("etcdserver: requested lease not found")]
     LeaseNotFound,
+    /// A LeaseGrant naming the ID of a lease that exists.
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
+    /// A LeaseGrant with a TTL above `lease::MAX_LEASE_TTL_SECS`.
+    #[error("etcdserver: too large lease TTL")]
+    LeaseTtlTooLarge,
+    /// A lease request that only the leader serves reached a follower (until followers
+    /// forward them to the leader, as etcd's `LeaseRenew`/`LeaseTimeToLive` do).
+    #[error("etcdserver: not leader")]
+    NotLeader,
     /// The storage engine failed; the request may or may not have been applied.
     #[error("etcdserver: storage failure: {0}")]
     Storage(String),

@@ -7,9 +7,11 @@
 pub mod api;
 pub mod apply;
 pub mod error;
+pub mod lease;
 pub mod membership;
 pub mod mvcc;
 pub mod replica;
 pub mod storage;
+pub mod watch;
 
 pub use error::Error;

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod grpc;
+pub mod lease_expiry;
 pub mod peer;
 pub mod server;
 
@@ -101,6 +102,7 @@ pub fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError
     let replica_config = ReplicaConfig {
         election_ticks: config.election_ticks,
         snapshot_count: config.snapshot_count,
+        election_seed: request_id_base(member_id) ^ member_id,
         ..ReplicaConfig::new(identity.member_id)
     };
     let voters: Vec<u64> = identity.members.iter().map(|m| m.id).collect();
@@ -150,6 +152,8 @@ pub fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError
         request_id_base(member_id),
     );
     let (shutdown, shutdown_rx) = watch::channel(false);
+    // Before the event loop runs: `LeaseExpiry::new` sets the lessor's minimum TTL.
+    tokio::spawn(lease_expiry::LeaseExpiry::new(handle.clone(), config).run(shutdown_rx.clone()));
     let event_loop = tokio::spawn(event_loop.run(shutdown_rx.clone()));
     let peer_service = PeerService::new(cluster_id, member_id, inbox_tx);
     let mut servers: Vec<JoinHandle<Result<(), NodeError>>> = config

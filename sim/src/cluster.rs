@@ -74,6 +74,22 @@ impl SimCluster {
             .collect()
     }
 
+    /// The madsim node id of member `index` (for network faults).
+    pub fn node_id(&self, index: usize) -> madsim::task::NodeId {
+        self.members[index].host.id()
+    }
+
+    /// Stops member `index` (a crash: unsynced writes stay in the engine, as in the page
+    /// cache of a live machine).
+    pub fn kill(&self, index: usize) {
+        self.handle.kill(self.members[index].host.id());
+    }
+
+    /// Starts a killed member again.
+    pub fn start_again(&self, index: usize) {
+        self.handle.restart(self.members[index].host.id());
+    }
+
     /// Kills member `index` and starts it again on the same (unsynced writes included) state:
     /// a process crash, not a power loss.
     pub fn restart(&self, index: usize) {

@@ -7,6 +7,12 @@
 //!
 //! Reads (`range`) share the state machine with apply through a read-write lock held only
 //! for the duration of one call, never across an await.
+//!
+//! Leases (`apply/lease.rs`): LeaseGrant and LeaseRevoke change the [`Lessor`]; every applied
+//! Put, DeleteRange, Txn and revoke also moves keys between leases in the same batch, from
+//! the events it produced (etcd's `Attach`/`Detach` in `storeTxnWrite.put`/`delete`).
+
+mod lease;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -14,12 +20,13 @@ use prost::Message as _;
 
 use crate::api::cairnpb::{InternalRequest, internal_request::Request};
 use crate::api::etcdserverpb::{
-    CompactionResponse, DeleteRangeResponse, PutResponse, RangeRequest, RangeResponse, TxnRequest,
-    TxnResponse,
+    CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse,
+    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
 use crate::api::mvccpb::Event;
 use crate::error::Error;
-use crate::mvcc::{LeaseLookup, Mvcc};
+use crate::lease::Lessor;
+use crate::mvcc::Mvcc;
 use crate::storage::{Durability, Engine, Space, StorageError, WriteBatch};
 
 const CONSISTENT_INDEX_KEY: &[u8] = b"consistent_index";
@@ -35,6 +42,10 @@ pub enum Response {
     Txn(TxnResponse),
     /// A Compact.
     Compaction(CompactionResponse),
+    /// A LeaseGrant.
+    LeaseGrant(LeaseGrantResponse),
+    /// A LeaseRevoke.
+    LeaseRevoke(LeaseRevokeResponse),
 }
 
 /// The outcome of applying one entry that carried a client request.
@@ -50,22 +61,13 @@ pub struct Applied {
     pub events: Vec<Event>,
 }
 
-/// No lease exists until the lessor lands: a Put naming a lease is refused, as etcd does
-/// for an unknown lease.
-struct NoLeases;
-
-impl LeaseLookup for NoLeases {
-    fn lease_exists(&self, _id: i64) -> bool {
-        false
-    }
-}
-
 struct Inner {
     mvcc: Mvcc,
+    lessor: Lessor,
     consistent_index: u64,
 }
 
-/// The replicated state machine: MVCC store plus the index of the last applied entry.
+/// The replicated state machine: MVCC store, leases, and the index of the last applied entry.
 pub struct StateMachine {
     engine: Arc<dyn Engine>,
     inner: RwLock<Inner>,
@@ -75,6 +77,7 @@ impl StateMachine {
     /// Opens the state machine stored in `engine`.
     pub fn open(engine: Arc<dyn Engine>) -> Result<StateMachine, StorageError> {
         let mvcc = Mvcc::open(engine.clone())?;
+        let lessor = Lessor::open(engine.clone())?;
         let consistent_index = match engine.get(Space::Meta, CONSISTENT_INDEX_KEY)? {
             Some(bytes) => decode_u64(&bytes)?,
             None => 0,
@@ -83,6 +86,7 @@ impl StateMachine {
             engine,
             inner: RwLock::new(Inner {
                 mvcc,
+                lessor,
                 consistent_index,
             }),
         })
@@ -125,12 +129,19 @@ impl StateMachine {
         self.read().mvcc.range(req)
     }
 
+    /// Runs `f` on the lessor: the leader's timing of leases (tick, promote, renew) and lease
+    /// queries. Granting and revoking happen only by applying log entries.
+    pub fn with_lessor<R>(&self, f: impl FnOnce(&mut Lessor) -> R) -> R {
+        f(&mut self.write().lessor)
+    }
+
     /// Serves a Txn whose every branch only reads, from the local state, changing nothing
     /// (etcd serves read-only txns like ranges instead of proposing them).
     pub fn read_only_txn(&self, req: &TxnRequest) -> Result<TxnResponse, Error> {
-        let mut mvcc = self.read().mvcc.clone();
+        let inner = self.read();
+        let mut mvcc = inner.mvcc.clone();
         let mut scratch = WriteBatch::new();
-        let (response, _) = mvcc.txn(req, &NoLeases, &mut scratch)?;
+        let (response, _) = mvcc.txn(req, &inner.lessor, &mut scratch)?;
         debug_assert!(scratch.is_empty(), "a read-only txn wrote to storage");
         Ok(response)
     }
@@ -146,7 +157,7 @@ impl StateMachine {
         let applied = if data.is_empty() {
             None
         } else {
-            Some(execute(&mut inner.mvcc, index, data, &mut batch))
+            Some(execute(&mut inner, index, data, &mut batch))
         };
         batch.put(
             Space::Meta,
@@ -163,62 +174,69 @@ impl StateMachine {
     pub fn mark_applied(&self, index: u64) -> Result<(), StorageError> {
         self.apply(index, &[]).map(|_| ())
     }
+
+    /// Watch catch-up: `Mvcc::events_since`, and the current revision the events were read
+    /// at, under one lock.
+    pub fn events_since(
+        &self,
+        start_rev: i64,
+        key: &[u8],
+        range_end: &[u8],
+        limit: usize,
+    ) -> Result<(Vec<Event>, i64), Error> {
+        let inner = self.read();
+        let events = inner.mvcc.events_since(start_rev, key, range_end, limit)?;
+        Ok((events, inner.mvcc.current_revision()))
+    }
 }
 
-fn execute(mvcc: &mut Mvcc, index: u64, data: &[u8], batch: &mut WriteBatch) -> Applied {
+fn execute(inner: &mut Inner, index: u64, data: &[u8], batch: &mut WriteBatch) -> Applied {
     let (request_id, result, events) = match InternalRequest::decode(data) {
         Ok(request) => {
-            let (result, events) = execute_request(mvcc, request.request, batch);
+            let (result, events) = execute_request(inner, request.id, request.request, batch);
             (request.id, result, events)
         }
         Err(e) => {
             // Every member refuses the same bytes the same way, so state stays identical.
             tracing::error!(index, error = %e, "skipping undecodable log entry");
-            (
-                0,
-                Err(Error::Storage(format!(
-                    "undecodable log entry {index}: {e}"
-                ))),
-                vec![],
-            )
+            (0, Err(Error::Storage(format!("undecodable log entry {index}: {e}"))), vec![])
         }
     };
-    Applied {
-        index,
-        request_id,
-        result,
-        events,
-    }
+    Applied { index, request_id, result, events }
 }
 
 type Executed = (Result<Response, Error>, Vec<Event>);
 
-fn execute_request(mvcc: &mut Mvcc, request: Option<Request>, batch: &mut WriteBatch) -> Executed {
-    let split = |r: Result<(Response, Vec<Event>), Error>| match r {
-        Ok((response, events)) => (Ok(response), events),
-        Err(e) => (Err(e), vec![]),
+fn execute_request(
+    inner: &mut Inner,
+    request_id: u64,
+    request: Option<Request>,
+    batch: &mut WriteBatch,
+) -> Executed {
+    let Inner { mvcc, lessor, .. } = inner;
+    let result = match request {
+        Some(Request::Put(req)) => {
+            mvcc.put(&req, lessor, batch).map(|(r, e)| (Response::Put(r), e))
+        }
+        Some(Request::DeleteRange(req)) => {
+            mvcc.delete_range(&req, batch).map(|(r, e)| (Response::DeleteRange(r), e))
+        }
+        Some(Request::Txn(req)) => {
+            mvcc.txn(&req, lessor, batch).map(|(r, e)| (Response::Txn(r), e))
+        }
+        Some(Request::Compaction(req)) => {
+            mvcc.compact(&req, batch).map(|r| (Response::Compaction(r), vec![]))
+        }
+        Some(Request::LeaseGrant(req)) => lease::grant(mvcc, lessor, request_id, &req, batch),
+        Some(Request::LeaseRevoke(req)) => lease::revoke(mvcc, lessor, &req, batch),
+        None => Err(Error::Storage("log entry without a request".into())),
     };
-    match request {
-        Some(Request::Put(req)) => split(
-            mvcc.put(&req, &NoLeases, batch)
-                .map(|(r, e)| (Response::Put(r), e)),
-        ),
-        Some(Request::DeleteRange(req)) => split(
-            mvcc.delete_range(&req, batch)
-                .map(|(r, e)| (Response::DeleteRange(r), e)),
-        ),
-        Some(Request::Txn(req)) => split(
-            mvcc.txn(&req, &NoLeases, batch)
-                .map(|(r, e)| (Response::Txn(r), e)),
-        ),
-        Some(Request::Compaction(req)) => split(
-            mvcc.compact(&req, batch)
-                .map(|r| (Response::Compaction(r), vec![])),
-        ),
-        None => (
-            Err(Error::Storage("log entry without a request".into())),
-            vec![],
-        ),
+    match result {
+        Ok((response, events)) => {
+            lease::move_keys(&events, batch);
+            (Ok(response), events)
+        }
+        Err(e) => (Err(e), vec![]),
     }
 }
 

@@ -44,6 +44,8 @@ pub struct ReplicaConfig {
     pub max_size_per_msg_bytes: u64,
     /// Append messages in flight per follower.
     pub max_inflight_msgs: usize,
+    /// Seed of the election-timeout randomization (see [`Replica::pin_election_timeout`]).
+    pub election_seed: u64,
 }
 
 impl ReplicaConfig {
@@ -56,6 +58,7 @@ impl ReplicaConfig {
             snapshot_count: 100_000,
             max_size_per_msg_bytes: 1024 * 1024,
             max_inflight_msgs: 4096 / 8,
+            election_seed: id,
         }
     }
 }
@@ -102,6 +105,8 @@ pub enum ProposeError {
 /// A Raft member and its state machine.
 pub struct Replica {
     node: RawNode<LogStore>,
+    election_ticks: usize,
+    election_seed: u64,
     engine: Arc<dyn Engine>,
     state_machine: Arc<StateMachine>,
     snapshot_count: u64,
@@ -146,17 +151,37 @@ impl Replica {
             ..raft::Config::default()
         };
         raft_config.validate()?;
-        let mut node = RawNode::new(&raft_config, store, logger)?;
-        if single_voter {
-            // Nobody to wait for: become leader now instead of after an election timeout.
-            node.campaign()?;
-        }
-        Ok(Replica {
+        let node = RawNode::new(&raft_config, store, logger)?;
+        let mut replica = Replica {
             node,
+            election_ticks: config.election_ticks,
+            election_seed: config.election_seed,
             engine,
             state_machine,
             snapshot_count: config.snapshot_count,
-        })
+        };
+        if single_voter {
+            // Nobody to wait for: become leader now instead of after an election timeout.
+            replica.node.campaign()?;
+        }
+        replica.pin_election_timeout();
+        Ok(replica)
+    }
+
+    /// raft-rs draws each term's election timeout from the OS random source, which the
+    /// simulator cannot replay. Right after every input, the timeout is replaced by one
+    /// drawn from this replica's seed, the term and the role: still different per member
+    /// and per term (what avoids split votes), and the same in every replay of a seed.
+    fn pin_election_timeout(&mut self) {
+        let raft = &mut self.node.raft;
+        let (min, span) = (self.election_ticks, self.election_ticks.max(1));
+        let role = raft.state as u64;
+        let draw =
+            splitmix64(self.election_seed ^ splitmix64(raft.term ^ (role << 56) ^ (raft.id << 8)));
+        let timeout = min + (draw % span as u64) as usize;
+        if raft.randomized_election_timeout() != timeout {
+            raft.set_randomized_election_timeout(timeout);
+        }
     }
 
     /// The state machine this replica applies to.
@@ -202,6 +227,7 @@ impl Replica {
     /// Advances the logical clock by one tick (one heartbeat interval).
     pub fn tick(&mut self) {
         self.node.tick();
+        self.pin_election_timeout();
     }
 
     /// Proposes a client request (an encoded `InternalRequest`).
@@ -222,7 +248,9 @@ impl Replica {
 
     /// Delivers a message from a peer.
     pub fn step(&mut self, message: Message) -> Result<(), raft::Error> {
-        self.node.step(message)
+        let result = self.node.step(message);
+        self.pin_election_timeout();
+        result
     }
 
     /// Tells raft-rs that messages to `id` could not be delivered (it then probes slowly).
@@ -334,6 +362,14 @@ impl Replica {
         // shorter on disk than what the durable state machine needs.
         self.engine.write(batch, Durability::Sync)
     }
+}
+
+/// A well-mixed 64-bit hash (SplitMix64's finalizer).
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 fn decode_conf_change(entry: &Entry) -> Result<ConfChangeV2, protobuf::ProtobufError> {

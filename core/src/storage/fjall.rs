@@ -91,9 +91,9 @@ fn slot(space: Space) -> usize {
 }
 
 fn open_keyspaces(db: &Database) -> Result<[Keyspace; Space::ALL.len()], fjall::Error> {
-    let [a, b, c, d, e] =
+    let [a, b, c, d, e, f] =
         Space::ALL.map(|space| db.keyspace(space.name(), KeyspaceCreateOptions::default));
-    Ok([a?, b?, c?, d?, e?])
+    Ok([a?, b?, c?, d?, e?, f?])
 }
 
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {

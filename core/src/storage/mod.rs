@@ -32,16 +32,19 @@ pub enum Space {
     RaftLog,
     /// Raft durable state: hard state, conf state, snapshot metadata.
     RaftState,
+    /// Leases: granted leases and the keys attached to each (see `lease::keys`).
+    Leases,
 }
 
 impl Space {
     /// Every space, in a fixed order (engines create them all on open).
-    pub const ALL: [Space; 5] = [
+    pub const ALL: [Space; 6] = [
         Space::History,
         Space::Revisions,
         Space::Meta,
         Space::RaftLog,
         Space::RaftState,
+        Space::Leases,
     ];
 
     /// The on-disk name of the space.
@@ -52,6 +55,7 @@ impl Space {
             Space::Meta => "meta",
             Space::RaftLog => "raft_log",
             Space::RaftState => "raft_state",
+            Space::Leases => "leases",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod kv;
+pub mod lease;
 pub mod maintenance;
 pub mod status;
 
@@ -55,12 +56,15 @@ pub async fn serve_clients(
     let cluster =
         pb::cluster_server::ClusterServer::new(cluster::ClusterService::new(handle.clone()))
             .max_decoding_message_size(max_decoding);
-    // Watch, Lease, Auth, Election and Lock are not registered yet: tonic answers
+    let lease = pb::lease_server::LeaseServer::new(lease::LeaseService::new(handle.clone()))
+        .max_decoding_message_size(max_decoding);
+    // Watch, Auth, Election and Lock are not registered yet: tonic answers
     // `Unimplemented` for a service it does not serve.
     tonic::transport::Server::builder()
         .add_service(kv)
         .add_service(maintenance)
         .add_service(cluster)
+        .add_service(lease)
         .serve_with_shutdown(addr, shutdown)
         .await
 }

@@ -18,8 +18,9 @@ pub fn from_core(error: &Error) -> Status {
         | Error::DuplicateKey
         | Error::RequestTooLarge
         | Error::InvalidSortOption => Code::InvalidArgument,
-        Error::Compacted | Error::FutureRevision => Code::OutOfRange,
+        Error::Compacted | Error::FutureRevision | Error::LeaseTtlTooLarge => Code::OutOfRange,
         Error::LeaseNotFound => Code::NotFound,
+        Error::LeaseExists | Error::NotLeader => Code::FailedPrecondition,
         Error::Storage(_) => Code::Internal,
     };
     Status::new(code, error.to_string())
@@ -59,5 +60,21 @@ mod tests {
     #[test]
     fn lease_not_found_is_not_found() {
         assert_eq!(from_core(&Error::LeaseNotFound).code(), Code::NotFound);
+    }
+
+    #[test]
+    fn lease_errors_have_etcds_codes_and_messages() {
+        let exists = from_core(&Error::LeaseExists);
+        assert_eq!(
+            (exists.code(), exists.message()),
+            (Code::FailedPrecondition, "etcdserver: lease already exists")
+        );
+        let too_large = from_core(&Error::LeaseTtlTooLarge);
+        assert_eq!(
+            (too_large.code(), too_large.message()),
+            (Code::OutOfRange, "etcdserver: too large lease TTL")
+        );
+        let not_found = from_core(&Error::LeaseNotFound);
+        assert_eq!(not_found.message(), "etcdserver: requested lease not found");
     }
 }

@@ -1,0 +1,269 @@
+//! The Lease service: LeaseGrant, LeaseRevoke, LeaseKeepAlive, LeaseTimeToLive, LeaseLeases
+//! (etcd `api/v3rpc/lease.go` over `EtcdServer.LeaseGrant`/`LeaseRevoke`/`LeaseRenew`/
+//! `LeaseTimeToLive`/`LeaseLeases` of `etcdserver/v3_server.go`).
+//!
+//! Grant and revoke go through the log. Keep-alives and time-to-live queries are answered
+//! by the leader's lessor, which alone times leases, after the local state caught up with
+//! the log (etcd's `waitAppliedIndex`). A leader that has not promoted its lessor yet, or a
+//! lease whose expiry is being revoked, makes the request wait, as etcd's `Renew` does. A
+//! keep-alive of an unknown lease answers TTL 0 and a time-to-live query TTL -1, not an
+//! error, as etcd.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use cairn_core::api::cairnpb::internal_request::Request;
+use cairn_core::api::etcdserverpb::{
+    LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
+    LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
+    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, ResponseHeader,
+};
+use cairn_core::apply::Response as Applied;
+use cairn_core::lease::{Lessor, RenewError};
+use futures::Stream;
+use tonic::{Request as GrpcRequest, Response as GrpcResponse, Status, Streaming};
+
+use super::pb::lease_server::Lease;
+use super::status::{from_core, from_server};
+use crate::server::{Handle, ServerError};
+
+/// How often a waiting keep-alive or query looks again at the lessor.
+pub const LEASE_WAIT_POLL: Duration = Duration::from_millis(20);
+/// How long a keep-alive or query waits for the lessor before `request timed out`.
+pub const LEASE_WAIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The stream of keep-alive responses, one per request, in order.
+pub type KeepAliveStream =
+    Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, Status>> + Send + 'static>>;
+
+/// The Lease service of one member.
+#[derive(Clone)]
+pub struct LeaseService {
+    handle: Handle,
+}
+
+impl LeaseService {
+    /// A Lease service answering through `handle`.
+    pub fn new(handle: Handle) -> Self {
+        LeaseService { handle }
+    }
+
+    async fn propose(&self, request: Request) -> Result<Applied, Status> {
+        self.handle
+            .propose(request)
+            .await
+            .map_err(|e| from_server(&e))
+    }
+
+    /// A header at the current revision (etcd's `header.fill` of an empty header).
+    fn current_header(&self) -> ResponseHeader {
+        self.handle
+            .header(self.handle.state_machine().current_revision())
+    }
+
+    fn stamp(&self, header: &mut Option<ResponseHeader>) {
+        let revision = header.as_ref().map_or(0, |h| h.revision);
+        *header = Some(self.handle.header(revision));
+    }
+
+    /// Whether this member may answer from its own lessor.
+    fn check_leader(&self) -> Result<(), Status> {
+        let leader = self.handle.raft_status().leader;
+        if leader == self.handle.identity().member_id {
+            return Ok(());
+        }
+        if leader == 0 {
+            return Err(from_server(&ServerError::NoLeader));
+        }
+        // FORWARD: a follower must forward keep-alives and time-to-live queries to the
+        // leader (etcd's `leasehttp.RenewHTTP`/`TimeToLiveHTTP` over the peer transport)
+        // once peer transport lands; until then it refuses.
+        Err(from_core(&cairn_core::Error::NotLeader))
+    }
+
+    /// Runs `answer` on the leader's promoted lessor once the local state caught up, again
+    /// every `LEASE_WAIT_POLL` while it answers `None`.
+    async fn on_primary<R>(
+        &self,
+        mut answer: impl FnMut(&mut Lessor) -> Option<R>,
+    ) -> Result<R, Status> {
+        self.handle
+            .read_barrier()
+            .await
+            .map_err(|e| from_server(&e))?;
+        let deadline = tokio::time::Instant::now() + LEASE_WAIT_TIMEOUT;
+        loop {
+            self.check_leader()?;
+            let answered = self.handle.state_machine().with_lessor(|lessor| {
+                if lessor.is_primary() {
+                    answer(lessor)
+                } else {
+                    None
+                }
+            });
+            if let Some(result) = answered {
+                return Ok(result);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(from_server(&ServerError::Timeout));
+            }
+            tokio::time::sleep(LEASE_WAIT_POLL).await;
+        }
+    }
+
+    /// Renews lease `id`: its TTL, or 0 if it does not exist (any more).
+    async fn renew(&self, id: i64) -> Result<i64, Status> {
+        self.on_primary(|lessor| match lessor.renew(id) {
+            Ok(ttl) => Some(ttl),
+            Err(RenewError::NotFound) => Some(0),
+            Err(RenewError::Expired | RenewError::NotPrimary) => None,
+        })
+        .await
+    }
+
+    async fn keep_alive_once(
+        &self,
+        req: LeaseKeepAliveRequest,
+    ) -> Result<LeaseKeepAliveResponse, Status> {
+        // The header is taken before the renewal, so that a lease revoked at revision r is
+        // never reported kept alive at a revision above r (as etcd's `leaseKeepAlive`).
+        let header = self.current_header();
+        let ttl = self.renew(req.id).await?;
+        Ok(LeaseKeepAliveResponse {
+            header: Some(header),
+            id: req.id,
+            ttl,
+        })
+    }
+
+    async fn time_to_live(
+        &self,
+        req: &LeaseTimeToLiveRequest,
+    ) -> Result<LeaseTimeToLiveResponse, Status> {
+        let found = self
+            .on_primary(|lessor| {
+                let Some(ttl) = lessor.time_to_live(req.id) else {
+                    return Some(Ok(None));
+                };
+                let keys = if req.keys {
+                    lessor.keys(req.id)
+                } else {
+                    Ok(Vec::new())
+                };
+                Some(keys.map(|keys| Some((ttl, keys))))
+            })
+            .await?
+            .map_err(|e| from_core(&e.into()))?;
+        let header = Some(self.current_header());
+        Ok(match found {
+            Some((ttl, keys)) => LeaseTimeToLiveResponse {
+                header,
+                id: req.id,
+                ttl: ttl.remaining_secs,
+                granted_ttl: ttl.granted_ttl_secs,
+                keys,
+            },
+            None => LeaseTimeToLiveResponse {
+                header,
+                id: req.id,
+                ttl: -1,
+                ..LeaseTimeToLiveResponse::default()
+            },
+        })
+    }
+}
+
+fn unexpected(what: &str) -> Status {
+    Status::internal(format!("etcdserver: unexpected response to {what}"))
+}
+
+/// Answers each keep-alive request of `inbound` in turn, until the client closes its side
+/// or an error ends the stream.
+fn keep_alive_stream(
+    service: LeaseService,
+    inbound: Streaming<LeaseKeepAliveRequest>,
+) -> KeepAliveStream {
+    Box::pin(futures::stream::unfold(
+        Some((service, inbound)),
+        |state| async move {
+            let (service, mut inbound) = state?;
+            let reply = match inbound.message().await {
+                Ok(Some(req)) => service.keep_alive_once(req).await,
+                Ok(None) => return None,
+                Err(status) => Err(status),
+            };
+            let next = reply.is_ok().then_some((service, inbound));
+            Some((reply, next))
+        },
+    ))
+}
+
+#[tonic::async_trait]
+impl Lease for LeaseService {
+    type LeaseKeepAliveStream = KeepAliveStream;
+
+    async fn lease_grant(
+        &self,
+        request: GrpcRequest<LeaseGrantRequest>,
+    ) -> Result<GrpcResponse<LeaseGrantResponse>, Status> {
+        match self
+            .propose(Request::LeaseGrant(request.into_inner()))
+            .await?
+        {
+            Applied::LeaseGrant(mut resp) => {
+                self.stamp(&mut resp.header);
+                Ok(GrpcResponse::new(resp))
+            }
+            _ => Err(unexpected("lease grant")),
+        }
+    }
+
+    async fn lease_revoke(
+        &self,
+        request: GrpcRequest<LeaseRevokeRequest>,
+    ) -> Result<GrpcResponse<LeaseRevokeResponse>, Status> {
+        match self
+            .propose(Request::LeaseRevoke(request.into_inner()))
+            .await?
+        {
+            Applied::LeaseRevoke(mut resp) => {
+                self.stamp(&mut resp.header);
+                Ok(GrpcResponse::new(resp))
+            }
+            _ => Err(unexpected("lease revoke")),
+        }
+    }
+
+    async fn lease_keep_alive(
+        &self,
+        request: GrpcRequest<Streaming<LeaseKeepAliveRequest>>,
+    ) -> Result<GrpcResponse<Self::LeaseKeepAliveStream>, Status> {
+        Ok(GrpcResponse::new(keep_alive_stream(
+            self.clone(),
+            request.into_inner(),
+        )))
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        request: GrpcRequest<LeaseTimeToLiveRequest>,
+    ) -> Result<GrpcResponse<LeaseTimeToLiveResponse>, Status> {
+        Ok(GrpcResponse::new(
+            self.time_to_live(&request.into_inner()).await?,
+        ))
+    }
+
+    async fn lease_leases(
+        &self,
+        _request: GrpcRequest<LeaseLeasesRequest>,
+    ) -> Result<GrpcResponse<LeaseLeasesResponse>, Status> {
+        let ids = self
+            .handle
+            .state_machine()
+            .with_lessor(|lessor| lessor.leases());
+        Ok(GrpcResponse::new(LeaseLeasesResponse {
+            header: Some(self.current_header()),
+            leases: ids.into_iter().map(|id| LeaseStatus { id }).collect(),
+        }))
+    }
+}

@@ -1,0 +1,119 @@
+//! The leader's lease clock: ticks the lessor with the monotonic clock and proposes a
+//! LeaseRevoke for every lease it finds expired (etcd's `lessor.runLoop` +
+//! `EtcdServer.revokeExpiredLeases`).
+//!
+//! Only the leader times leases. When this member becomes leader (or is leader of a new
+//! term) the lessor is promoted: every lease gets its full TTL plus an election timeout from
+//! now (etcd's `Promote(electionTimeout)`), so no lease expires early because the member
+//! that renewed it lost leadership. When it stops being leader the lessor is demoted and
+//! times nothing. Expiry is never applied here: the revoke goes through the log, and a lease
+//! whose revoke did not apply is reported again after a request timeout.
+//!
+//! The clock is `tokio::time::Instant`, which madsim simulates.
+
+use std::time::Duration;
+
+use cairn_core::api::cairnpb::internal_request::Request;
+use cairn_core::api::etcdserverpb::LeaseRevokeRequest;
+use cairn_core::lease::min_ttl_secs;
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::server::{Handle, ServerError};
+
+/// How often the leader looks for expired leases (etcd: every 500 ms). Renewals take effect
+/// at the next check, so this also bounds how late a lease may expire.
+pub const EXPIRY_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// Revoke proposals in flight at most (etcd's `maxPendingRevokes`).
+pub const MAX_PENDING_REVOKES: usize = 16;
+
+/// The expiry task of one member.
+pub struct LeaseExpiry {
+    handle: Handle,
+    /// What a new leader adds to every lease (etcd: the election timeout).
+    extend: Duration,
+    /// When a lease whose revoke has not applied is reported again (etcd: the request timeout).
+    retry_after: Duration,
+    origin: Instant,
+    /// The term in which the lessor was last promoted.
+    promoted_term: Option<u64>,
+}
+
+impl LeaseExpiry {
+    /// The expiry task for the member behind `handle`. Sets the lessor's minimum TTL from
+    /// the election timeout now, before any entry is applied.
+    pub fn new(handle: Handle, config: &Config) -> Self {
+        let election_timeout =
+            config.tick * u32::try_from(config.election_ticks).unwrap_or(u32::MAX);
+        let min_ttl = min_ttl_secs(config.election_ticks, config.tick);
+        handle
+            .state_machine()
+            .with_lessor(|lessor| lessor.set_min_ttl_secs(min_ttl));
+        LeaseExpiry {
+            handle,
+            extend: election_timeout,
+            retry_after: config.request_timeout(),
+            origin: Instant::now(),
+            promoted_term: None,
+        }
+    }
+
+    /// Checks every `EXPIRY_CHECK_INTERVAL` until `shutdown` fires.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut ticker = tokio::time::interval(EXPIRY_CHECK_INTERVAL);
+        let mut revoking = FuturesUnordered::new();
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    for id in self.check(MAX_PENDING_REVOKES.saturating_sub(revoking.len())) {
+                        revoking.push(revoke(self.handle.clone(), id));
+                    }
+                }
+                Some(()) = revoking.next(), if !revoking.is_empty() => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Follows leadership, ticks the lessor, and returns up to `limit` expired leases.
+    fn check(&mut self, limit: usize) -> Vec<i64> {
+        let status = self.handle.raft_status();
+        let state_machine = self.handle.state_machine();
+        if status.leader != self.handle.identity().member_id {
+            if self.promoted_term.take().is_some() {
+                tracing::info!("no longer leader: lessor demoted");
+                state_machine.with_lessor(|lessor| lessor.demote());
+            }
+            return Vec::new();
+        }
+        let now = self.origin.elapsed();
+        if self.promoted_term != Some(status.term) {
+            tracing::info!(term = status.term, "leader: lessor promoted");
+            state_machine.with_lessor(|lessor| lessor.promote(now, self.extend));
+            self.promoted_term = Some(status.term);
+        }
+        state_machine.with_lessor(|lessor| {
+            lessor.tick(now);
+            lessor.expired(limit, self.retry_after)
+        })
+    }
+}
+
+/// Proposes revoking expired lease `id`. A lease revoked meanwhile is not an error; other
+/// failures are retried when the lessor reports the lease again.
+async fn revoke(handle: Handle, id: i64) {
+    match handle
+        .propose(Request::LeaseRevoke(LeaseRevokeRequest { id }))
+        .await
+    {
+        Ok(_) | Err(ServerError::Apply(cairn_core::Error::LeaseNotFound)) => {
+            tracing::debug!(lease = format_args!("{id:016x}"), "expired lease revoked");
+        }
+        Err(e) => {
+            tracing::warn!(lease = format_args!("{id:016x}"), error = %e, "failed to revoke expired lease")
+        }
+    }
+}
