@@ -357,8 +357,8 @@ impl Server {
         t = mask(&t, "\"took\":\"", |c| c != '"');
         t = mask(&t, "took = ", |c| c != '\n');
         t = mask(&t, "\"Took\" : ", |c| c != '\n');
-        t = t.lines().map(mask_log_time).map(mask_status_row).map(mask_status_table_row).map(mask_version);
-        t = t.collect::<Vec<_>>().join("\n");
+        let lines = t.lines().map(mask_log_time).map(mask_status_row).map(mask_status_table_row).map(mask_version);
+        t = lines.collect::<Vec<_>>().join("\n");
         t + "\n"
     }
 }
@@ -404,7 +404,7 @@ fn mask_log_time(line: &str) -> String {
 /// The DB size (4th) and raft term (7th) columns of a simple `endpoint status` row.
 fn mask_status_row(line: String) -> String {
     let mut fields: Vec<String> = line.split(", ").map(str::to_string).collect();
-    if fields.len() == 10 && fields[0].starts_with("127.0.0.1:") && fields[6].chars().all(is_digit) {
+    if fields.len() == 10 && is_endpoint(&fields[0]) && fields[6].chars().all(is_digit) {
         fields[3] = mask_digits(&fields[3]);
         fields[6] = "<…>".to_string();
         return fields.join(", ");
@@ -416,12 +416,16 @@ fn mask_status_row(line: String) -> String {
 /// column is as wide as its header).
 fn mask_status_table_row(line: String) -> String {
     let mut cells: Vec<String> = line.split('|').map(str::to_string).collect();
-    if cells.len() == 12 && cells[1].trim().starts_with("127.0.0.1:") {
+    if cells.len() == 12 && is_endpoint(cells[1].trim()) {
         cells[4] = mask_digits(&cells[4]);
         cells[7] = mask_digits(&cells[7]);
         return cells.join("|");
     }
     line
+}
+
+fn is_endpoint(text: &str) -> bool {
+    text.starts_with("127.0.0.1:") || text.starts_with("http://127.0.0.1:")
 }
 
 fn mask_digits(text: &str) -> String {

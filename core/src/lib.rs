@@ -11,6 +11,7 @@ pub mod lease;
 pub mod membership;
 pub mod mvcc;
 pub mod replica;
+pub mod snapshot;
 pub mod storage;
 pub mod watch;
 

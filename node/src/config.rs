@@ -85,6 +85,9 @@ pub struct Flags {
     /// Configures log level: debug, info, warn, error, panic, or fatal.
     #[arg(long, env = "ETCD_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Duration of periodic watch progress notifications (a Go duration: 10m0s, 500ms).
+    #[arg(long, env = "ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL", default_value = "10m0s")]
+    pub experimental_watch_progress_notify_interval: String,
     /// Print the version and exit.
     #[arg(long)]
     pub version: bool,
@@ -150,6 +153,8 @@ pub struct Config {
     pub max_txn_ops: usize,
     /// `--log-level`.
     pub log_level: String,
+    /// `--experimental-watch-progress-notify-interval` (0: etcd's default, 10 minutes).
+    pub watch_progress_notify_interval: Duration,
 }
 
 impl Config {
@@ -223,6 +228,16 @@ impl Config {
             max_request_bytes: flags.max_request_bytes as usize,
             max_txn_ops: flags.max_txn_ops as usize,
             log_level: flags.log_level.clone(),
+            watch_progress_notify_interval: parse_go_duration(
+                &flags.experimental_watch_progress_notify_interval,
+            )
+            .ok_or_else(|| {
+                bad_value(
+                    "experimental-watch-progress-notify-interval",
+                    &flags.experimental_watch_progress_notify_interval,
+                    "not a duration (e.g. 10m0s, 500ms)",
+                )
+            })?,
         })
     }
 
@@ -312,6 +327,42 @@ fn listen_addrs(flag: &'static str, list: &str) -> Result<Vec<SocketAddr>, Confi
     Ok(addrs)
 }
 
+/// Parses a Go `time.Duration` string (`1h2m3.5s`, `100ms`, `0`); a negative duration is 0.
+fn parse_go_duration(text: &str) -> Option<Duration> {
+    let (negative, mut rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if rest == "0" {
+        return Some(Duration::ZERO);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut seconds = 0f64;
+    while !rest.is_empty() {
+        let number_len = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let seconds_per_unit = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        seconds += number * seconds_per_unit;
+    }
+    if negative {
+        return Some(Duration::ZERO);
+    }
+    Duration::try_from_secs_f64(seconds).ok()
+}
+
 fn parse_initial_cluster(list: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let mut pairs = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -370,6 +421,19 @@ mod tests {
         .unwrap();
         assert_eq!(c.name, "n1");
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn watch_progress_notify_interval_takes_go_durations() {
+        let flag = "--experimental-watch-progress-notify-interval";
+        assert_eq!(config(&[]).unwrap().watch_progress_notify_interval, Duration::from_secs(600));
+        assert_eq!(config(&[flag, "1m30s"]).unwrap().watch_progress_notify_interval, Duration::from_secs(90));
+        assert_eq!(config(&[flag, "250ms"]).unwrap().watch_progress_notify_interval, Duration::from_millis(250));
+        assert_eq!(config(&[flag, "1.5h"]).unwrap().watch_progress_notify_interval, Duration::from_secs(5400));
+        assert_eq!(config(&[flag, "0"]).unwrap().watch_progress_notify_interval, Duration::ZERO);
+        assert!(config(&[flag, "10"]).unwrap_err().contains("experimental-watch-progress-notify-interval"));
+        assert!(config(&[flag, "5 s"]).is_err());
+        assert!(config(&[flag, ""]).is_err());
     }
 
     #[test]

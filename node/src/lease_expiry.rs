@@ -79,25 +79,28 @@ impl LeaseExpiry {
     }
 
     /// Follows leadership, ticks the lessor, and returns up to `limit` expired leases.
+    /// The lessor is promoted on each new term of leadership, and also whenever it is found
+    /// not primary on the leader (a snapshot restore reloads it demoted).
     fn check(&mut self, limit: usize) -> Vec<i64> {
         let status = self.handle.raft_status();
-        let state_machine = self.handle.state_machine();
-        if status.leader != self.handle.identity().member_id {
-            if self.promoted_term.take().is_some() {
-                tracing::info!("no longer leader: lessor demoted");
-                state_machine.with_lessor(|lessor| lessor.demote());
+        let leader = status.leader == self.handle.identity().member_id;
+        let previous_term =
+            std::mem::replace(&mut self.promoted_term, leader.then_some(status.term));
+        let (now, extend, retry_after) = (self.origin.elapsed(), self.extend, self.retry_after);
+        self.handle.state_machine().with_lessor(|lessor| {
+            if !leader {
+                if lessor.is_primary() {
+                    tracing::info!("no longer leader: lessor demoted");
+                    lessor.demote();
+                }
+                return Vec::new();
             }
-            return Vec::new();
-        }
-        let now = self.origin.elapsed();
-        if self.promoted_term != Some(status.term) {
-            tracing::info!(term = status.term, "leader: lessor promoted");
-            state_machine.with_lessor(|lessor| lessor.promote(now, self.extend));
-            self.promoted_term = Some(status.term);
-        }
-        state_machine.with_lessor(|lessor| {
+            if previous_term != Some(status.term) || !lessor.is_primary() {
+                tracing::info!(term = status.term, "leader: lessor promoted");
+                lessor.promote(now, extend);
+            }
             lessor.tick(now);
-            lessor.expired(limit, self.retry_after)
+            lessor.expired(limit, retry_after)
         })
     }
 }

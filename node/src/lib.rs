@@ -183,12 +183,13 @@ pub fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError
             let handle = handle.clone();
             let mut stop = shutdown_rx.clone();
             let (max_request_bytes, max_txn_ops) = (config.max_request_bytes, config.max_txn_ops);
+            let watch_config = grpc::watch::WatchConfig::from_config(config);
             tokio::spawn(async move {
                 let signal = async move {
                     let _ = stop.changed().await;
                 };
                 tracing::info!(%addr, "serving client requests");
-                grpc::serve_clients(handle, addr, max_request_bytes, max_txn_ops, signal)
+                grpc::serve_clients(handle, addr, max_request_bytes, max_txn_ops, watch_config, signal)
                     .await
                     .map_err(|e| NodeError::Serve {
                         addr,

@@ -31,7 +31,11 @@ pub(super) fn grant(
     req: &LeaseGrantRequest,
     batch: &mut WriteBatch,
 ) -> Outcome {
-    let id = if req.id == 0 { (request_id & (i64::MAX as u64)) as i64 } else { req.id };
+    let id = if req.id == 0 {
+        (request_id & (i64::MAX as u64)) as i64
+    } else {
+        req.id
+    };
     let ttl = lessor.grant(id, req.ttl, batch)?;
     let response = LeaseGrantResponse {
         header: Some(header(mvcc.current_revision())),
@@ -60,7 +64,9 @@ pub(super) fn revoke(
     }
     lessor.remove(req.id, &mut staged)?;
     batch.append(&mut staged);
-    let response = LeaseRevokeResponse { header: Some(header(mvcc.current_revision())) };
+    let response = LeaseRevokeResponse {
+        header: Some(header(mvcc.current_revision())),
+    };
     Ok((Response::LeaseRevoke(response), events))
 }
 
@@ -75,12 +81,17 @@ fn delete_keys(
         return Ok(vec![]);
     }
     let delete = |key: &Vec<u8>| RequestOp {
-        request: Some(request_op::Request::RequestDeleteRange(DeleteRangeRequest {
-            key: key.clone(),
-            ..DeleteRangeRequest::default()
-        })),
+        request: Some(request_op::Request::RequestDeleteRange(
+            DeleteRangeRequest {
+                key: key.clone(),
+                ..DeleteRangeRequest::default()
+            },
+        )),
     };
-    let txn = TxnRequest { success: keys.iter().map(delete).collect(), ..TxnRequest::default() };
+    let txn = TxnRequest {
+        success: keys.iter().map(delete).collect(),
+        ..TxnRequest::default()
+    };
     let (_, events) = mvcc.txn(&txn, lessor, batch)?;
     Ok(events)
 }
@@ -92,7 +103,11 @@ pub(super) fn move_keys(events: &[Event], batch: &mut WriteBatch) {
     let mut moves: BTreeMap<&[u8], (i64, i64)> = BTreeMap::new();
     for event in events {
         let Some(kv) = &event.kv else { continue };
-        let after = if event.r#type == EventType::Put as i32 { kv.lease } else { 0 };
+        let after = if event.r#type == EventType::Put as i32 {
+            kv.lease
+        } else {
+            0
+        };
         let before = event.prev_kv.as_ref().map_or(0, |prev| prev.lease);
         moves.entry(kv.key.as_slice()).or_insert((before, after)).1 = after;
     }
@@ -110,5 +125,8 @@ pub(super) fn move_keys(events: &[Event], batch: &mut WriteBatch) {
 }
 
 fn header(revision: i64) -> ResponseHeader {
-    ResponseHeader { revision, ..ResponseHeader::default() }
+    ResponseHeader {
+        revision,
+        ..ResponseHeader::default()
+    }
 }

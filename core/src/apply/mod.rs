@@ -20,8 +20,8 @@ use prost::Message as _;
 
 use crate::api::cairnpb::{InternalRequest, internal_request::Request};
 use crate::api::etcdserverpb::{
-    CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse,
-    PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+    CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, PutResponse,
+    RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
 use crate::api::mvccpb::Event;
 use crate::error::Error;
@@ -188,6 +188,41 @@ impl StateMachine {
         let events = inner.mvcc.events_since(start_rev, key, range_end, limit)?;
         Ok((events, inner.mvcc.current_revision()))
     }
+
+    /// A snapshot of the state machine as it is now (apply is held off meanwhile), taken
+    /// at Raft term `term` with configuration `conf_state`.
+    pub fn snapshot(
+        &self,
+        term: u64,
+        conf_state: &raft::eraftpb::ConfState,
+    ) -> Result<Vec<u8>, crate::snapshot::SnapshotError> {
+        use protobuf::Message as _;
+        let inner = self.read();
+        let header = crate::api::cairnpb::SnapshotHeader {
+            revision: inner.mvcc.current_revision(),
+            consistent_index: inner.consistent_index,
+            term,
+            conf_state: conf_state.write_to_bytes().unwrap_or_default(),
+            ..Default::default()
+        };
+        crate::snapshot::to_bytes(self.engine.as_ref(), &header)
+    }
+
+    /// Replaces the whole state machine with a verified snapshot and reloads it.
+    pub fn restore(
+        &self,
+        bytes: &[u8],
+    ) -> Result<crate::api::cairnpb::SnapshotHeader, crate::snapshot::SnapshotError> {
+        let mut inner = self.write();
+        let header = crate::snapshot::restore(self.engine.as_ref(), bytes)?;
+        let fresh = StateMachine::open(self.engine.clone())?;
+        let min_ttl_secs = inner.lessor.min_ttl_secs();
+        *inner = fresh.inner.into_inner().unwrap_or_else(|e| e.into_inner());
+        // A member's configuration, not replicated state: it outlives the restore. The
+        // lessor comes back not primary; the expiry task promotes it again if leader.
+        inner.lessor.set_min_ttl_secs(min_ttl_secs);
+        Ok(header)
+    }
 }
 
 fn execute(inner: &mut Inner, index: u64, data: &[u8], batch: &mut WriteBatch) -> Applied {
@@ -199,10 +234,21 @@ fn execute(inner: &mut Inner, index: u64, data: &[u8], batch: &mut WriteBatch) -
         Err(e) => {
             // Every member refuses the same bytes the same way, so state stays identical.
             tracing::error!(index, error = %e, "skipping undecodable log entry");
-            (0, Err(Error::Storage(format!("undecodable log entry {index}: {e}"))), vec![])
+            (
+                0,
+                Err(Error::Storage(format!(
+                    "undecodable log entry {index}: {e}"
+                ))),
+                vec![],
+            )
         }
     };
-    Applied { index, request_id, result, events }
+    Applied {
+        index,
+        request_id,
+        result,
+        events,
+    }
 }
 
 type Executed = (Result<Response, Error>, Vec<Event>);
@@ -215,18 +261,18 @@ fn execute_request(
 ) -> Executed {
     let Inner { mvcc, lessor, .. } = inner;
     let result = match request {
-        Some(Request::Put(req)) => {
-            mvcc.put(&req, lessor, batch).map(|(r, e)| (Response::Put(r), e))
-        }
-        Some(Request::DeleteRange(req)) => {
-            mvcc.delete_range(&req, batch).map(|(r, e)| (Response::DeleteRange(r), e))
-        }
-        Some(Request::Txn(req)) => {
-            mvcc.txn(&req, lessor, batch).map(|(r, e)| (Response::Txn(r), e))
-        }
-        Some(Request::Compaction(req)) => {
-            mvcc.compact(&req, batch).map(|r| (Response::Compaction(r), vec![]))
-        }
+        Some(Request::Put(req)) => mvcc
+            .put(&req, lessor, batch)
+            .map(|(r, e)| (Response::Put(r), e)),
+        Some(Request::DeleteRange(req)) => mvcc
+            .delete_range(&req, batch)
+            .map(|(r, e)| (Response::DeleteRange(r), e)),
+        Some(Request::Txn(req)) => mvcc
+            .txn(&req, lessor, batch)
+            .map(|(r, e)| (Response::Txn(r), e)),
+        Some(Request::Compaction(req)) => mvcc
+            .compact(&req, batch)
+            .map(|r| (Response::Compaction(r), vec![])),
         Some(Request::LeaseGrant(req)) => lease::grant(mvcc, lessor, request_id, &req, batch),
         Some(Request::LeaseRevoke(req)) => lease::revoke(mvcc, lessor, &req, batch),
         None => Err(Error::Storage("log entry without a request".into())),

@@ -52,7 +52,10 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 fn corrupt(reason: String) -> StorageError {
-    StorageError::Corrupt { space: Space::Leases.name(), reason }
+    StorageError::Corrupt {
+        space: Space::Leases.name(),
+        reason,
+    }
 }
 
 /// Stages the record of a granted lease.
@@ -81,8 +84,12 @@ pub(crate) fn load_records(engine: &dyn Engine) -> Result<Vec<LeaseRecord>, Stor
     let end = prefix_end(&start);
     let mut records = Vec::new();
     let mut failure = None;
-    engine.scan(Space::Leases, &start, Some(&end), Order::Ascending, &mut |key, value| {
-        match decode_record(key, value) {
+    engine.scan(
+        Space::Leases,
+        &start,
+        Some(&end),
+        Order::Ascending,
+        &mut |key, value| match decode_record(key, value) {
             Ok(record) => {
                 records.push(record);
                 std::ops::ControlFlow::Continue(())
@@ -91,8 +98,8 @@ pub(crate) fn load_records(engine: &dyn Engine) -> Result<Vec<LeaseRecord>, Stor
                 failure = Some(e);
                 std::ops::ControlFlow::Break(())
             }
-        }
-    })?;
+        },
+    )?;
     match failure {
         Some(e) => Err(e),
         None => Ok(records),
@@ -100,14 +107,20 @@ pub(crate) fn load_records(engine: &dyn Engine) -> Result<Vec<LeaseRecord>, Stor
 }
 
 fn decode_record(key: &[u8], value: &[u8]) -> Result<LeaseRecord, StorageError> {
-    let id_bytes: [u8; ID_BYTES] = key[1..]
-        .try_into()
-        .map_err(|_| corrupt(format!("lease record key has {} bytes, expected 9", key.len())))?;
+    let id_bytes: [u8; ID_BYTES] = key[1..].try_into().map_err(|_| {
+        corrupt(format!(
+            "lease record key has {} bytes, expected 9",
+            key.len()
+        ))
+    })?;
     let record = LeaseRecord::decode(value)
         .map_err(|e| corrupt(format!("undecodable lease record {key:?}: {e}")))?;
     let id = i64::from_be_bytes(id_bytes);
     if record.id != id {
-        return Err(corrupt(format!("lease record under ID {id} names ID {}", record.id)));
+        return Err(corrupt(format!(
+            "lease record under ID {id} names ID {}",
+            record.id
+        )));
     }
     Ok(record)
 }
@@ -117,10 +130,16 @@ pub(crate) fn attached_keys(engine: &dyn Engine, id: i64) -> Result<Vec<Vec<u8>>
     let start = keys_prefix(id);
     let end = prefix_end(&start);
     let mut keys = Vec::new();
-    engine.scan(Space::Leases, &start, Some(&end), Order::Ascending, &mut |stored, _| {
-        keys.push(stored[start.len()..].to_vec());
-        std::ops::ControlFlow::Continue(())
-    })?;
+    engine.scan(
+        Space::Leases,
+        &start,
+        Some(&end),
+        Order::Ascending,
+        &mut |stored, _| {
+            keys.push(stored[start.len()..].to_vec());
+            std::ops::ControlFlow::Continue(())
+        },
+    )?;
     Ok(keys)
 }
 

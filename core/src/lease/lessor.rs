@@ -109,7 +109,16 @@ impl Lessor {
         let min_ttl_secs = super::min_ttl_secs(10, Duration::from_millis(100));
         let leases = records
             .into_iter()
-            .map(|r| (r.id, Lease { ttl_secs: r.ttl.max(min_ttl_secs), expiry: Expiry::Forever, due: None }))
+            .map(|r| {
+                (
+                    r.id,
+                    Lease {
+                        ttl_secs: r.ttl.max(min_ttl_secs),
+                        expiry: Expiry::Forever,
+                        due: None,
+                    },
+                )
+            })
             .collect();
         Ok(Lessor {
             engine,
@@ -213,7 +222,9 @@ impl Lessor {
     pub fn expired(&mut self, limit: usize, retry_after: Duration) -> Vec<i64> {
         let mut expired = Vec::new();
         while expired.len() < limit {
-            let Some(&(due, id)) = self.due.first() else { break };
+            let Some(&(due, id)) = self.due.first() else {
+                break;
+            };
             if due > self.clock {
                 break;
             }
@@ -241,7 +252,10 @@ impl Lessor {
             Expiry::Pending => secs_below(i128::from(lease.ttl_secs) * NANOS_PER_SEC),
             Expiry::At(at) => secs_below(at.as_nanos() as i128 - self.clock.as_nanos() as i128),
         };
-        Some(TimeToLive { remaining_secs, granted_ttl_secs: lease.ttl_secs })
+        Some(TimeToLive {
+            remaining_secs,
+            granted_ttl_secs: lease.ttl_secs,
+        })
     }
 
     /// The keys attached to lease `id`, in key order (empty for an unknown lease).
@@ -251,15 +265,23 @@ impl Lessor {
 
     /// The IDs of every lease, soonest expiry first, then by ID (etcd's `Leases`).
     pub fn leases(&self) -> Vec<i64> {
-        let mut order: Vec<(Duration, i64)> =
-            self.leases.iter().map(|(&id, lease)| (self.expiry_estimate(lease), id)).collect();
+        let mut order: Vec<(Duration, i64)> = self
+            .leases
+            .iter()
+            .map(|(&id, lease)| (self.expiry_estimate(lease), id))
+            .collect();
         order.sort_unstable();
         order.into_iter().map(|(_, id)| id).collect()
     }
 
     /// Grants lease `id` with `ttl_secs` (raised to the minimum) and stages its record;
     /// returns the granted TTL. The applier calls it (etcd's `Grant`).
-    pub(crate) fn grant(&mut self, id: i64, ttl_secs: i64, batch: &mut WriteBatch) -> Result<i64, Error> {
+    pub(crate) fn grant(
+        &mut self,
+        id: i64,
+        ttl_secs: i64,
+        batch: &mut WriteBatch,
+    ) -> Result<i64, Error> {
         if id == 0 {
             return Err(Error::LeaseNotFound);
         }
@@ -271,7 +293,14 @@ impl Lessor {
         }
         let ttl_secs = ttl_secs.max(self.min_ttl_secs);
         keys::stage_record(batch, &LeaseRecord { id, ttl: ttl_secs });
-        self.leases.insert(id, Lease { ttl_secs, expiry: Expiry::Forever, due: None });
+        self.leases.insert(
+            id,
+            Lease {
+                ttl_secs,
+                expiry: Expiry::Forever,
+                due: None,
+            },
+        );
         if self.primary {
             self.set_pending(id);
         }
@@ -301,8 +330,13 @@ impl Lessor {
 
     /// Expires lease `id` its TTL plus `extend` from the clock (etcd's `refresh`).
     fn refresh(&mut self, id: i64, extend: Duration) {
-        let Some(lease) = self.leases.get(&id) else { return };
-        let expiry = self.clock.saturating_add(extend).saturating_add(lease.ttl());
+        let Some(lease) = self.leases.get(&id) else {
+            return;
+        };
+        let expiry = self
+            .clock
+            .saturating_add(extend)
+            .saturating_add(lease.ttl());
         self.unschedule(id);
         self.schedule(id, expiry, expiry);
     }
@@ -316,7 +350,9 @@ impl Lessor {
     }
 
     fn schedule(&mut self, id: i64, expiry: Duration, due: Duration) {
-        let Some(lease) = self.leases.get_mut(&id) else { return };
+        let Some(lease) = self.leases.get_mut(&id) else {
+            return;
+        };
         if let Some(old) = lease.due.replace(due) {
             self.due.remove(&(old, id));
         }
@@ -340,7 +376,9 @@ impl Lessor {
         let now = self.clock;
         let mut order: Vec<(Duration, i64)> = self.due.iter().copied().collect();
         order.sort_unstable();
-        let Some(&(first, _)) = order.first() else { return };
+        let Some(&(first, _)) = order.first() else {
+            return;
+        };
         let target_per_sec = (3 * LEASE_REVOKE_RATE_PER_SEC / 4) as f64;
         let mut base = first.saturating_sub(now);
         let mut next = base + Duration::from_secs(1);
@@ -374,7 +412,10 @@ impl Lessor {
                 (false, other) => panic!("lease {id} is {other:?} on a non-primary lessor"),
                 (true, Expiry::Forever) => panic!("lease {id} is not timed on the primary"),
                 (true, Expiry::Pending) => {
-                    assert!(self.pending.contains(&id) && lease.due.is_none(), "lease {id}")
+                    assert!(
+                        self.pending.contains(&id) && lease.due.is_none(),
+                        "lease {id}"
+                    )
                 }
                 (true, Expiry::At(at)) => {
                     let due = lease.due.expect("an At lease is scheduled");
@@ -392,6 +433,10 @@ impl Lessor {
 /// The largest whole number of seconds strictly below `nanos` when positive; otherwise
 /// `nanos` in seconds truncated toward zero (Go's `int64(d.Seconds())`).
 fn secs_below(nanos: i128) -> i64 {
-    let secs = if nanos > 0 { (nanos - 1) / NANOS_PER_SEC } else { nanos / NANOS_PER_SEC };
+    let secs = if nanos > 0 {
+        (nanos - 1) / NANOS_PER_SEC
+    } else {
+        nanos / NANOS_PER_SEC
+    };
     i64::try_from(secs).unwrap_or(i64::MAX)
 }

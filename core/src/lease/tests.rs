@@ -34,19 +34,39 @@ impl Fixture {
     fn new() -> Self {
         let engine: Arc<dyn Engine> = Arc::new(MemEngine::new());
         let sm = StateMachine::open(engine.clone()).expect("open");
-        Fixture { engine, sm, index: 0 }
+        Fixture {
+            engine,
+            sm,
+            index: 0,
+        }
     }
 
     /// The same engine opened again, as after a restart.
     fn reopen(self) -> Self {
         let sm = StateMachine::open(self.engine.clone()).expect("reopen");
-        Fixture { engine: self.engine, sm, index: self.index }
+        Fixture {
+            engine: self.engine,
+            sm,
+            index: self.index,
+        }
     }
 
-    fn apply_with_id(&mut self, id: u64, request: Request) -> (Result<Response, Error>, Vec<Event>) {
+    fn apply_with_id(
+        &mut self,
+        id: u64,
+        request: Request,
+    ) -> (Result<Response, Error>, Vec<Event>) {
         self.index += 1;
-        let data = InternalRequest { id, request: Some(request) }.encode_to_vec();
-        let applied = self.sm.apply(self.index, &data).expect("apply").expect("a request");
+        let data = InternalRequest {
+            id,
+            request: Some(request),
+        }
+        .encode_to_vec();
+        let applied = self
+            .sm
+            .apply(self.index, &data)
+            .expect("apply")
+            .expect("a request");
         (applied.result, applied.events)
     }
 
@@ -55,7 +75,10 @@ impl Fixture {
     }
 
     fn grant(&mut self, id: i64, ttl: i64) -> Result<(i64, i64), Error> {
-        match self.apply(Request::LeaseGrant(LeaseGrantRequest { id, ttl })).0? {
+        match self
+            .apply(Request::LeaseGrant(LeaseGrantRequest { id, ttl }))
+            .0?
+        {
             Response::LeaseGrant(r) => Ok((r.id, r.ttl)),
             other => panic!("unexpected {other:?}"),
         }
@@ -66,25 +89,42 @@ impl Fixture {
     }
 
     fn put(&mut self, key: &str, lease: i64) -> Result<(), Error> {
-        let req = PutRequest { key: key.into(), value: b"v".to_vec(), lease, ..PutRequest::default() };
+        let req = PutRequest {
+            key: key.into(),
+            value: b"v".to_vec(),
+            lease,
+            ..PutRequest::default()
+        };
         self.apply(Request::Put(req)).0.map(|_| ())
     }
 
     fn delete(&mut self, key: &str) {
-        let req = DeleteRangeRequest { key: key.into(), ..DeleteRangeRequest::default() };
+        let req = DeleteRangeRequest {
+            key: key.into(),
+            ..DeleteRangeRequest::default()
+        };
         self.apply(Request::DeleteRange(req)).0.expect("delete");
     }
 
     /// The live keys, in order, with their lease.
     fn keys(&self) -> Vec<(String, i64)> {
-        let req = RangeRequest { key: vec![0], range_end: vec![0], ..RangeRequest::default() };
+        let req = RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            ..RangeRequest::default()
+        };
         let resp = self.sm.range(&req).expect("range");
-        resp.kvs.into_iter().map(|kv| (String::from_utf8(kv.key).expect("utf8"), kv.lease)).collect()
+        resp.kvs
+            .into_iter()
+            .map(|kv| (String::from_utf8(kv.key).expect("utf8"), kv.lease))
+            .collect()
     }
 
     fn attached(&self, id: i64) -> Vec<String> {
         let keys = self.sm.with_lessor(|l| l.keys(id)).expect("keys");
-        keys.into_iter().map(|k| String::from_utf8(k).expect("utf8")).collect()
+        keys.into_iter()
+            .map(|k| String::from_utf8(k).expect("utf8"))
+            .collect()
     }
 
     fn ttl(&self, id: i64) -> Option<TimeToLive> {
@@ -108,8 +148,15 @@ impl Fixture {
 }
 
 fn txn_put(key: &str, lease: i64) -> RequestOp {
-    let put = PutRequest { key: key.into(), value: b"t".to_vec(), lease, ..PutRequest::default() };
-    RequestOp { request: Some(OpRequest::RequestPut(put)) }
+    let put = PutRequest {
+        key: key.into(),
+        value: b"t".to_vec(),
+        lease,
+        ..PutRequest::default()
+    };
+    RequestOp {
+        request: Some(OpRequest::RequestPut(put)),
+    }
 }
 
 fn secs(n: u64) -> Duration {
@@ -121,10 +168,19 @@ fn secs(n: u64) -> Duration {
 #[test]
 fn grant_without_id_takes_the_request_id_without_its_sign_bit() {
     let mut f = Fixture::new();
-    let (result, _) = f.apply_with_id(0x8000_0000_0000_0007, Request::LeaseGrant(LeaseGrantRequest { id: 0, ttl: 60 }));
-    let Ok(Response::LeaseGrant(resp)) = result else { panic!("{result:?}") };
+    let (result, _) = f.apply_with_id(
+        0x8000_0000_0000_0007,
+        Request::LeaseGrant(LeaseGrantRequest { id: 0, ttl: 60 }),
+    );
+    let Ok(Response::LeaseGrant(resp)) = result else {
+        panic!("{result:?}")
+    };
     assert_eq!((resp.id, resp.ttl), (7, 60));
-    assert_eq!(resp.header.expect("header").revision, 1, "a grant changes no revision");
+    assert_eq!(
+        resp.header.expect("header").revision,
+        1,
+        "a grant changes no revision"
+    );
     assert!(f.sm.with_lessor(|l| l.contains(7)));
 }
 
@@ -133,7 +189,11 @@ fn grant_with_id_keeps_it_and_a_second_grant_of_it_is_lease_exists() {
     let mut f = Fixture::new();
     assert_eq!(f.grant(42, 60), Ok((42, 60)));
     assert_eq!(f.grant(42, 30), Err(Error::LeaseExists));
-    assert_eq!(f.ttl(42).map(|t| t.granted_ttl_secs), Some(60), "the first grant stands");
+    assert_eq!(
+        f.ttl(42).map(|t| t.granted_ttl_secs),
+        Some(60),
+        "the first grant stands"
+    );
 }
 
 #[test]
@@ -143,7 +203,11 @@ fn ttl_below_the_minimum_is_raised_to_it() {
     assert_eq!(f.grant(2, -5), Ok((2, 2)));
     f.sm.with_lessor(|l| l.set_min_ttl_secs(7));
     assert_eq!(f.grant(3, 5), Ok((3, 7)));
-    assert_eq!(f.ttl(1).map(|t| t.granted_ttl_secs), Some(7), "existing leases are raised too");
+    assert_eq!(
+        f.ttl(1).map(|t| t.granted_ttl_secs),
+        Some(7),
+        "existing leases are raised too"
+    );
 }
 
 #[test]
@@ -156,8 +220,16 @@ fn ttl_above_the_maximum_is_too_large() {
 #[test]
 fn min_ttl_is_one_and_a_half_election_timeouts_rounded_up_to_seconds() {
     assert_eq!(min_ttl_secs(10, Duration::from_millis(100)), 2);
-    assert_eq!(min_ttl_secs(5, Duration::from_millis(100)), 1, "7 ticks: 0.7 s -> 1 s");
-    assert_eq!(min_ttl_secs(50, Duration::from_millis(100)), 8, "75 ticks: 7.5 s -> 8 s");
+    assert_eq!(
+        min_ttl_secs(5, Duration::from_millis(100)),
+        1,
+        "7 ticks: 0.7 s -> 1 s"
+    );
+    assert_eq!(
+        min_ttl_secs(50, Duration::from_millis(100)),
+        8,
+        "75 ticks: 7.5 s -> 8 s"
+    );
 }
 
 #[test]
@@ -186,13 +258,24 @@ fn revoke_deletes_every_attached_key_in_one_revision_with_delete_events() {
     f.put("b", 1).expect("put");
     let before = f.sm.current_revision();
     let (result, events) = f.revoke(1);
-    let Ok(Response::LeaseRevoke(resp)) = result else { panic!("{result:?}") };
-    assert_eq!(resp.header.expect("header").revision, before + 1, "one revision for all keys");
+    let Ok(Response::LeaseRevoke(resp)) = result else {
+        panic!("{result:?}")
+    };
+    assert_eq!(
+        resp.header.expect("header").revision,
+        before + 1,
+        "one revision for all keys"
+    );
     let deleted: Vec<(i32, Vec<u8>, i64, i64)> = events
         .iter()
         .map(|e| {
             let kv = e.kv.clone().expect("kv");
-            (e.r#type, kv.key, kv.mod_revision, e.prev_kv.as_ref().expect("prev_kv").lease)
+            (
+                e.r#type,
+                kv.key,
+                kv.mod_revision,
+                e.prev_kv.as_ref().expect("prev_kv").lease,
+            )
         })
         .collect();
     let delete = EventType::Delete as i32;
@@ -216,7 +299,9 @@ fn revoking_a_lease_with_no_keys_makes_no_revision() {
     f.grant(1, 60).expect("grant");
     let before = f.sm.current_revision();
     let (result, events) = f.revoke(1);
-    let Ok(Response::LeaseRevoke(resp)) = result else { panic!("{result:?}") };
+    let Ok(Response::LeaseRevoke(resp)) = result else {
+        panic!("{result:?}")
+    };
     assert_eq!(resp.header.expect("header").revision, before);
     assert!(events.is_empty());
 }
@@ -230,7 +315,10 @@ fn overwriting_a_key_moves_it_to_the_new_lease() {
     f.put("k", 2).expect("put");
     assert!(f.attached(1).is_empty());
     assert_eq!(f.attached(2), vec!["k"]);
-    assert!(f.revoke(1).1.is_empty(), "the old lease no longer owns the key");
+    assert!(
+        f.revoke(1).1.is_empty(),
+        "the old lease no longer owns the key"
+    );
     assert_eq!(f.keys(), vec![("k".to_owned(), 2)]);
     assert_eq!(f.revoke(2).1.len(), 1);
     assert!(f.keys().is_empty());
@@ -252,7 +340,12 @@ fn ignore_lease_keeps_the_key_on_its_lease() {
     let mut f = Fixture::new();
     f.grant(1, 60).expect("grant");
     f.put("k", 1).expect("put");
-    let req = PutRequest { key: b"k".to_vec(), value: b"w".to_vec(), ignore_lease: true, ..PutRequest::default() };
+    let req = PutRequest {
+        key: b"k".to_vec(),
+        value: b"w".to_vec(),
+        ignore_lease: true,
+        ..PutRequest::default()
+    };
     f.apply(Request::Put(req)).0.expect("put");
     assert_eq!(f.attached(1), vec!["k"]);
 }
@@ -273,12 +366,20 @@ fn deleting_a_key_detaches_it() {
 fn txn_puts_attach_and_txn_deletes_detach() {
     let mut f = Fixture::new();
     f.grant(1, 60).expect("grant");
-    let txn = TxnRequest { success: vec![txn_put("x", 1), txn_put("y", 1)], ..TxnRequest::default() };
+    let txn = TxnRequest {
+        success: vec![txn_put("x", 1), txn_put("y", 1)],
+        ..TxnRequest::default()
+    };
     f.apply(Request::Txn(txn)).0.expect("txn");
     assert_eq!(f.attached(1), vec!["x", "y"]);
-    let del = DeleteRangeRequest { key: b"x".to_vec(), ..DeleteRangeRequest::default() };
+    let del = DeleteRangeRequest {
+        key: b"x".to_vec(),
+        ..DeleteRangeRequest::default()
+    };
     let txn = TxnRequest {
-        success: vec![RequestOp { request: Some(OpRequest::RequestDeleteRange(del)) }],
+        success: vec![RequestOp {
+            request: Some(OpRequest::RequestDeleteRange(del)),
+        }],
         ..TxnRequest::default()
     };
     f.apply(Request::Txn(txn)).0.expect("txn");
@@ -289,7 +390,10 @@ fn txn_puts_attach_and_txn_deletes_detach() {
 fn a_failed_txn_attaches_nothing() {
     let mut f = Fixture::new();
     f.grant(1, 60).expect("grant");
-    let txn = TxnRequest { success: vec![txn_put("x", 1), txn_put("y", 9)], ..TxnRequest::default() };
+    let txn = TxnRequest {
+        success: vec![txn_put("x", 1), txn_put("y", 9)],
+        ..TxnRequest::default()
+    };
     assert_eq!(f.apply(Request::Txn(txn)).0, Err(Error::LeaseNotFound));
     assert!(f.attached(1).is_empty());
     assert!(f.keys().is_empty());
@@ -303,9 +407,16 @@ fn leases_and_attachments_survive_reopening_the_state_machine() {
     f.put("a", 1).expect("put");
     f.put("b", 1).expect("put");
     let mut f = f.reopen();
-    assert!(!f.sm.with_lessor(|l| l.is_primary()), "a reopened lessor waits for promote");
+    assert!(
+        !f.sm.with_lessor(|l| l.is_primary()),
+        "a reopened lessor waits for promote"
+    );
     assert_eq!(f.sm.with_lessor(|l| l.leases()), vec![1, 2]);
-    assert_eq!(f.ttl(2).map(|t| t.granted_ttl_secs), Some(2), "granted TTLs are kept");
+    assert_eq!(
+        f.ttl(2).map(|t| t.granted_ttl_secs),
+        Some(2),
+        "granted TTLs are kept"
+    );
     assert_eq!(f.ttl(1).map(|t| t.remaining_secs), Some(FOREVER_TTL_SECS));
     assert_eq!(f.attached(1), vec!["a", "b"]);
     assert_eq!(f.grant(1, 5), Err(Error::LeaseExists));
@@ -321,7 +432,10 @@ fn a_follower_never_expires_a_lease() {
     f.grant(1, 5).expect("grant");
     assert!(f.tick(secs(1_000_000)).is_empty());
     assert_eq!(f.ttl(1).map(|t| t.remaining_secs), Some(FOREVER_TTL_SECS));
-    assert_eq!(f.sm.with_lessor(|l| l.renew(1)), Err(RenewError::NotPrimary));
+    assert_eq!(
+        f.sm.with_lessor(|l| l.renew(1)),
+        Err(RenewError::NotPrimary)
+    );
 }
 
 #[test]
@@ -343,7 +457,10 @@ fn renewing_restarts_the_full_ttl() {
     f.tick(secs(4));
     assert_eq!(f.sm.with_lessor(|l| l.renew(1)), Ok(5));
     assert!(f.tick(secs(4) + Duration::from_millis(100)).is_empty());
-    assert!(f.tick(secs(9)).is_empty(), "5 s from the renewal's tick, not from the grant");
+    assert!(
+        f.tick(secs(9)).is_empty(),
+        "5 s from the renewal's tick, not from the grant"
+    );
     assert_eq!(f.tick(secs(9) + Duration::from_millis(100)), vec![1]);
 }
 
@@ -371,7 +488,11 @@ fn an_expired_lease_is_reported_again_only_after_the_retry_interval() {
     f.tick(secs(0));
     assert_eq!(f.tick(secs(5)), vec![1]);
     assert!(f.tick(secs(6)).is_empty(), "its revoke is under way");
-    assert_eq!(f.tick(secs(15)), vec![1], "the revoke was lost: report it again");
+    assert_eq!(
+        f.tick(secs(15)),
+        vec![1],
+        "the revoke was lost: report it again"
+    );
     f.revoke(1).0.expect("revoke");
     assert!(f.tick(secs(100)).is_empty());
 }
@@ -399,7 +520,10 @@ fn promote_gives_every_lease_its_full_ttl_plus_an_election_timeout() {
     // The leader changes: the new one knows nothing of the last renewals.
     f.sm.with_lessor(|l| l.demote());
     f.promote(secs(4));
-    assert!(f.tick(secs(9)).is_empty(), "no lease expires before TTL + election timeout");
+    assert!(
+        f.tick(secs(9)).is_empty(),
+        "no lease expires before TTL + election timeout"
+    );
     assert!(f.tick(secs(10) - Duration::from_nanos(1)).is_empty());
     assert_eq!(f.tick(secs(10)), vec![1, 2]);
 }
@@ -426,8 +550,15 @@ fn promote_spreads_piled_up_expiries_to_three_quarters_of_the_revoke_rate() {
             last = now;
         }
     }
-    assert_eq!(per_second.values().sum::<usize>(), count as usize, "every lease expires");
-    assert!(per_second.values().all(|&n| n <= 751), "at most 750 per second: {per_second:?}");
+    assert_eq!(
+        per_second.values().sum::<usize>(),
+        count as usize,
+        "every lease expires"
+    );
+    assert!(
+        per_second.values().all(|&n| n <= 751),
+        "at most 750 per second: {per_second:?}"
+    );
     assert!(last > first_expiry + secs(1), "some were delayed");
 }
 
@@ -437,7 +568,11 @@ fn time_to_live_reports_whole_seconds_strictly_below_the_time_left() {
     f.promote(secs(0));
     f.grant(1, 10).expect("grant");
     let ttl = |f: &Fixture| f.ttl(1).map(|t| (t.remaining_secs, t.granted_ttl_secs));
-    assert_eq!(ttl(&f), Some((9, 10)), "just granted: a little under 10 s left");
+    assert_eq!(
+        ttl(&f),
+        Some((9, 10)),
+        "just granted: a little under 10 s left"
+    );
     f.tick(secs(100));
     assert_eq!(ttl(&f), Some((9, 10)));
     f.tick(secs(100) + Duration::from_millis(500));
@@ -445,7 +580,11 @@ fn time_to_live_reports_whole_seconds_strictly_below_the_time_left() {
     f.tick(secs(101));
     assert_eq!(ttl(&f), Some((8, 10)));
     f.tick(secs(110) + Duration::from_millis(1500));
-    assert_eq!(ttl(&f), Some((-1, 10)), "expired, its revoke not yet applied");
+    assert_eq!(
+        ttl(&f),
+        Some((-1, 10)),
+        "expired, its revoke not yet applied"
+    );
     assert_eq!(f.ttl(2), None);
 }
 
@@ -460,7 +599,11 @@ fn leases_are_listed_soonest_expiry_first() {
     assert_eq!(f.sm.with_lessor(|l| l.leases()), vec![2, 3, 1]);
     f.tick(secs(8));
     f.sm.with_lessor(|l| l.renew(2)).expect("renew");
-    assert_eq!(f.sm.with_lessor(|l| l.leases()), vec![2, 3, 1], "pending: expires 10 s from now");
+    assert_eq!(
+        f.sm.with_lessor(|l| l.leases()),
+        vec![2, 3, 1],
+        "pending: expires 10 s from now"
+    );
     f.tick(secs(15));
     assert_eq!(f.sm.with_lessor(|l| l.leases()), vec![3, 2, 1]);
 }

@@ -7,7 +7,9 @@
 //! updates this in-memory view. Restart reads the window back with [`LogStore::load`], whose
 //! cost is bounded by the number of entries since the last compaction, not by history.
 
-use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
+use std::cell::Cell;
+
+use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, StorageError as RaftStorageError};
 
 use protobuf::Message as _;
@@ -32,6 +34,10 @@ pub struct LogStore {
     /// Index and term of the entry just before `entries[0]` (0, 0 for a new log).
     start: (u64, u64),
     entries: Vec<Entry>,
+    /// The last state-machine snapshot prepared for lagging followers.
+    snapshot: Option<Snapshot>,
+    /// raft-rs asked for a snapshot this store did not have ready.
+    snapshot_wanted: Cell<bool>,
 }
 
 impl LogStore {
@@ -170,6 +176,42 @@ impl LogStore {
         self.conf_state = conf_state.clone();
     }
 
+    /// Whether raft-rs asked for a snapshot since the last call (and clears the request).
+    pub fn take_snapshot_request(&self) -> bool {
+        self.snapshot_wanted.replace(false)
+    }
+
+    /// Offers `snapshot` to raft-rs for followers behind the compacted log.
+    pub fn set_snapshot(&mut self, snapshot: Snapshot) {
+        self.snapshot = Some(snapshot);
+    }
+
+    /// The term of the entry at `index`, if this store still has it.
+    pub fn term_of(&self, index: u64) -> Option<u64> {
+        raft::Storage::term(self, index).ok()
+    }
+
+    /// Resets the log to start right after a snapshot received from the leader: every held
+    /// entry goes, the configuration and commit index come from the snapshot.
+    pub fn stage_apply_snapshot(&mut self, meta: &SnapshotMetadata, batch: &mut WriteBatch) {
+        for entry in &self.entries {
+            batch.delete(Space::RaftLog, entry_key(entry.index).to_vec());
+        }
+        self.entries.clear();
+        self.start = (meta.index, meta.term);
+        batch.put(
+            Space::RaftState,
+            LOG_START_KEY.to_vec(),
+            encode_start(self.start),
+        );
+        self.stage_conf_state(meta.get_conf_state(), batch);
+        let mut hard_state = self.hard_state.clone();
+        hard_state.term = hard_state.term.max(meta.term);
+        hard_state.commit = hard_state.commit.max(meta.index);
+        self.stage_hard_state(&hard_state, batch);
+        self.snapshot = None;
+    }
+
     /// Drops entries before `index` (which must be applied), keeping `index` itself so the
     /// log is never empty after compaction.
     pub fn stage_compact(&mut self, index: u64, batch: &mut WriteBatch) {
@@ -285,11 +327,21 @@ impl raft::Storage for LogStore {
         Ok(LogStore::last_index(self))
     }
 
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        // State-machine snapshots for lagging followers arrive with the cluster issue; until
-        // then a follower that fell behind the compacted log cannot be served from here.
-        Err(raft::Error::Store(
-            RaftStorageError::SnapshotTemporarilyUnavailable,
-        ))
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        // A snapshot is usable while the log still holds every entry after it.
+        let usable = self.snapshot.as_ref().filter(|s| {
+            let index = s.get_metadata().index;
+            index >= request_index && index + 1 >= self.first_index()
+        });
+        match usable {
+            Some(snapshot) => Ok(snapshot.clone()),
+            None => {
+                // The replica builds one before its next Ready; raft-rs asks again later.
+                self.snapshot_wanted.set(true);
+                Err(raft::Error::Store(
+                    RaftStorageError::SnapshotTemporarilyUnavailable,
+                ))
+            }
+        }
     }
 }

@@ -8,6 +8,8 @@
 //!
 //! A single member is the same code path as a cluster: every write goes through the log.
 
+#[cfg(test)]
+mod cluster_tests;
 mod log_store;
 mod logger;
 #[cfg(test)]
@@ -16,7 +18,7 @@ mod tests;
 use std::sync::Arc;
 
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChangeV2, ConfState, Entry, EntryType, Message};
+use raft::eraftpb::{ConfChangeV2, ConfState, Entry, EntryType, Message, Snapshot};
 use raft::{RawNode, ReadState, StateRole};
 
 pub use log_store::LogStore;
@@ -44,6 +46,8 @@ pub struct ReplicaConfig {
     pub max_size_per_msg_bytes: u64,
     /// Append messages in flight per follower.
     pub max_inflight_msgs: usize,
+    /// Applied entries kept in the log behind a compaction (`CATCH_UP_ENTRIES` by default).
+    pub catch_up_entries: u64,
     /// Seed of the election-timeout randomization (see [`Replica::pin_election_timeout`]).
     pub election_seed: u64,
 }
@@ -58,6 +62,7 @@ impl ReplicaConfig {
             snapshot_count: 100_000,
             max_size_per_msg_bytes: 1024 * 1024,
             max_inflight_msgs: 4096 / 8,
+            catch_up_entries: CATCH_UP_ENTRIES,
             election_seed: id,
         }
     }
@@ -110,6 +115,7 @@ pub struct Replica {
     engine: Arc<dyn Engine>,
     state_machine: Arc<StateMachine>,
     snapshot_count: u64,
+    catch_up_entries: u64,
 }
 
 impl Replica {
@@ -159,6 +165,7 @@ impl Replica {
             engine,
             state_machine,
             snapshot_count: config.snapshot_count,
+            catch_up_entries: config.catch_up_entries,
         };
         if single_voter {
             // Nobody to wait for: become leader now instead of after an election timeout.
@@ -271,6 +278,11 @@ impl Replica {
     /// Persists, applies and collects everything raft-rs has ready.
     pub fn handle_ready(&mut self) -> Result<Output, StorageError> {
         let mut out = Output::default();
+        // raft-rs may have asked for a snapshot while stepping a message that produced no
+        // Ready (the send it wanted failed); build it now so the next attempt succeeds.
+        if self.node.store().take_snapshot_request() {
+            self.prepare_snapshot()?;
+        }
         if !self.node.has_ready() {
             return Ok(out);
         }
@@ -280,6 +292,9 @@ impl Replica {
         }
         // A leader may send before its own fsync; followers' replies wait for theirs.
         out.messages = ready.take_messages();
+        if !ready.snapshot().is_empty() {
+            self.install_snapshot(ready.snapshot())?;
+        }
         self.apply_entries(ready.take_committed_entries(), &mut out)?;
 
         let mut batch = WriteBatch::new();
@@ -310,6 +325,62 @@ impl Replica {
         self.node.advance_apply();
         self.maybe_compact_log()?;
         Ok(out)
+    }
+
+    /// Replaces the state machine and the log with a snapshot from the leader. The peer
+    /// layer verified its checksum before raft-rs saw it; a failure here is a storage failure.
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        let meta = snapshot.get_metadata();
+        tracing::info!(
+            index = meta.index,
+            term = meta.term,
+            bytes = snapshot.data.len(),
+            "installing snapshot"
+        );
+        self.state_machine.restore(&snapshot.data).map_err(|e| {
+            StorageError::Io(format!(
+                "cannot install snapshot at index {}: {e}",
+                meta.index
+            ))
+        })?;
+        let mut batch = WriteBatch::new();
+        self.node.mut_store().stage_apply_snapshot(meta, &mut batch);
+        self.engine.write(batch, Durability::Sync)
+    }
+
+    /// Builds a snapshot of the state machine at the applied index for raft-rs to send.
+    fn prepare_snapshot(&mut self) -> Result<(), StorageError> {
+        let index = self.applied_index();
+        let Some(term) = self.node.store().term_of(index) else {
+            tracing::warn!(
+                index,
+                "cannot snapshot: the applied entry is no longer in the log"
+            );
+            return Ok(());
+        };
+        let conf_state = self.conf_state();
+        let data = self
+            .state_machine
+            .snapshot(term, &conf_state)
+            .map_err(|e| {
+                StorageError::Io(format!("cannot build snapshot at index {index}: {e}"))
+            })?;
+        let mut snapshot = Snapshot {
+            data: data.into(),
+            ..Snapshot::default()
+        };
+        let meta = snapshot.mut_metadata();
+        meta.index = index;
+        meta.term = term;
+        meta.set_conf_state(conf_state);
+        tracing::info!(
+            index,
+            term,
+            bytes = snapshot.data.len(),
+            "prepared snapshot for a lagging follower"
+        );
+        self.node.mut_store().set_snapshot(snapshot);
+        Ok(())
     }
 
     fn apply_entries(&mut self, entries: Vec<Entry>, out: &mut Output) -> Result<(), StorageError> {
@@ -352,7 +423,7 @@ impl Replica {
     fn maybe_compact_log(&mut self) -> Result<(), StorageError> {
         let applied = self.applied_index();
         let store = self.node.store();
-        let keep_from = applied.saturating_sub(CATCH_UP_ENTRIES);
+        let keep_from = applied.saturating_sub(self.catch_up_entries);
         if keep_from < store.first_index() + self.snapshot_count {
             return Ok(());
         }

@@ -7,6 +7,9 @@ use crate::apply::StateMachine;
 
 /// Stored history as watch catch-up reads it.
 pub trait History {
+    /// The revision of the last change.
+    fn current_revision(&self) -> i64;
+
     /// The revision of the last compaction (-1 if never compacted).
     fn compacted_revision(&self) -> i64;
 
@@ -24,6 +27,10 @@ pub trait History {
 }
 
 impl History for StateMachine {
+    fn current_revision(&self) -> i64 {
+        StateMachine::current_revision(self)
+    }
+
     fn compacted_revision(&self) -> i64 {
         StateMachine::compacted_revision(self)
     }

@@ -246,6 +246,16 @@ impl WatchStream {
             w.state = State::Compacted;
             return Ok(vec![compaction_cancel(&self.header, id, compacted)]);
         }
+        if w.next_rev < 0 {
+            // etcd reads history from the byte encoding of a negative revision, which sorts
+            // after every stored one: such a watcher gets no history, only what comes next.
+            let current = history.current_revision();
+            w.next_rev = current + 1;
+            w.state = State::Synced;
+            let mut out = Vec::new();
+            self.flush_deferred_progress(current, &mut out);
+            return Ok(out);
+        }
         let limit = self.limits.catchup_events.max(1);
         // Storage refuses to read at the compacted revision itself, where etcd serves what
         // compaction left; start one later until `Mvcc::events_since` allows it.

@@ -6,6 +6,7 @@ pub mod kv;
 pub mod lease;
 pub mod maintenance;
 pub mod status;
+pub mod watch;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ pub async fn serve_clients(
     addr: SocketAddr,
     max_request_bytes: usize,
     max_txn_ops: usize,
+    watch_config: watch::WatchConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     let max_decoding = max_request_bytes + GRPC_OVERHEAD_BYTES;
@@ -58,13 +60,28 @@ pub async fn serve_clients(
             .max_decoding_message_size(max_decoding);
     let lease = pb::lease_server::LeaseServer::new(lease::LeaseService::new(handle.clone()))
         .max_decoding_message_size(max_decoding);
-    // Watch, Auth, Election and Lock are not registered yet: tonic answers
-    // `Unimplemented` for a service it does not serve.
+    // Watch streams never end by themselves: they end when `stop` turns true, so that the
+    // server can shut down.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let watch = pb::watch_server::WatchServer::new(watch::WatchService::new(
+        handle.clone(),
+        watch_config,
+        stopped,
+    ))
+    .max_decoding_message_size(max_decoding)
+    .max_encoding_message_size(usize::MAX);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    // Auth, Election and Lock are not registered yet: tonic answers `Unimplemented` for a
+    // service it does not serve.
     tonic::transport::Server::builder()
         .add_service(kv)
         .add_service(maintenance)
         .add_service(cluster)
         .add_service(lease)
+        .add_service(watch)
         .serve_with_shutdown(addr, shutdown)
         .await
 }

@@ -78,6 +78,7 @@ impl pb::raft_server::Raft for PeerService {
         for bytes in &batch.messages {
             let message = Message::parse_from_bytes(bytes)
                 .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))?;
+            check_snapshot(&message, batch.from)?;
             self.inbox
                 .send(message)
                 .await
@@ -85,6 +86,18 @@ impl pb::raft_server::Raft for PeerService {
         }
         Ok(Response::new(RaftAck {}))
     }
+}
+
+/// Refuses a snapshot whose checksum does not match before raft-rs sees it, so the
+/// sender reports the failure and sends it again.
+fn check_snapshot(message: &Message, from: u64) -> Result<(), Status> {
+    if message.get_msg_type() != raft::eraftpb::MessageType::MsgSnapshot {
+        return Ok(());
+    }
+    cairn_core::snapshot::verify(&message.get_snapshot().data).map(|_| ()).map_err(|e| {
+        tracing::warn!(from = format_args!("{from:x}"), error = %e, "refusing a damaged snapshot");
+        Status::data_loss(format!("refusing snapshot: {e}"))
+    })
 }
 
 /// Serves the peer protocol on `addr` until `shutdown` completes.

@@ -1,0 +1,319 @@
+//! Leases on a real cairn process through the `etcd-client` crate: grant (with and without
+//! an ID), keys attached by `put --lease`, time-to-live with keys, keep-alive, revoke
+//! deleting the keys, expiry after roughly the TTL (never before), survival across SIGKILL
+//! with the TTL refreshed as etcd does, and etcd's error codes and messages.
+
+#![cfg(not(madsim))]
+
+use std::time::{Duration, Instant};
+
+use cairn_tests::{Kind, Server};
+use etcd_client::{Client, LeaseGrantOptions, LeaseTimeToLiveOptions, PutOptions};
+
+fn runtime() -> real_tokio::runtime::Runtime {
+    real_tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn connect(server: &Server) -> Client {
+    Client::connect([server.endpoint()], None)
+        .await
+        .expect("connect")
+}
+
+/// The status code (by name, independent of the tonic version etcd-client uses) and message.
+fn grpc_error(error: etcd_client::Error) -> (String, String) {
+    match error {
+        etcd_client::Error::GRpcStatus(status) => {
+            (format!("{:?}", status.code()), status.message().to_string())
+        }
+        other => panic!("expected a gRPC status, got {other:?}"),
+    }
+}
+
+async fn exists(client: &mut Client, key: &str) -> bool {
+    client.get(key, None).await.expect("get").count() == 1
+}
+
+async fn time_to_live(client: &mut Client, id: i64) -> (i64, i64, Vec<String>) {
+    let resp = client
+        .lease_time_to_live(id, Some(LeaseTimeToLiveOptions::new().with_keys()))
+        .await
+        .expect("ttl");
+    let keys = resp
+        .keys()
+        .iter()
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    (resp.ttl(), resp.granted_ttl(), keys)
+}
+
+#[test]
+fn grant_attach_keep_alive_and_revoke_follow_etcd() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Kind::Cairn, dir.path());
+    runtime().block_on(async {
+        let mut client = connect(&server).await;
+        let chosen = client
+            .lease_grant(60, None)
+            .await
+            .expect("grant without id");
+        assert!(chosen.id() > 0, "a chosen ID is positive, as etcd's");
+        assert_eq!(chosen.ttl(), 60);
+        let given = client
+            .lease_grant(30, Some(LeaseGrantOptions::new().with_id(0x1234)))
+            .await
+            .expect("grant");
+        assert_eq!((given.id(), given.ttl()), (0x1234, 30));
+
+        client
+            .put("a", "1", Some(PutOptions::new().with_lease(0x1234)))
+            .await
+            .expect("put a");
+        client
+            .put("b", "2", Some(PutOptions::new().with_lease(0x1234)))
+            .await
+            .expect("put b");
+        client
+            .put("c", "3", Some(PutOptions::new().with_lease(chosen.id())))
+            .await
+            .expect("put c");
+        let got = client.get("a", None).await.expect("get");
+        assert_eq!(got.kvs()[0].lease(), 0x1234);
+
+        let (ttl, granted, keys) = time_to_live(&mut client, 0x1234).await;
+        assert_eq!(granted, 30);
+        assert!((28..30).contains(&ttl), "remaining {ttl} s of 30");
+        assert_eq!(keys, vec!["a", "b"], "attached keys, in key order");
+
+        let mut ids: Vec<i64> = client
+            .leases()
+            .await
+            .expect("leases")
+            .leases()
+            .iter()
+            .map(|l| l.id())
+            .collect();
+        ids.sort_unstable();
+        let mut want = vec![chosen.id(), 0x1234];
+        want.sort_unstable();
+        assert_eq!(ids, want);
+
+        let (mut keeper, mut responses) =
+            client.lease_keep_alive(0x1234).await.expect("keep-alive");
+        keeper.keep_alive().await.expect("send keep-alive");
+        let resp = responses
+            .message()
+            .await
+            .expect("keep-alive response")
+            .expect("a response");
+        assert_eq!((resp.id(), resp.ttl()), (0x1234, 30));
+
+        let before = client
+            .get("a", None)
+            .await
+            .expect("get")
+            .header()
+            .expect("header")
+            .revision();
+        let revoked = client.lease_revoke(0x1234).await.expect("revoke");
+        assert_eq!(
+            revoked.header().expect("header").revision(),
+            before + 1,
+            "both keys go in one revision"
+        );
+        assert!(!exists(&mut client, "a").await && !exists(&mut client, "b").await);
+        assert!(exists(&mut client, "c").await, "another lease's key stays");
+
+        keeper.keep_alive().await.expect("send keep-alive");
+        let resp = responses
+            .message()
+            .await
+            .expect("keep-alive response")
+            .expect("a response");
+        assert_eq!(resp.ttl(), 0, "keep-alive of a revoked lease answers TTL 0");
+        let gone = client
+            .lease_time_to_live(0x1234, None)
+            .await
+            .expect("ttl of a revoked lease");
+        assert_eq!(
+            gone.ttl(),
+            -1,
+            "time-to-live of a revoked lease answers TTL -1"
+        );
+    });
+}
+
+#[test]
+fn keep_alive_holds_a_lease_past_its_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Kind::Cairn, dir.path());
+    runtime().block_on(async {
+        let mut client = connect(&server).await;
+        let lease = client.lease_grant(2, None).await.expect("grant");
+        client
+            .put("held", "v", Some(PutOptions::new().with_lease(lease.id())))
+            .await
+            .expect("put");
+        let (mut keeper, mut responses) = client
+            .lease_keep_alive(lease.id())
+            .await
+            .expect("keep-alive");
+        for _ in 0..8 {
+            keeper.keep_alive().await.expect("send keep-alive");
+            let resp = responses
+                .message()
+                .await
+                .expect("response")
+                .expect("a response");
+            assert_eq!(resp.ttl(), 2);
+            real_tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert!(
+            exists(&mut client, "held").await,
+            "kept alive for 4 s, twice its TTL"
+        );
+    });
+}
+
+#[test]
+fn a_lease_expires_after_roughly_its_ttl_and_never_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Kind::Cairn, dir.path());
+    runtime().block_on(async {
+        let mut client = connect(&server).await;
+        let start = Instant::now();
+        let lease = client.lease_grant(2, None).await.expect("grant");
+        assert_eq!(lease.ttl(), 2);
+        client
+            .put(
+                "ephemeral",
+                "v",
+                Some(PutOptions::new().with_lease(lease.id())),
+            )
+            .await
+            .expect("put");
+        let ttl = Duration::from_secs(2);
+        let gone_at = loop {
+            let present = exists(&mut client, "ephemeral").await;
+            let elapsed = start.elapsed();
+            if !present {
+                break elapsed;
+            }
+            assert!(
+                elapsed < ttl + Duration::from_secs(4),
+                "still present {elapsed:?} after a 2 s grant"
+            );
+            real_tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(
+            gone_at >= ttl,
+            "deleted {gone_at:?} after the grant, before its TTL"
+        );
+        let (remaining, _, _) = time_to_live(&mut client, lease.id()).await;
+        assert_eq!(remaining, -1, "an expired lease is gone");
+    });
+}
+
+#[test]
+fn a_lease_survives_a_restart_with_its_ttl_refreshed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(Kind::Cairn, dir.path());
+    let rt = runtime();
+    let id = rt.block_on(async {
+        let mut client = connect(&server).await;
+        let lease = client.lease_grant(10, None).await.expect("grant");
+        client
+            .put(
+                "durable",
+                "v",
+                Some(PutOptions::new().with_lease(lease.id())),
+            )
+            .await
+            .expect("put");
+        real_tokio::time::sleep(Duration::from_secs(4)).await;
+        let (remaining, _, _) = time_to_live(&mut client, lease.id()).await;
+        // At most 10 s + an election timeout (1 s) if the grant came before the lessor's
+        // promotion, minus the 4 s that passed.
+        assert!(remaining <= 7, "4 s passed: {remaining} s left");
+        lease.id()
+    });
+    server.kill9();
+    server.restart();
+    rt.block_on(async {
+        let mut client = connect(&server).await;
+        let (remaining, granted, keys) = time_to_live(&mut client, id).await;
+        assert_eq!(granted, 10);
+        assert!(
+            remaining >= 8,
+            "a restarted leader gives every lease its full TTL again: {remaining} s"
+        );
+        assert_eq!(keys, vec!["durable"], "the key is still attached");
+        assert!(exists(&mut client, "durable").await);
+        client.lease_revoke(id).await.expect("revoke after restart");
+        assert!(!exists(&mut client, "durable").await);
+    });
+}
+
+#[test]
+fn lease_errors_carry_etcds_codes_and_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Kind::Cairn, dir.path());
+    runtime().block_on(async {
+        let mut client = connect(&server).await;
+        client
+            .lease_grant(60, Some(LeaseGrantOptions::new().with_id(7)))
+            .await
+            .expect("grant");
+        let exists = client
+            .lease_grant(60, Some(LeaseGrantOptions::new().with_id(7)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            grpc_error(exists),
+            (
+                "FailedPrecondition".into(),
+                "etcdserver: lease already exists".into()
+            )
+        );
+        let too_large = client.lease_grant(9_000_000_001, None).await.unwrap_err();
+        assert_eq!(
+            grpc_error(too_large),
+            (
+                "OutOfRange".into(),
+                "etcdserver: too large lease TTL".into()
+            )
+        );
+        let not_found = client.lease_revoke(8).await.unwrap_err();
+        assert_eq!(
+            grpc_error(not_found),
+            (
+                "NotFound".into(),
+                "etcdserver: requested lease not found".into()
+            )
+        );
+        let put = client
+            .put("k", "v", Some(PutOptions::new().with_lease(8)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            grpc_error(put),
+            (
+                "NotFound".into(),
+                "etcdserver: requested lease not found".into()
+            )
+        );
+        let minimum = client
+            .lease_grant(1, None)
+            .await
+            .expect("grant below the minimum");
+        assert_eq!(
+            minimum.ttl(),
+            2,
+            "raised to etcd's minimum TTL for a 1 s election timeout"
+        );
+    });
+}
