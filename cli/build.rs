@@ -11,6 +11,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(".mvccpb", "::cairn_core::api::mvccpb")
         .extern_path(".authpb", "::cairn_core::api::authpb")
         .extern_path(".etcdserverpb", "::cairn_core::api::etcdserverpb")
-        .compile_protos(&["../core/proto/etcdserverpb/rpc.proto"], &["../core/proto"])?;
+        .compile_protos(
+            &["../core/proto/etcdserverpb/rpc.proto"],
+            &["../core/proto"],
+        )?;
     Ok(())
 }

@@ -26,6 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .extern_path(".cairnpb", "::cairn_core::api::cairnpb")
+        .extern_path(".mvccpb", "::cairn_core::api::mvccpb")
+        .extern_path(".authpb", "::cairn_core::api::authpb")
+        .extern_path(".etcdserverpb", "::cairn_core::api::etcdserverpb")
         .compile_protos(&["../core/proto/cairnpb/peer.proto"], &["../core/proto"])?;
     Ok(())
 }

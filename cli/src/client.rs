@@ -31,7 +31,10 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        ConnectOptions { dial_timeout: Some(Duration::from_secs(2)), request_timeout: None }
+        ConnectOptions {
+            dial_timeout: Some(Duration::from_secs(2)),
+            request_timeout: None,
+        }
     }
 }
 
@@ -62,7 +65,10 @@ impl Client {
         if endpoints.is_empty() {
             return Err(ClientError::NoEndpoints);
         }
-        let uris = endpoints.iter().map(|e| endpoint_uri(e)).collect::<Result<Vec<_>, _>>()?;
+        let uris = endpoints
+            .iter()
+            .map(|e| endpoint_uri(e))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut failures = Vec::with_capacity(endpoints.len());
         for (endpoint, uri) in endpoints.iter().zip(uris) {
             match dial(&uri, options.dial_timeout).await {
@@ -97,11 +103,17 @@ impl Client {
 
     /// The same connection with a different per-call limit.
     pub fn with_request_timeout(&self, request_timeout: Option<Duration>) -> Client {
-        Client { request_timeout, ..self.clone() }
+        Client {
+            request_timeout,
+            ..self.clone()
+        }
     }
 
     /// `KV.Range`: reads a key or a range of keys.
-    pub async fn kv_range(&self, request: pb::RangeRequest) -> Result<pb::RangeResponse, ClientError> {
+    pub async fn kv_range(
+        &self,
+        request: pb::RangeRequest,
+    ) -> Result<pb::RangeResponse, ClientError> {
         let mut kv = self.kv.clone();
         self.call(kv.range(request)).await
     }
@@ -165,7 +177,9 @@ impl Client {
                 .map_err(|_elapsed| ClientError::Timeout(limit))?,
             None => call.await,
         };
-        answer.map(tonic::Response::into_inner).map_err(ClientError::from)
+        answer
+            .map(tonic::Response::into_inner)
+            .map_err(ClientError::from)
     }
 }
 
@@ -179,8 +193,9 @@ enum DialError {
 
 /// Opens a channel to `uri`, bounded by `dial_timeout`.
 async fn dial(uri: &str, dial_timeout: Option<Duration>) -> Result<Channel, DialError> {
-    let mut endpoint = Endpoint::from_shared(uri.to_string())
-        .map_err(|e| DialError::Endpoint(EndpointError::InvalidUri(uri.to_string(), e.to_string())))?;
+    let mut endpoint = Endpoint::from_shared(uri.to_string()).map_err(|e| {
+        DialError::Endpoint(EndpointError::InvalidUri(uri.to_string(), e.to_string()))
+    })?;
     if let Some(limit) = dial_timeout {
         endpoint = endpoint.connect_timeout(limit);
     }

@@ -55,25 +55,43 @@ mod tests {
 
     #[test]
     fn bare_host_port_gets_http_scheme() {
-        assert_eq!(endpoint_uri("127.0.0.1:2379").as_deref(), Ok("http://127.0.0.1:2379"));
+        assert_eq!(
+            endpoint_uri("127.0.0.1:2379").as_deref(),
+            Ok("http://127.0.0.1:2379")
+        );
     }
 
     #[test]
     fn http_url_is_kept_and_trailing_slash_dropped() {
-        assert_eq!(endpoint_uri(" http://node1:2379/ ").as_deref(), Ok("http://node1:2379"));
+        assert_eq!(
+            endpoint_uri(" http://node1:2379/ ").as_deref(),
+            Ok("http://node1:2379")
+        );
     }
 
     #[test]
     fn ipv6_literal_needs_brackets() {
-        assert_eq!(endpoint_uri("[::1]:2379").as_deref(), Ok("http://[::1]:2379"));
+        assert_eq!(
+            endpoint_uri("[::1]:2379").as_deref(),
+            Ok("http://[::1]:2379")
+        );
         assert!(endpoint_uri("::1").is_err());
     }
 
     #[test]
     fn missing_port_and_other_schemes_are_rejected() {
-        assert_eq!(endpoint_uri("localhost"), Err(EndpointError::MissingPort("localhost".into())));
-        assert!(matches!(endpoint_uri("https://h:1"), Err(EndpointError::TlsUnsupported(_))));
-        assert!(matches!(endpoint_uri("unix://x:1"), Err(EndpointError::UnsupportedScheme(_))));
+        assert_eq!(
+            endpoint_uri("localhost"),
+            Err(EndpointError::MissingPort("localhost".into()))
+        );
+        assert!(matches!(
+            endpoint_uri("https://h:1"),
+            Err(EndpointError::TlsUnsupported(_))
+        ));
+        assert!(matches!(
+            endpoint_uri("unix://x:1"),
+            Err(EndpointError::UnsupportedScheme(_))
+        ));
         assert_eq!(endpoint_uri(""), Err(EndpointError::Empty));
     }
 }

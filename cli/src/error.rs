@@ -9,8 +9,9 @@ use tonic::Code;
 use crate::endpoint::EndpointError;
 use crate::etcd_error::EtcdError;
 
-/// Why a call through [`crate::Client`] failed.
+/// Why a call through [`crate::Client`] failed. New variants may come with new services.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// [`crate::Client::connect`] was given no endpoints.
     #[error("no endpoints given")]
@@ -74,7 +75,10 @@ impl ClientError {
 
 impl From<tonic::Status> for ClientError {
     fn from(status: tonic::Status) -> Self {
-        ClientError::Rpc { code: status.code(), message: status.message().to_string() }
+        ClientError::Rpc {
+            code: status.code(),
+            message: status.message().to_string(),
+        }
     }
 }
 
@@ -114,7 +118,10 @@ fn display_rpc(code: Code, message: &str) -> String {
 }
 
 fn describe_failures(failures: &[(String, String)]) -> String {
-    let parts: Vec<String> = failures.iter().map(|(ep, why)| format!("{ep}: {why}")).collect();
+    let parts: Vec<String> = failures
+        .iter()
+        .map(|(ep, why)| format!("{ep}: {why}"))
+        .collect();
     parts.join("; ")
 }
 
@@ -128,7 +135,10 @@ mod tests {
             Code::OutOfRange,
             "etcdserver: mvcc: required revision has been compacted",
         ));
-        assert_eq!(e.to_string(), "etcdserver: mvcc: required revision has been compacted");
+        assert_eq!(
+            e.to_string(),
+            "etcdserver: mvcc: required revision has been compacted"
+        );
         assert_eq!(e.etcd_error(), Some(EtcdError::Compacted));
         assert_eq!(e.code(), Code::OutOfRange);
     }
@@ -136,7 +146,10 @@ mod tests {
     #[test]
     fn unknown_status_displays_like_grpc_go() {
         let e = ClientError::from(tonic::Status::new(Code::Unavailable, "connection reset"));
-        assert_eq!(e.to_string(), "rpc error: code = Unavailable desc = connection reset");
+        assert_eq!(
+            e.to_string(),
+            "rpc error: code = Unavailable desc = connection reset"
+        );
         assert_eq!(e.etcd_error(), None);
     }
 

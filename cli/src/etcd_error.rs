@@ -190,53 +190,145 @@ impl EtcdError {
             EtcdError::KeyNotFound => (Code::InvalidArgument, "etcdserver: key not found"),
             EtcdError::ValueProvided => (Code::InvalidArgument, "etcdserver: value is provided"),
             EtcdError::LeaseProvided => (Code::InvalidArgument, "etcdserver: lease is provided"),
-            EtcdError::TooManyOps => (Code::InvalidArgument, "etcdserver: too many operations in txn request"),
-            EtcdError::DuplicateKey => (Code::InvalidArgument, "etcdserver: duplicate key given in txn request"),
-            EtcdError::Compacted => (Code::OutOfRange, "etcdserver: mvcc: required revision has been compacted"),
-            EtcdError::FutureRev => (Code::OutOfRange, "etcdserver: mvcc: required revision is a future revision"),
-            EtcdError::NoSpace => (Code::ResourceExhausted, "etcdserver: mvcc: database space exceeded"),
+            EtcdError::TooManyOps => (
+                Code::InvalidArgument,
+                "etcdserver: too many operations in txn request",
+            ),
+            EtcdError::DuplicateKey => (
+                Code::InvalidArgument,
+                "etcdserver: duplicate key given in txn request",
+            ),
+            EtcdError::Compacted => (
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision has been compacted",
+            ),
+            EtcdError::FutureRev => (
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision is a future revision",
+            ),
+            EtcdError::NoSpace => (
+                Code::ResourceExhausted,
+                "etcdserver: mvcc: database space exceeded",
+            ),
             EtcdError::LeaseNotFound => (Code::NotFound, "etcdserver: requested lease not found"),
             EtcdError::LeaseExist => (Code::FailedPrecondition, "etcdserver: lease already exists"),
             EtcdError::LeaseTTLTooLarge => (Code::OutOfRange, "etcdserver: too large lease TTL"),
-            EtcdError::MemberExist => (Code::FailedPrecondition, "etcdserver: member ID already exist"),
-            EtcdError::PeerURLExist => (Code::FailedPrecondition, "etcdserver: Peer URLs already exists"),
-            EtcdError::MemberNotEnoughStarted => (Code::FailedPrecondition, "etcdserver: re-configuration failed due to not enough started members"),
-            EtcdError::MemberBadURLs => (Code::InvalidArgument, "etcdserver: given member URLs are invalid"),
+            EtcdError::MemberExist => (
+                Code::FailedPrecondition,
+                "etcdserver: member ID already exist",
+            ),
+            EtcdError::PeerURLExist => (
+                Code::FailedPrecondition,
+                "etcdserver: Peer URLs already exists",
+            ),
+            EtcdError::MemberNotEnoughStarted => (
+                Code::FailedPrecondition,
+                "etcdserver: re-configuration failed due to not enough started members",
+            ),
+            EtcdError::MemberBadURLs => (
+                Code::InvalidArgument,
+                "etcdserver: given member URLs are invalid",
+            ),
             EtcdError::MemberNotFound => (Code::NotFound, "etcdserver: member not found"),
-            EtcdError::MemberNotLearner => (Code::FailedPrecondition, "etcdserver: can only promote a learner member"),
-            EtcdError::LearnerNotReady => (Code::FailedPrecondition, "etcdserver: can only promote a learner member which is in sync with leader"),
-            EtcdError::TooManyLearners => (Code::FailedPrecondition, "etcdserver: too many learner members in cluster"),
-            EtcdError::RequestTooLarge => (Code::InvalidArgument, "etcdserver: request is too large"),
-            EtcdError::RequestTooManyRequests => (Code::ResourceExhausted, "etcdserver: too many requests"),
-            EtcdError::RootUserNotExist => (Code::FailedPrecondition, "etcdserver: root user does not exist"),
-            EtcdError::RootRoleNotExist => (Code::FailedPrecondition, "etcdserver: root user does not have root role"),
-            EtcdError::UserAlreadyExist => (Code::FailedPrecondition, "etcdserver: user name already exists"),
+            EtcdError::MemberNotLearner => (
+                Code::FailedPrecondition,
+                "etcdserver: can only promote a learner member",
+            ),
+            EtcdError::LearnerNotReady => (
+                Code::FailedPrecondition,
+                "etcdserver: can only promote a learner member which is in sync with leader",
+            ),
+            EtcdError::TooManyLearners => (
+                Code::FailedPrecondition,
+                "etcdserver: too many learner members in cluster",
+            ),
+            EtcdError::RequestTooLarge => {
+                (Code::InvalidArgument, "etcdserver: request is too large")
+            }
+            EtcdError::RequestTooManyRequests => {
+                (Code::ResourceExhausted, "etcdserver: too many requests")
+            }
+            EtcdError::RootUserNotExist => (
+                Code::FailedPrecondition,
+                "etcdserver: root user does not exist",
+            ),
+            EtcdError::RootRoleNotExist => (
+                Code::FailedPrecondition,
+                "etcdserver: root user does not have root role",
+            ),
+            EtcdError::UserAlreadyExist => (
+                Code::FailedPrecondition,
+                "etcdserver: user name already exists",
+            ),
             EtcdError::UserEmpty => (Code::InvalidArgument, "etcdserver: user name is empty"),
-            EtcdError::UserNotFound => (Code::FailedPrecondition, "etcdserver: user name not found"),
-            EtcdError::RoleAlreadyExist => (Code::FailedPrecondition, "etcdserver: role name already exists"),
-            EtcdError::RoleNotFound => (Code::FailedPrecondition, "etcdserver: role name not found"),
+            EtcdError::UserNotFound => {
+                (Code::FailedPrecondition, "etcdserver: user name not found")
+            }
+            EtcdError::RoleAlreadyExist => (
+                Code::FailedPrecondition,
+                "etcdserver: role name already exists",
+            ),
+            EtcdError::RoleNotFound => {
+                (Code::FailedPrecondition, "etcdserver: role name not found")
+            }
             EtcdError::RoleEmpty => (Code::InvalidArgument, "etcdserver: role name is empty"),
-            EtcdError::AuthFailed => (Code::InvalidArgument, "etcdserver: authentication failed, invalid user ID or password"),
-            EtcdError::PermissionDenied => (Code::PermissionDenied, "etcdserver: permission denied"),
-            EtcdError::RoleNotGranted => (Code::FailedPrecondition, "etcdserver: role is not granted to the user"),
-            EtcdError::PermissionNotGranted => (Code::FailedPrecondition, "etcdserver: permission is not granted to the role"),
-            EtcdError::AuthNotEnabled => (Code::FailedPrecondition, "etcdserver: authentication is not enabled"),
-            EtcdError::InvalidAuthToken => (Code::Unauthenticated, "etcdserver: invalid auth token"),
-            EtcdError::InvalidAuthMgmt => (Code::InvalidArgument, "etcdserver: invalid auth management"),
-            EtcdError::AuthOldRevision => (Code::InvalidArgument, "etcdserver: revision of auth store is old"),
+            EtcdError::AuthFailed => (
+                Code::InvalidArgument,
+                "etcdserver: authentication failed, invalid user ID or password",
+            ),
+            EtcdError::PermissionDenied => {
+                (Code::PermissionDenied, "etcdserver: permission denied")
+            }
+            EtcdError::RoleNotGranted => (
+                Code::FailedPrecondition,
+                "etcdserver: role is not granted to the user",
+            ),
+            EtcdError::PermissionNotGranted => (
+                Code::FailedPrecondition,
+                "etcdserver: permission is not granted to the role",
+            ),
+            EtcdError::AuthNotEnabled => (
+                Code::FailedPrecondition,
+                "etcdserver: authentication is not enabled",
+            ),
+            EtcdError::InvalidAuthToken => {
+                (Code::Unauthenticated, "etcdserver: invalid auth token")
+            }
+            EtcdError::InvalidAuthMgmt => {
+                (Code::InvalidArgument, "etcdserver: invalid auth management")
+            }
+            EtcdError::AuthOldRevision => (
+                Code::InvalidArgument,
+                "etcdserver: revision of auth store is old",
+            ),
             EtcdError::NoLeader => (Code::Unavailable, "etcdserver: no leader"),
             EtcdError::NotLeader => (Code::FailedPrecondition, "etcdserver: not leader"),
             EtcdError::LeaderChanged => (Code::Unavailable, "etcdserver: leader changed"),
             EtcdError::NotCapable => (Code::Unavailable, "etcdserver: not capable"),
             EtcdError::Stopped => (Code::Unavailable, "etcdserver: server stopped"),
             EtcdError::Timeout => (Code::Unavailable, "etcdserver: request timed out"),
-            EtcdError::TimeoutDueToLeaderFail => (Code::Unavailable, "etcdserver: request timed out, possibly due to previous leader failure"),
-            EtcdError::TimeoutDueToConnectionLost => (Code::Unavailable, "etcdserver: request timed out, possibly due to connection lost"),
-            EtcdError::TimeoutWaitAppliedIndex => (Code::Unavailable, "etcdserver: request timed out, waiting for the applied index took too long"),
+            EtcdError::TimeoutDueToLeaderFail => (
+                Code::Unavailable,
+                "etcdserver: request timed out, possibly due to previous leader failure",
+            ),
+            EtcdError::TimeoutDueToConnectionLost => (
+                Code::Unavailable,
+                "etcdserver: request timed out, possibly due to connection lost",
+            ),
+            EtcdError::TimeoutWaitAppliedIndex => (
+                Code::Unavailable,
+                "etcdserver: request timed out, waiting for the applied index took too long",
+            ),
             EtcdError::Unhealthy => (Code::Unavailable, "etcdserver: unhealthy cluster"),
             EtcdError::Corrupt => (Code::DataLoss, "etcdserver: corrupt cluster"),
-            EtcdError::NotSupportedForLearner => (Code::Unavailable, "etcdserver: rpc not supported for learner"),
-            EtcdError::BadLeaderTransferee => (Code::FailedPrecondition, "etcdserver: bad leader transferee"),
+            EtcdError::NotSupportedForLearner => (
+                Code::Unavailable,
+                "etcdserver: rpc not supported for learner",
+            ),
+            EtcdError::BadLeaderTransferee => (
+                Code::FailedPrecondition,
+                "etcdserver: bad leader transferee",
+            ),
         }
     }
 }
@@ -264,7 +356,10 @@ mod tests {
     fn compacted_is_out_of_range_with_etcds_message() {
         let e = EtcdError::Compacted;
         assert_eq!(e.code(), Code::OutOfRange);
-        assert_eq!(e.to_string(), "etcdserver: mvcc: required revision has been compacted");
+        assert_eq!(
+            e.to_string(),
+            "etcdserver: mvcc: required revision has been compacted"
+        );
     }
 
     #[test]

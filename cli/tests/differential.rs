@@ -36,23 +36,50 @@ struct Step {
     with_endpoint: bool,
     /// For `-w protobuf`: stdout decoded as this response, compared with its header's IDs
     /// normalized.
-    protobuf: Option<fn(&[u8]) -> Option<Vec<u8>>>,
+    protobuf: Option<Decode>,
 }
 
+/// Decodes a `-w protobuf` answer and re-encodes it with server-specific fields cleared.
+type Decode = fn(&[u8]) -> Option<Vec<u8>>;
+
 const fn step(args: &'static [&'static str]) -> Step {
-    Step { args, stdin: "", env: &[], with_endpoint: true, protobuf: None }
+    Step {
+        args,
+        stdin: "",
+        env: &[],
+        with_endpoint: true,
+        protobuf: None,
+    }
 }
 
 const fn piped(args: &'static [&'static str], stdin: &'static str) -> Step {
-    Step { args, stdin, env: &[], with_endpoint: true, protobuf: None }
+    Step {
+        args,
+        stdin,
+        env: &[],
+        with_endpoint: true,
+        protobuf: None,
+    }
 }
 
 const fn bare(args: &'static [&'static str]) -> Step {
-    Step { args, stdin: "", env: &[], with_endpoint: false, protobuf: None }
+    Step {
+        args,
+        stdin: "",
+        env: &[],
+        with_endpoint: false,
+        protobuf: None,
+    }
 }
 
-const fn protobuf(args: &'static [&'static str], decode: fn(&[u8]) -> Option<Vec<u8>>) -> Step {
-    Step { args, stdin: "", env: &[], with_endpoint: true, protobuf: Some(decode) }
+const fn protobuf(args: &'static [&'static str], decode: Decode) -> Step {
+    Step {
+        args,
+        stdin: "",
+        env: &[],
+        with_endpoint: true,
+        protobuf: Some(decode),
+    }
 }
 
 /// A `PutResponse` re-encoded with the header's cluster ID, member ID and term zeroed.
@@ -73,8 +100,17 @@ fn range_response_without_ids(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(response.encode_to_vec())
 }
 
-const fn with_env(args: &'static [&'static str], env: &'static [(&'static str, &'static str)]) -> Step {
-    Step { args, stdin: "", env, with_endpoint: false, protobuf: None }
+const fn with_env(
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+) -> Step {
+    Step {
+        args,
+        stdin: "",
+        env,
+        with_endpoint: false,
+        protobuf: None,
+    }
 }
 
 /// The scenario. Both servers start empty and see the same steps, so revisions agree.
@@ -98,18 +134,32 @@ const SCENARIO: &[Step] = &[
     step(&["put", "foo", "x", "--ignore-value"]),
     step(&["put"]),
     piped(&["put", "only-key"], ""),
-    protobuf(&["put", "a", "1", "-w", "protobuf"], put_response_without_ids),
+    protobuf(
+        &["put", "a", "1", "-w", "protobuf"],
+        put_response_without_ids,
+    ),
     // get
     step(&["get", "foo"]),
     step(&["get", "foo", "-w", "json"]),
     step(&["get", "foo", "-w", "fields"]),
-    protobuf(&["get", "p/", "--prefix", "-w", "protobuf"], range_response_without_ids),
+    protobuf(
+        &["get", "p/", "--prefix", "-w", "protobuf"],
+        range_response_without_ids,
+    ),
     step(&["get", "p/", "--prefix"]),
     step(&["get", "p/", "--prefix", "-w", "json"]),
     step(&["get", "", "--prefix", "--limit", "2", "-w", "json"]),
     step(&["get", "b", "--from-key", "--keys-only"]),
     step(&["get", "a", "c"]),
-    step(&["get", "a", "z", "--sort-by=value", "--order=descend", "--limit", "3"]),
+    step(&[
+        "get",
+        "a",
+        "z",
+        "--sort-by=value",
+        "--order=descend",
+        "--limit",
+        "3",
+    ]),
     step(&["get", "a", "z", "--sort-by=create", "-w", "json"]),
     step(&["get", "foo", "--rev", "2"]),
     step(&["get", "foo", "--print-value-only"]),
@@ -131,10 +181,22 @@ const SCENARIO: &[Step] = &[
     step(&["get", "a", "-w", "yaml"]),
     step(&["g", "foo"]),
     // txn
-    piped(&["txn"], "value(\"a\") = \"1\"\n\nput t1 yes\nget a\ndel b --prev-kv\n\nget c\n\n"),
-    piped(&["txn", "-w", "json"], "mod(\"a\") > \"1000\"\n\nput t2 no\n\nget a\nget p/ --prefix --keys-only\n\n"),
-    piped(&["txn", "-i"], "ver(\"foo\") != \"0\"\nc(\"foo\") < \"100\"\n\nput t3 \"quoted value\"\n\nget t3\n\n"),
-    piped(&["txn", "-w", "fields"], "val(\"t3\") = \"quoted value\"\n\nget t3\ndel t3\n\n\n"),
+    piped(
+        &["txn"],
+        "value(\"a\") = \"1\"\n\nput t1 yes\nget a\ndel b --prev-kv\n\nget c\n\n",
+    ),
+    piped(
+        &["txn", "-w", "json"],
+        "mod(\"a\") > \"1000\"\n\nput t2 no\n\nget a\nget p/ --prefix --keys-only\n\n",
+    ),
+    piped(
+        &["txn", "-i"],
+        "ver(\"foo\") != \"0\"\nc(\"foo\") < \"100\"\n\nput t3 \"quoted value\"\n\nget t3\n\n",
+    ),
+    piped(
+        &["txn", "-w", "fields"],
+        "val(\"t3\") = \"quoted value\"\n\nget t3\ndel t3\n\n\n",
+    ),
     piped(&["txn"], "\nput d 1\nput d 2\n\n\n"),
     piped(&["txn"], "bad\n\n\n"),
     piped(&["txn"], "value(\"a\")=\"1\"\n\n\n"),
@@ -177,14 +239,53 @@ const SCENARIO: &[Step] = &[
     step(&["endpoint", "health", "-w", "fields"]),
     step(&["endpoint", "status", "--cluster"]),
     bare(&["--endpoints", "{DEAD},{EP}", "get", "foo"]),
-    bare(&["--endpoints", "{DEAD}", "--command-timeout", "1s", "get", "foo"]),
-    bare(&["--endpoints", "{DEAD}", "--command-timeout=1s", "put", "x", "y"]),
-    bare(&["--endpoints", "{EP},{DEAD}", "--command-timeout", "1s", "endpoint", "status"]),
-    bare(&["--endpoints", "{DEAD}", "--command-timeout", "1s", "endpoint", "health", "-w", "json"]),
+    bare(&[
+        "--endpoints",
+        "{DEAD}",
+        "--command-timeout",
+        "1s",
+        "get",
+        "foo",
+    ]),
+    bare(&[
+        "--endpoints",
+        "{DEAD}",
+        "--command-timeout=1s",
+        "put",
+        "x",
+        "y",
+    ]),
+    bare(&[
+        "--endpoints",
+        "{EP},{DEAD}",
+        "--command-timeout",
+        "1s",
+        "endpoint",
+        "status",
+    ]),
+    bare(&[
+        "--endpoints",
+        "{DEAD}",
+        "--command-timeout",
+        "1s",
+        "endpoint",
+        "health",
+        "-w",
+        "json",
+    ]),
     // environment
-    with_env(&["get", "foo"], &[("ETCDCTL_ENDPOINTS", "{EP}"), ("ETCDCTL_WRITE_OUT", "json")]),
-    with_env(&["get", "foo"], &[("ETCDCTL_ENDPOINTS", "{EP}"), ("ETCDCTL_LIMIT", "1")]),
-    with_env(&["--endpoints", "{EP}", "get", "foo"], &[("ETCDCTL_ENDPOINTS", "{EP}")]),
+    with_env(
+        &["get", "foo"],
+        &[("ETCDCTL_ENDPOINTS", "{EP}"), ("ETCDCTL_WRITE_OUT", "json")],
+    ),
+    with_env(
+        &["get", "foo"],
+        &[("ETCDCTL_ENDPOINTS", "{EP}"), ("ETCDCTL_LIMIT", "1")],
+    ),
+    with_env(
+        &["--endpoints", "{EP}", "get", "foo"],
+        &[("ETCDCTL_ENDPOINTS", "{EP}")],
+    ),
     // usage, help and errors
     bare(&["version"]),
     bare(&["foo"]),
@@ -222,12 +323,20 @@ fn cairnctl_matches_etcdctl_byte_for_byte() {
     let mut mismatches = Vec::new();
     for (index, step) in SCENARIO.iter().enumerate() {
         let want = reference.normalize(&run(&etcdctl, step, &reference, dead), dead);
-        let got = subject.normalize(&run(&cairnctl, step, &subject, dead), dead).replace("cairnctl", "etcdctl");
+        let got = subject
+            .normalize(&run(&cairnctl, step, &subject, dead), dead)
+            .replace("cairnctl", "etcdctl");
         if index == 0 {
-            assert_eq!(want, "stdout:\nOK\n\nstderr:\n\nexit: 0\n", "the reference etcdctl/etcd pair does not work");
+            assert_eq!(
+                want, "stdout:\nOK\n\nstderr:\n\nexit: 0\n",
+                "the reference etcdctl/etcd pair does not work"
+            );
         }
         if want != got {
-            mismatches.push(format!("step {index}: {}\n--- etcdctl\n{want}--- cairnctl\n{got}", describe(step)));
+            mismatches.push(format!(
+                "step {index}: {}\n--- etcdctl\n{want}--- cairnctl\n{got}",
+                describe(step)
+            ));
         }
     }
     assert!(
@@ -282,7 +391,10 @@ impl Server {
     }
 
     fn start_once(etcd: &Path, etcdctl: &Path, name: &str, token: &str) -> Server {
-        let dir = tempfile::Builder::new().prefix(&format!("cairn-diff-{name}-")).tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("cairn-diff-{name}-"))
+            .tempdir()
+            .expect("temp dir");
         let (client_port, peer_port) = (free_port(), free_port());
         let client = format!("http://127.0.0.1:{client_port}");
         let peer = format!("http://127.0.0.1:{peer_port}");
@@ -290,15 +402,37 @@ impl Server {
         let child = Command::new(etcd)
             .args(["--name", "default", "--data-dir"])
             .arg(dir.path().join("data"))
-            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("default={peer}"), "--initial-cluster-token", token])
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args([
+                "--initial-cluster",
+                &format!("default={peer}"),
+                "--initial-cluster-token",
+                token,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start etcd");
-        let mut server = Server { child, _dir: dir, client_port, peer_port, cluster_id: 0, member_id: 0 };
+        let mut server = Server {
+            child,
+            _dir: dir,
+            client_port,
+            peer_port,
+            cluster_id: 0,
+            member_id: 0,
+        };
         server.wait_ready(etcdctl);
         server
     }
@@ -312,7 +446,16 @@ impl Server {
         let start = Instant::now();
         loop {
             let out = Command::new(etcdctl)
-                .args(["--endpoints", &self.endpoint(), "--command-timeout", "1s", "member", "list", "-w", "json"])
+                .args([
+                    "--endpoints",
+                    &self.endpoint(),
+                    "--command-timeout",
+                    "1s",
+                    "member",
+                    "list",
+                    "-w",
+                    "json",
+                ])
                 .env_remove("ETCDCTL_API")
                 .output()
                 .expect("run etcdctl");
@@ -320,9 +463,15 @@ impl Server {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("etcd exited during startup with {status}; see its log in {:?}", self._dir.path());
+                panic!(
+                    "etcd exited during startup with {status}; see its log in {:?}",
+                    self._dir.path()
+                );
             }
-            assert!(start.elapsed() < STARTUP_TIMEOUT, "etcd did not answer within {STARTUP_TIMEOUT:?}");
+            assert!(
+                start.elapsed() < STARTUP_TIMEOUT,
+                "etcd did not answer within {STARTUP_TIMEOUT:?}"
+            );
             thread::sleep(Duration::from_millis(100));
         }
     }
@@ -339,7 +488,10 @@ impl Server {
     /// Replaces what legitimately differs between the two servers and the two runs.
     fn normalize(&self, text: &str, dead_port: u16) -> String {
         let mut t = text.to_string();
-        for (value, name) in [(self.cluster_id, "CLUSTER_ID"), (self.member_id, "MEMBER_ID")] {
+        for (value, name) in [
+            (self.cluster_id, "CLUSTER_ID"),
+            (self.member_id, "MEMBER_ID"),
+        ] {
             t = t.replace(&value.to_string(), &format!("<{name}>"));
             t = t.replace(&format!("{value:x}"), &format!("<{name}>"));
         }
@@ -353,11 +505,18 @@ impl Server {
         t = mask(&t, "\"dbSizeInUse\":", is_digit);
         t = mask(&t, "\"DBSize\" : ", is_digit);
         t = mask(&t, "\"ts\":\"", |c| c != '"');
-        t = mask(&t, "endpoint://client-", |c| c.is_ascii_hexdigit() || c == '-');
+        t = mask(&t, "endpoint://client-", |c| {
+            c.is_ascii_hexdigit() || c == '-'
+        });
         t = mask(&t, "\"took\":\"", |c| c != '"');
         t = mask(&t, "took = ", |c| c != '\n');
         t = mask(&t, "\"Took\" : ", |c| c != '\n');
-        let lines = t.lines().map(mask_log_time).map(mask_status_row).map(mask_status_table_row).map(mask_version);
+        let lines = t
+            .lines()
+            .map(mask_log_time)
+            .map(mask_status_row)
+            .map(mask_status_table_row)
+            .map(mask_version);
         t = lines.collect::<Vec<_>>().join("\n");
         t + "\n"
     }
@@ -394,7 +553,10 @@ fn mask(text: &str, prefix: &str, keep: impl Fn(char) -> bool) -> String {
 fn mask_log_time(line: &str) -> String {
     let shape = "dddd-dd-dd dd:dd:dd.dddddd ";
     let matches = line.len() >= shape.len()
-        && line.chars().zip(shape.chars()).all(|(c, s)| if s == 'd' { c.is_ascii_digit() } else { c == s });
+        && line
+            .chars()
+            .zip(shape.chars())
+            .all(|(c, s)| if s == 'd' { c.is_ascii_digit() } else { c == s });
     match matches {
         true => format!("<TIME> {}", &line[shape.len()..]),
         false => line.to_string(),
@@ -429,20 +591,33 @@ fn is_endpoint(text: &str) -> bool {
 }
 
 fn mask_digits(text: &str) -> String {
-    text.chars().map(|c| if c.is_ascii_digit() || c == '.' { '#' } else { c }).collect()
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_digit() || c == '.' {
+                '#'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// `version` names the program and its own version.
 fn mask_version(line: String) -> String {
     match line.split_once(" version: ") {
-        Some((tool, _)) if tool == "etcdctl" || tool == "cairnctl" => "etcdctl version: <…>".to_string(),
+        Some((tool, _)) if tool == "etcdctl" || tool == "cairnctl" => {
+            "etcdctl version: <…>".to_string()
+        }
         _ => line,
     }
 }
 
 /// Runs one step with `program` against `server`; the outcome as text.
 fn run(program: &Path, step: &Step, server: &Server, dead_port: u16) -> String {
-    let fill = |s: &str| s.replace("{EP}", &server.endpoint()).replace("{DEAD}", &format!("127.0.0.1:{dead_port}"));
+    let fill = |s: &str| {
+        s.replace("{EP}", &server.endpoint())
+            .replace("{DEAD}", &format!("127.0.0.1:{dead_port}"))
+    };
     let mut command = Command::new(program);
     if step.with_endpoint {
         command.args(["--endpoints", &server.endpoint()]);
@@ -498,8 +673,14 @@ fn execute(mut command: Command, stdin: &[u8]) -> (Vec<u8>, Vec<u8>, String) {
         thread::sleep(Duration::from_millis(5));
     };
     let _ = writer.join();
-    let code = status.code().map_or_else(|| format!("{status}"), |c| c.to_string());
-    (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default(), code)
+    let code = status
+        .code()
+        .map_or_else(|| format!("{status}"), |c| c.to_string());
+    (
+        stdout.join().unwrap_or_default(),
+        stderr.join().unwrap_or_default(),
+        code,
+    )
 }
 
 fn read_all(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {

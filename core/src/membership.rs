@@ -6,9 +6,142 @@
 //! cluster token, with SHA-1 and takes the first 8 bytes big-endian; `RaftCluster.genID`
 //! hashes the sorted member IDs (8 bytes big-endian each) the same way.
 
+use std::ops::ControlFlow;
+
+use prost::Message as _;
 use sha1::{Digest, Sha1};
 
 use crate::api::cairnpb::MemberRecord;
+use crate::storage::{Engine, Order, Space, StorageError, WriteBatch};
+
+const CLUSTER_ID_KEY: &[u8] = b"membership/cluster_id";
+const LOCAL_ID_KEY: &[u8] = b"membership/local_id";
+const MEMBER_PREFIX: &[u8] = b"membership/member/";
+const MEMBER_END: &[u8] = b"membership/member0";
+
+/// The membership a member keeps in its state machine (Meta space): written at bootstrap or
+/// when joining, changed only by applied configuration changes, read back at restart (the
+/// `--initial-cluster` flags are then ignored, as etcd does).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClusterState {
+    /// The cluster id.
+    pub cluster_id: u64,
+    /// This member's id.
+    pub local_id: u64,
+    /// Every member, ordered by id.
+    pub members: Vec<MemberRecord>,
+}
+
+fn member_key(id: u64) -> Vec<u8> {
+    [MEMBER_PREFIX, &id.to_be_bytes()].concat()
+}
+
+fn corrupt(reason: String) -> StorageError {
+    StorageError::Corrupt {
+        space: Space::Meta.name(),
+        reason,
+    }
+}
+
+fn read_u64(engine: &dyn Engine, space: Space, key: &[u8]) -> Result<Option<u64>, StorageError> {
+    match engine.get(space, key)? {
+        None => Ok(None),
+        Some(bytes) => {
+            let array: [u8; 8] = bytes.as_slice().try_into().map_err(|_| {
+                corrupt(format!(
+                    "{} has {} bytes, expected 8",
+                    String::from_utf8_lossy(key),
+                    bytes.len()
+                ))
+            })?;
+            Ok(Some(u64::from_be_bytes(array)))
+        }
+    }
+}
+
+impl ClusterState {
+    /// The stored membership, or `None` for a member that never started.
+    pub fn load(engine: &dyn Engine) -> Result<Option<ClusterState>, StorageError> {
+        let (Some(cluster_id), Some(local_id)) = (
+            read_u64(engine, Space::Meta, CLUSTER_ID_KEY)?,
+            read_u64(engine, Space::RaftState, LOCAL_ID_KEY)?,
+        ) else {
+            return Ok(None);
+        };
+        let mut members = Vec::new();
+        let mut failure = None;
+        engine.scan(
+            Space::Meta,
+            MEMBER_PREFIX,
+            Some(MEMBER_END),
+            Order::Ascending,
+            &mut |_, value| match MemberRecord::decode(value) {
+                Ok(member) => {
+                    members.push(member);
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    failure = Some(corrupt(format!("undecodable member record: {e}")));
+                    ControlFlow::Break(())
+                }
+            },
+        )?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(Some(ClusterState {
+                cluster_id,
+                local_id,
+                members,
+            })),
+        }
+    }
+
+    /// Records the whole state (bootstrap or join) in `batch`.
+    pub fn stage(&self, batch: &mut WriteBatch) {
+        batch.put(
+            Space::Meta,
+            CLUSTER_ID_KEY.to_vec(),
+            self.cluster_id.to_be_bytes().to_vec(),
+        );
+        // The local id is not part of the replicated state: it lives beside the Raft state,
+        // so installing a leader's snapshot never changes who this member is.
+        batch.put(
+            Space::RaftState,
+            LOCAL_ID_KEY.to_vec(),
+            self.local_id.to_be_bytes().to_vec(),
+        );
+        for member in &self.members {
+            stage_member(member, batch);
+        }
+    }
+
+    /// The member with `id`.
+    pub fn member(&self, id: u64) -> Option<&MemberRecord> {
+        self.members.iter().find(|m| m.id == id)
+    }
+
+    /// Adds or replaces `member`, in the view and in `batch`.
+    pub fn upsert(&mut self, member: MemberRecord, batch: &mut WriteBatch) {
+        stage_member(&member, batch);
+        match self.members.iter_mut().find(|m| m.id == member.id) {
+            Some(existing) => *existing = member,
+            None => {
+                self.members.push(member);
+                self.members.sort_by_key(|m| m.id);
+            }
+        }
+    }
+
+    /// Removes member `id`, in the view and in `batch`.
+    pub fn remove(&mut self, id: u64, batch: &mut WriteBatch) {
+        batch.delete(Space::Meta, member_key(id));
+        self.members.retain(|m| m.id != id);
+    }
+}
+
+fn stage_member(member: &MemberRecord, batch: &mut WriteBatch) {
+    batch.put(Space::Meta, member_key(member.id), member.encode_to_vec());
+}
 
 /// The ID of a member with `peer_urls` in the cluster named by `token`.
 pub fn member_id(peer_urls: &[String], token: &str) -> u64 {

@@ -86,7 +86,11 @@ pub struct Flags {
     #[arg(long, env = "ETCD_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
     /// Duration of periodic watch progress notifications (a Go duration: 10m0s, 500ms).
-    #[arg(long, env = "ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL", default_value = "10m0s")]
+    #[arg(
+        long,
+        env = "ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL",
+        default_value = "10m0s"
+    )]
     pub experimental_watch_progress_notify_interval: String,
     /// Print the version and exit.
     #[arg(long)]
@@ -344,7 +348,9 @@ fn parse_go_duration(text: &str) -> Option<Duration> {
         let number_len = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
         let number: f64 = rest[..number_len].parse().ok()?;
         rest = &rest[number_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let seconds_per_unit = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
@@ -426,12 +432,37 @@ mod tests {
     #[test]
     fn watch_progress_notify_interval_takes_go_durations() {
         let flag = "--experimental-watch-progress-notify-interval";
-        assert_eq!(config(&[]).unwrap().watch_progress_notify_interval, Duration::from_secs(600));
-        assert_eq!(config(&[flag, "1m30s"]).unwrap().watch_progress_notify_interval, Duration::from_secs(90));
-        assert_eq!(config(&[flag, "250ms"]).unwrap().watch_progress_notify_interval, Duration::from_millis(250));
-        assert_eq!(config(&[flag, "1.5h"]).unwrap().watch_progress_notify_interval, Duration::from_secs(5400));
-        assert_eq!(config(&[flag, "0"]).unwrap().watch_progress_notify_interval, Duration::ZERO);
-        assert!(config(&[flag, "10"]).unwrap_err().contains("experimental-watch-progress-notify-interval"));
+        assert_eq!(
+            config(&[]).unwrap().watch_progress_notify_interval,
+            Duration::from_secs(600)
+        );
+        assert_eq!(
+            config(&[flag, "1m30s"])
+                .unwrap()
+                .watch_progress_notify_interval,
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            config(&[flag, "250ms"])
+                .unwrap()
+                .watch_progress_notify_interval,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            config(&[flag, "1.5h"])
+                .unwrap()
+                .watch_progress_notify_interval,
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            config(&[flag, "0"]).unwrap().watch_progress_notify_interval,
+            Duration::ZERO
+        );
+        assert!(
+            config(&[flag, "10"])
+                .unwrap_err()
+                .contains("experimental-watch-progress-notify-interval")
+        );
         assert!(config(&[flag, "5 s"]).is_err());
         assert!(config(&[flag, ""]).is_err());
     }

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod grpc;
+mod join;
 pub mod lease_expiry;
 pub mod peer;
 pub mod server;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cairn_core::apply::StateMachine;
-use cairn_core::membership::{cluster_id, initial_members};
+use cairn_core::membership::{ClusterState, cluster_id, initial_members};
 use cairn_core::replica::{Replica, ReplicaConfig, ReplicaError, tracing_logger};
 use cairn_core::storage::{Engine, StorageError};
 use tokio::sync::watch;
@@ -34,6 +35,25 @@ pub enum NodeError {
     /// The configuration names no member for this node.
     #[error("member {0:?} is not in --initial-cluster")]
     NotAMember(String),
+    /// The data dir was made by a member of another cluster.
+    #[error(
+        "data dir {data_dir} belongs to member {stored_member:x} of cluster {stored_cluster:x}, but \
+         --initial-cluster and --initial-cluster-token describe cluster {flags_cluster:x}: start with \
+         the flags the data dir was created with, or with an empty data dir"
+    )]
+    ForeignDataDir {
+        /// The data dir.
+        data_dir: String,
+        /// The cluster recorded in it.
+        stored_cluster: u64,
+        /// The member recorded in it.
+        stored_member: u64,
+        /// The cluster the flags describe.
+        flags_cluster: u64,
+    },
+    /// Joining an existing cluster failed.
+    #[error("cannot join the existing cluster: {0}")]
+    Join(String),
     /// A listener failed.
     #[error("cannot serve clients on {addr}: {reason}")]
     Serve {
@@ -77,39 +97,73 @@ impl Node {
     }
 }
 
-/// Identity of this member and the bootstrap membership.
-pub fn identity(config: &Config) -> Result<Identity, NodeError> {
+/// The membership `--initial-cluster` describes for a new cluster, seen from this member.
+pub fn bootstrap_cluster(config: &Config) -> Result<ClusterState, NodeError> {
     let mut members = initial_members(&config.initial_cluster, &config.initial_cluster_token);
     let me = members
         .iter_mut()
         .find(|m| m.name == config.name)
         .ok_or_else(|| NodeError::NotAMember(config.name.clone()))?;
     me.client_urls = config.advertise_client_urls.clone();
-    let member_id = me.id;
+    let local_id = me.id;
     let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    Ok(Identity {
+    members.sort_by_key(|m| m.id);
+    Ok(ClusterState {
         cluster_id: cluster_id(&ids),
-        member_id,
+        local_id,
         members,
     })
 }
 
+/// The membership to start with, and the voters of a brand-new cluster (none otherwise):
+/// the stored one on restart, the flags' one when bootstrapping, the existing cluster's
+/// when joining (`--initial-cluster-state existing`).
+async fn resolve_cluster(
+    config: &Config,
+    engine: &dyn Engine,
+) -> Result<(ClusterState, Vec<u64>), NodeError> {
+    if let Some(stored) = ClusterState::load(engine)? {
+        if config.new_cluster {
+            let flags = bootstrap_cluster(config)?;
+            if flags.cluster_id != stored.cluster_id {
+                return Err(NodeError::ForeignDataDir {
+                    data_dir: config.data_dir.display().to_string(),
+                    stored_cluster: stored.cluster_id,
+                    stored_member: stored.local_id,
+                    flags_cluster: flags.cluster_id,
+                });
+            }
+        }
+        return Ok((stored, Vec::new()));
+    }
+    if config.new_cluster {
+        let cluster = bootstrap_cluster(config)?;
+        let voters = cluster.members.iter().map(|m| m.id).collect();
+        return Ok((cluster, voters));
+    }
+    Ok((join::existing_cluster(config).await?, Vec::new()))
+}
+
 /// Opens the member stored in `engine` and starts serving clients.
-pub fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError> {
-    let identity = identity(config)?;
+pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError> {
+    let (cluster, voters) = resolve_cluster(config, engine.as_ref()).await?;
+    let identity = Identity {
+        cluster_id: cluster.cluster_id,
+        member_id: cluster.local_id,
+    };
     let member_id = identity.member_id;
     let state_machine = Arc::new(StateMachine::open(engine.clone())?);
     let replica_config = ReplicaConfig {
         election_ticks: config.election_ticks,
         snapshot_count: config.snapshot_count,
         election_seed: request_id_base(member_id) ^ member_id,
-        ..ReplicaConfig::new(identity.member_id)
+        ..ReplicaConfig::new(member_id)
     };
-    let voters: Vec<u64> = identity.members.iter().map(|m| m.id).collect();
     let replica = Replica::open(
         &replica_config,
         engine,
         state_machine,
+        &cluster,
         &voters,
         &tracing_logger(),
     )?;
@@ -121,11 +175,7 @@ pub fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError
     );
     let cluster_id = identity.cluster_id;
     let max_peer_message_bytes = max_peer_message_bytes(config);
-    let peer_urls: Vec<(u64, String)> = identity
-        .members
-        .iter()
-        .filter_map(|m| m.peer_urls.first().map(|url| (m.id, url.clone())))
-        .collect();
+    let peer_urls = server::peer_urls(replica.cluster());
     let (feedback_tx, feedback) = tokio::sync::mpsc::unbounded_channel();
     let (inbox_tx, inbox) = tokio::sync::mpsc::channel(INBOX_LEN);
     let peers = Peers::start(
@@ -155,7 +205,8 @@ pub fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError
     // Before the event loop runs: `LeaseExpiry::new` sets the lessor's minimum TTL.
     tokio::spawn(lease_expiry::LeaseExpiry::new(handle.clone(), config).run(shutdown_rx.clone()));
     let event_loop = tokio::spawn(event_loop.run(shutdown_rx.clone()));
-    let peer_service = PeerService::new(cluster_id, member_id, inbox_tx);
+    let peer_service =
+        PeerService::new(cluster_id, member_id, inbox_tx).with_members(handle.cluster_updates());
     let mut servers: Vec<JoinHandle<Result<(), NodeError>>> = config
         .listen_peer_addrs
         .iter()
@@ -182,14 +233,13 @@ pub fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError
         .map(|&addr| {
             let handle = handle.clone();
             let mut stop = shutdown_rx.clone();
-            let (max_request_bytes, max_txn_ops) = (config.max_request_bytes, config.max_txn_ops);
-            let watch_config = grpc::watch::WatchConfig::from_config(config);
+            let config = config.clone();
             tokio::spawn(async move {
                 let signal = async move {
                     let _ = stop.changed().await;
                 };
                 tracing::info!(%addr, "serving client requests");
-                grpc::serve_clients(handle, addr, max_request_bytes, max_txn_ops, watch_config, signal)
+                grpc::serve_clients(handle, addr, config, signal)
                     .await
                     .map_err(|e| NodeError::Serve {
                         addr,

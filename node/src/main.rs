@@ -81,7 +81,9 @@ mod real {
         std::fs::create_dir_all(&member_dir)
             .map_err(|e| format!("cannot create data dir {}: {e}", member_dir.display()))?;
         let engine = FjallEngine::open(&member_dir).map_err(|e| e.to_string())?;
-        let mut node = cairn_node::start(&config, Arc::new(engine)).map_err(|e| e.to_string())?;
+        let mut node = cairn_node::start(&config, Arc::new(engine))
+            .await
+            .map_err(|e| e.to_string())?;
         tokio::select! {
             result = node.wait() => return result.map_err(|e| format!("fatal: {e}")),
             _ = shutdown_signal() => tracing::info!("received a termination signal, shutting down"),

@@ -10,13 +10,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_core::api::cairnpb::{InternalRequest, MemberRecord, internal_request::Request};
+use cairn_core::api::cairnpb::{
+    ConfChangeContext, InternalRequest, MemberRecord, internal_request::Request,
+};
 use cairn_core::api::etcdserverpb::ResponseHeader;
 use cairn_core::api::mvccpb::Event;
 use cairn_core::apply::{Applied, Response, StateMachine};
+use cairn_core::membership::ClusterState;
 use cairn_core::replica::{Output, ProposeError, Replica};
 use cairn_core::storage::StorageError;
 use prost::Message as _;
+use raft::eraftpb::ConfChangeV2;
 use raft::eraftpb::Message;
 
 use crate::peer::{PeerFeedback, Peers};
@@ -56,15 +60,36 @@ pub enum ServerError {
     Stopped,
 }
 
-/// What gRPC handlers need to know about the member and cluster.
-#[derive(Debug, Clone)]
+/// Who this member is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
     /// The cluster id.
     pub cluster_id: u64,
     /// This member's id.
     pub member_id: u64,
-    /// The members as bootstrapped.
-    pub members: Vec<MemberRecord>,
+}
+
+/// Why a membership change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MembershipError {
+    /// The request could not be completed (no leader, timeout, stopping).
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// raft-rs refused the change when it was applied.
+    #[error("etcdserver: {0}")]
+    Refused(String),
+    /// No member has the id.
+    #[error("etcdserver: member not found")]
+    MemberNotFound,
+    /// Another member already has one of the peer URLs.
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExists,
+    /// Promote of a member that is not a learner.
+    #[error("etcdserver: can only promote a learner member")]
+    NotLearner,
+    /// Peer URLs that are not http(s) URLs with a port.
+    #[error("etcdserver: given member URLs are invalid")]
+    BadUrls,
 }
 
 /// Raft progress as last seen by the loop.
@@ -83,6 +108,8 @@ pub struct RaftStatus {
 type ProposeReply = oneshot::Sender<Result<Response, ServerError>>;
 type ReadReply = oneshot::Sender<Result<(), ServerError>>;
 
+type ConfChangeReply = oneshot::Sender<Result<ClusterState, MembershipError>>;
+
 enum Command {
     Propose {
         request: Request,
@@ -90,6 +117,14 @@ enum Command {
     },
     Read {
         reply: ReadReply,
+    },
+    ConfChange {
+        change: ConfChangeV2,
+        member: MemberRecord,
+        reply: ConfChangeReply,
+    },
+    TransferLeader {
+        transferee: u64,
     },
 }
 
@@ -100,11 +135,43 @@ pub struct Handle {
     state_machine: Arc<StateMachine>,
     identity: Arc<Identity>,
     status: watch::Receiver<RaftStatus>,
+    members: watch::Receiver<ClusterState>,
     events: broadcast::Sender<Arc<AppliedEvents>>,
     request_timeout: Duration,
 }
 
 impl Handle {
+    /// The membership as this member has applied it.
+    pub fn cluster(&self) -> ClusterState {
+        self.members.borrow().clone()
+    }
+
+    /// A receiver of membership changes (for the peer service).
+    pub fn cluster_updates(&self) -> watch::Receiver<ClusterState> {
+        self.members.clone()
+    }
+
+    /// Proposes a membership change and waits until it is applied.
+    pub async fn change_membership(
+        &self,
+        change: ConfChangeV2,
+        member: MemberRecord,
+    ) -> Result<ClusterState, MembershipError> {
+        let (reply, done) = oneshot::channel();
+        self.send(Command::ConfChange {
+            change,
+            member,
+            reply,
+        })
+        .await?;
+        self.wait(done).await?
+    }
+
+    /// Asks this member (if leader) to hand leadership to `transferee`.
+    pub async fn transfer_leader(&self, transferee: u64) -> Result<(), ServerError> {
+        self.send(Command::TransferLeader { transferee }).await
+    }
+
     /// Subscribes to the events of every entry applied from now on.
     pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<AppliedEvents>> {
         self.events.subscribe()
@@ -173,8 +240,10 @@ pub struct EventLoop {
     peer_inbox: mpsc::Receiver<Message>,
     peer_feedback: mpsc::UnboundedReceiver<PeerFeedback>,
     status: watch::Sender<RaftStatus>,
+    members: watch::Sender<ClusterState>,
     events: broadcast::Sender<Arc<AppliedEvents>>,
     tick: Duration,
+    conf_waiters: BTreeMap<u64, ConfChangeReply>,
     next_request_id: u64,
     waiters: BTreeMap<u64, ProposeReply>,
     /// Reads that arrived since the last read-index round was started.
@@ -219,6 +288,7 @@ pub fn start(
     } = timing;
     let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE_LEN);
     let (status_tx, status) = watch::channel(RaftStatus::default());
+    let (members_tx, members) = watch::channel(replica.cluster().clone());
     let (events, _) = broadcast::channel(EVENT_QUEUE_LEN);
     let handle = Handle {
         events: events.clone(),
@@ -226,6 +296,7 @@ pub fn start(
         state_machine: replica.state_machine().clone(),
         identity: Arc::new(identity),
         status,
+        members,
         request_timeout,
     };
     let event_loop = EventLoop {
@@ -235,8 +306,10 @@ pub fn start(
         peer_inbox: peers.inbox,
         peer_feedback: peers.feedback,
         status: status_tx,
+        members: members_tx,
         events,
         tick,
+        conf_waiters: BTreeMap::new(),
         next_request_id: request_id_base,
         waiters: BTreeMap::new(),
         queued_reads: Vec::new(),
@@ -274,6 +347,7 @@ impl EventLoop {
         // Forget requests whose client gave up (timed out or went away): a proposal lost in
         // a leader change, or a read round that never completed, must not pin memory.
         self.waiters.retain(|_, reply| !reply.is_closed());
+        self.conf_waiters.retain(|_, reply| !reply.is_closed());
         self.read_rounds.retain(|_, readers| {
             readers.retain(|reader| !reader.is_closed());
             !readers.is_empty()
@@ -317,6 +391,12 @@ impl EventLoop {
         match command {
             Command::Propose { request, reply } => self.propose(request, reply),
             Command::Read { reply } => self.queued_reads.push(reply),
+            Command::ConfChange {
+                change,
+                member,
+                reply,
+            } => self.propose_conf_change(change, member, reply),
+            Command::TransferLeader { transferee } => self.replica.transfer_leader(transferee),
         }
     }
 
@@ -338,6 +418,31 @@ impl EventLoop {
             Err(ProposeError::Dropped(reason)) => {
                 tracing::warn!(%reason, "proposal dropped");
                 let _ = reply.send(Err(ServerError::NoLeader));
+            }
+        }
+    }
+
+    fn propose_conf_change(
+        &mut self,
+        change: ConfChangeV2,
+        member: MemberRecord,
+        reply: ConfChangeReply,
+    ) {
+        let request_id = self.next_request_id;
+        self.next_request_id += 1;
+        let context = ConfChangeContext {
+            request_id,
+            member: Some(member),
+        };
+        match self.replica.propose_conf_change(change, &context) {
+            Ok(()) => {
+                self.conf_waiters.insert(request_id, reply);
+            }
+            Err(ProposeError::NoLeader) => {
+                let _ = reply.send(Err(ServerError::NoLeader.into()));
+            }
+            Err(ProposeError::Dropped(reason)) => {
+                let _ = reply.send(Err(MembershipError::Refused(reason)));
             }
         }
     }
@@ -382,6 +487,14 @@ impl EventLoop {
         for applied in output.applied {
             self.answer(applied);
         }
+        for change in output.conf_changes {
+            if let Ok(cluster) = &change.result {
+                self.publish_membership(cluster.clone());
+            }
+            if let Some(reply) = self.conf_waiters.remove(&change.request_id) {
+                let _ = reply.send(change.result.map_err(MembershipError::Refused));
+            }
+        }
         for state in output.read_states {
             let ctx = ctx_of(&state.request_ctx);
             if let Some(readers) = self.read_rounds.remove(&ctx) {
@@ -421,6 +534,11 @@ impl EventLoop {
         }
     }
 
+    fn publish_membership(&mut self, cluster: ClusterState) {
+        self.peers.update(&peer_urls(&cluster));
+        self.members.send_replace(cluster);
+    }
+
     fn publish_status(&self) {
         let status = RaftStatus {
             leader: self.replica.leader_id(),
@@ -434,6 +552,15 @@ impl EventLoop {
             changed
         });
     }
+}
+
+/// `(id, first peer URL)` of every member.
+pub fn peer_urls(cluster: &ClusterState) -> Vec<(u64, String)> {
+    cluster
+        .members
+        .iter()
+        .filter_map(|m| m.peer_urls.first().map(|url| (m.id, url.clone())))
+        .collect()
 }
 
 fn ctx_of(bytes: &[u8]) -> u64 {

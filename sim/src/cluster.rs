@@ -123,7 +123,7 @@ fn start_member(handle: &Handle, index: usize, size: usize) -> SimMember {
             let config = config.clone();
             let engine = init_engine.lock().expect("engine lock").clone();
             async move {
-                let mut node = match cairn_node::start(&config, Arc::new(engine)) {
+                let mut node = match cairn_node::start(&config, Arc::new(engine)).await {
                     Ok(node) => node,
                     Err(e) => panic!("member {} failed to start: {e}", config.name),
                 };

@@ -1,14 +1,15 @@
 //! Leases on a real cairn process through the `etcd-client` crate: grant (with and without
 //! an ID), keys attached by `put --lease`, time-to-live with keys, keep-alive, revoke
 //! deleting the keys, expiry after roughly the TTL (never before), survival across SIGKILL
-//! with the TTL refreshed as etcd does, and etcd's error codes and messages.
+//! with the TTL refreshed as etcd does, a leader kill in a 3-member cluster (the lease
+//! neither ends early nor lingers), and etcd's error codes and messages.
 
 #![cfg(not(madsim))]
 
 use std::time::{Duration, Instant};
 
-use cairn_tests::{Kind, Server};
-use etcd_client::{Client, LeaseGrantOptions, LeaseTimeToLiveOptions, PutOptions};
+use cairn_tests::{Cluster, Kind, Server};
+use etcd_client::{Client, ConnectOptions, LeaseGrantOptions, LeaseTimeToLiveOptions, PutOptions};
 
 fn runtime() -> real_tokio::runtime::Runtime {
     real_tokio::runtime::Builder::new_multi_thread()
@@ -236,9 +237,8 @@ fn a_lease_survives_a_restart_with_its_ttl_refreshed() {
             .expect("put");
         real_tokio::time::sleep(Duration::from_secs(4)).await;
         let (remaining, _, _) = time_to_live(&mut client, lease.id()).await;
-        // At most 10 s + an election timeout (1 s) if the grant came before the lessor's
-        // promotion, minus the 4 s that passed.
-        assert!(remaining <= 7, "4 s passed: {remaining} s left");
+        // 10 s minus the 4 s that passed, give or take the leader's 100 ms check interval.
+        assert!(remaining <= 6, "4 s passed: {remaining} s left");
         lease.id()
     });
     server.kill9();
@@ -316,4 +316,55 @@ fn lease_errors_carry_etcds_codes_and_messages() {
             "raised to etcd's minimum TTL for a 1 s election timeout"
         );
     });
+}
+
+#[test]
+fn a_lease_outlives_a_leader_kill_and_expires_after_roughly_its_ttl() {
+    let mut cluster = Cluster::start(Kind::Cairn, 3);
+    let leader = cluster.leader().expect("a leader");
+    let survivors: Vec<String> = (0..3)
+        .filter(|&i| i != leader)
+        .map(|i| cluster.members[i].endpoint())
+        .collect();
+    let rt = runtime();
+    let start = Instant::now();
+    rt.block_on(async {
+        let mut client = Client::connect([cluster.members[leader].endpoint()], None)
+            .await
+            .expect("connect to the leader");
+        let lease = client.lease_grant(5, None).await.expect("grant");
+        client
+            .put("ha", "v", Some(PutOptions::new().with_lease(lease.id())))
+            .await
+            .expect("put");
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let killed_at = Instant::now();
+    cluster.members[leader].kill9();
+    let gone_after_kill = rt.block_on(async {
+        let options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_timeout(Duration::from_secs(2));
+        let mut client = Client::connect(&survivors, Some(options))
+            .await
+            .expect("connect to the survivors");
+        loop {
+            let elapsed = killed_at.elapsed();
+            assert!(
+                elapsed < Duration::from_secs(14),
+                "still there {elapsed:?} after the kill: election + 1 s + 5 s TTL is far less"
+            );
+            match client.get("ha", None).await {
+                Ok(resp) if resp.count() == 0 => break elapsed,
+                _ => real_tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    // The new leader restarts the lease's full TTL plus an election timeout when it takes
+    // over, after the kill: the lease must not end before 5 s past the kill.
+    assert!(
+        gone_after_kill >= Duration::from_secs(5),
+        "expired {gone_after_kill:?} after the leader kill, {:?} after the grant",
+        start.elapsed()
+    );
 }

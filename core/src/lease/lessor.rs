@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::keys;
-use super::{FOREVER_TTL_SECS, LEASE_REVOKE_RATE_PER_SEC, MAX_LEASE_TTL_SECS};
+use super::{
+    DEFAULT_MIN_TTL_SECS, FOREVER_TTL_SECS, LEASE_REVOKE_RATE_PER_SEC, MAX_LEASE_TTL_SECS,
+};
 use crate::Error;
 use crate::api::cairnpb::LeaseRecord;
 use crate::mvcc::LeaseLookup;
@@ -106,7 +108,7 @@ impl Lessor {
     /// (etcd's `initAndRecover`). The minimum TTL is etcd's default (2 s) until set.
     pub fn open(engine: Arc<dyn Engine>) -> Result<Lessor, StorageError> {
         let records = keys::load_records(engine.as_ref())?;
-        let min_ttl_secs = super::min_ttl_secs(10, Duration::from_millis(100));
+        let min_ttl_secs = DEFAULT_MIN_TTL_SECS;
         let leases = records
             .into_iter()
             .map(|r| {

@@ -43,6 +43,10 @@ pub const LEASE_REVOKE_RATE_PER_SEC: usize = 1000;
 /// `Remaining()` of a lease with no expiry, `math.MaxInt64` nanoseconds, in seconds.
 pub const FOREVER_TTL_SECS: i64 = i64::MAX / 1_000_000_000;
 
+/// The minimum TTL until the node sets its own: etcd's for its default 100 ms heartbeat and
+/// 1 s election timeout (`min_ttl_secs(10, 100 ms)`).
+pub const DEFAULT_MIN_TTL_SECS: i64 = 2;
+
 /// etcd's minimum lease TTL for a member with `election_ticks` ticks of `tick` each:
 /// `ceil((3 * election_ticks / 2) * tick)` in seconds (`minTTL` in `etcdserver.NewServer`),
 /// so that a lease outlives a leader election. Shorter requested TTLs are raised to it.

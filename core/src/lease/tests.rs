@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use prost::Message as _;
 
-use super::{FOREVER_TTL_SECS, LEASE_REVOKE_RATE_PER_SEC, RenewError, TimeToLive, min_ttl_secs};
+use super::{
+    DEFAULT_MIN_TTL_SECS, FOREVER_TTL_SECS, LEASE_REVOKE_RATE_PER_SEC, RenewError, TimeToLive,
+    min_ttl_secs,
+};
 use crate::Error;
 use crate::api::cairnpb::{InternalRequest, internal_request::Request};
 use crate::api::etcdserverpb::request_op::Request as OpRequest;
@@ -219,7 +222,11 @@ fn ttl_above_the_maximum_is_too_large() {
 
 #[test]
 fn min_ttl_is_one_and_a_half_election_timeouts_rounded_up_to_seconds() {
-    assert_eq!(min_ttl_secs(10, Duration::from_millis(100)), 2);
+    assert_eq!(
+        min_ttl_secs(10, Duration::from_millis(100)),
+        DEFAULT_MIN_TTL_SECS
+    );
+    assert_eq!(DEFAULT_MIN_TTL_SECS, 2);
     assert_eq!(
         min_ttl_secs(5, Duration::from_millis(100)),
         1,

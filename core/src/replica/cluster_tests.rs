@@ -11,6 +11,7 @@ use super::{Replica, ReplicaConfig, tracing_logger};
 use crate::api::cairnpb::{InternalRequest, internal_request::Request};
 use crate::api::etcdserverpb::{PutRequest, RangeRequest};
 use crate::apply::StateMachine;
+use crate::membership::ClusterState;
 use crate::storage::Engine;
 use crate::storage::mem::MemEngine;
 
@@ -32,6 +33,7 @@ impl Net {
                     &config(id),
                     engine,
                     state_machine,
+                    &cluster(id, &voters),
                     &voters,
                     &tracing_logger(),
                 )
@@ -60,7 +62,11 @@ impl Net {
                 return;
             }
             for message in messages {
-                if self.isolated.contains(&message.from) || self.isolated.contains(&message.to) {
+                let missing = message.to as usize > self.replicas.len();
+                if missing
+                    || self.isolated.contains(&message.from)
+                    || self.isolated.contains(&message.to)
+                {
                     continue;
                 }
                 let _ = self.replica(message.to).step(message);
@@ -182,4 +188,72 @@ fn follower_behind_the_compacted_log_catches_up_by_snapshot() {
     // And it keeps replicating normally afterwards.
     net.put("after-snapshot", "y");
     assert_eq!(net.value(lagging, "after-snapshot"), Some(b"y".to_vec()));
+}
+
+fn cluster(local_id: u64, voters: &[u64]) -> ClusterState {
+    let members = voters
+        .iter()
+        .map(|&id| crate::api::cairnpb::MemberRecord {
+            id,
+            ..Default::default()
+        })
+        .collect();
+    ClusterState {
+        cluster_id: 7,
+        local_id,
+        members,
+    }
+}
+
+fn change(kind: raft::eraftpb::ConfChangeType, id: u64) -> raft::eraftpb::ConfChangeV2 {
+    let mut single = raft::eraftpb::ConfChangeSingle::default();
+    single.node_id = id;
+    single.set_change_type(kind);
+    let mut change = raft::eraftpb::ConfChangeV2::default();
+    change.set_changes(vec![single].into());
+    change
+}
+
+#[test]
+fn a_member_joining_with_an_empty_log_learns_every_voter() {
+    use raft::eraftpb::ConfChangeType::{AddLearnerNode, AddNode, RemoveNode};
+    let mut net = Net::new(3, ReplicaConfig::new);
+    net.tick(30);
+    let leader = net.leader().unwrap();
+    let context = crate::api::cairnpb::ConfChangeContext::default();
+    net.replica(leader)
+        .propose_conf_change(change(AddLearnerNode, 4), &context)
+        .unwrap();
+    net.settle();
+    let engine: Arc<dyn Engine> = Arc::new(MemEngine::new());
+    let state_machine = Arc::new(StateMachine::open(engine.clone()).unwrap());
+    let joiner = Replica::open(
+        &ReplicaConfig::new(4),
+        engine,
+        state_machine,
+        &cluster(4, &[]),
+        &[],
+        &tracing_logger(),
+    )
+    .unwrap();
+    net.replicas.push(joiner);
+    net.tick(5);
+    net.replica(leader)
+        .propose_conf_change(change(AddNode, 4), &context)
+        .unwrap();
+    net.settle();
+    let removed = (1..=3).find(|id| *id != leader).unwrap();
+    net.replica(leader)
+        .propose_conf_change(change(RemoveNode, removed), &context)
+        .unwrap();
+    net.settle();
+    net.tick(5);
+    let mut voters = net.replica(4).conf_state().voters;
+    voters.sort_unstable();
+    let mut want: Vec<u64> = (1..=4).filter(|id| *id != removed).collect();
+    want.sort_unstable();
+    assert_eq!(voters, want, "the joiner must know the bootstrap voters");
+    assert!(!net.replica(4).is_leader(), "the joiner elected itself");
+    net.put("after-join", "z");
+    assert_eq!(net.value(4, "after-join"), Some(b"z".to_vec()));
 }

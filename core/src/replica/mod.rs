@@ -24,7 +24,9 @@ use raft::{RawNode, ReadState, StateRole};
 pub use log_store::LogStore;
 pub use logger::tracing_logger;
 
+use crate::api::cairnpb::ConfChangeContext;
 use crate::apply::{Applied, StateMachine};
+use crate::membership::ClusterState;
 use crate::storage::{Durability, Engine, StorageError, WriteBatch};
 
 /// Entries kept behind the applied index when the log is compacted, so that a briefly
@@ -80,6 +82,18 @@ pub struct Output {
     pub read_states: Vec<ReadState>,
     /// The leader changed to this id (0: no leader known).
     pub leader_changed: Option<u64>,
+    /// Membership changes applied, in log order, each with the id of the request that
+    /// proposed it and whether raft-rs accepted it.
+    pub conf_changes: Vec<ConfChangeApplied>,
+}
+
+/// One applied membership change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfChangeApplied {
+    /// The proposer's request id.
+    pub request_id: u64,
+    /// The membership after the change, or why raft-rs refused it.
+    pub result: Result<ClusterState, String>,
 }
 
 /// Why a replica could not be opened or driven.
@@ -91,9 +105,6 @@ pub enum ReplicaError {
     /// raft-rs refused the state it was given.
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
-    /// A new member was started without an initial cluster.
-    #[error("no initial cluster given for a new member")]
-    NoInitialCluster,
 }
 
 /// Why a proposal was not accepted.
@@ -116,35 +127,45 @@ pub struct Replica {
     state_machine: Arc<StateMachine>,
     snapshot_count: u64,
     catch_up_entries: u64,
+    cluster: ClusterState,
+    /// Campaign as soon as the configuration says this member is the only voter.
+    campaign_when_alone: bool,
 }
 
 impl Replica {
-    /// Opens the member stored in `engine`. A new member starts with `initial_voters`.
+    /// Opens the member stored in `engine`. A member that never started records `cluster`
+    /// and, when bootstrapping a new cluster, starts with `initial_voters`; a member joining
+    /// an existing cluster passes no voters and learns the configuration from the leader.
     pub fn open(
         config: &ReplicaConfig,
         engine: Arc<dyn Engine>,
         state_machine: Arc<StateMachine>,
+        cluster: &ClusterState,
         initial_voters: &[u64],
         logger: &slog::Logger,
     ) -> Result<Replica, ReplicaError> {
         let mut store = LogStore::load(engine.as_ref())?;
-        if store.is_new() {
-            if initial_voters.is_empty() {
-                return Err(ReplicaError::NoInitialCluster);
+        let cluster = match ClusterState::load(engine.as_ref())? {
+            Some(stored) => stored,
+            None => {
+                let mut batch = WriteBatch::new();
+                cluster.stage(&mut batch);
+                engine.write(batch, Durability::Sync)?;
+                cluster.clone()
             }
-            let conf_state = ConfState {
-                voters: initial_voters.to_vec(),
-                ..ConfState::default()
-            };
+        };
+        if store.is_new() && !initial_voters.is_empty() {
             let mut batch = WriteBatch::new();
-            store.stage_conf_state(&conf_state, &mut batch);
+            stage_bootstrap_log(&mut store, initial_voters, &mut batch);
             engine.write(batch, Durability::Sync)?;
         }
         let applied = state_machine
             .consistent_index()
             .min(store.hard_state().commit)
             .max(store.first_index() - 1);
-        let single_voter = store.conf_state().voters == [config.id];
+        // A lone member elects itself at once instead of after an election timeout; on a
+        // first start its configuration is known only once the bootstrap entries apply.
+        let alone = initial_voters == [config.id] || store.conf_state().voters == [config.id];
         let raft_config = raft::Config {
             id: config.id,
             election_tick: config.election_ticks,
@@ -166,11 +187,10 @@ impl Replica {
             state_machine,
             snapshot_count: config.snapshot_count,
             catch_up_entries: config.catch_up_entries,
+            cluster,
+            campaign_when_alone: false,
         };
-        if single_voter {
-            // Nobody to wait for: become leader now instead of after an election timeout.
-            replica.node.campaign()?;
-        }
+        replica.campaign_when_alone = alone;
         replica.pin_election_timeout();
         Ok(replica)
     }
@@ -224,6 +244,34 @@ impl Replica {
     /// The highest log index applied to the state machine.
     pub fn applied_index(&self) -> u64 {
         self.state_machine.consistent_index()
+    }
+
+    /// The membership as this member has applied it.
+    pub fn cluster(&self) -> &ClusterState {
+        &self.cluster
+    }
+
+    /// Proposes a membership change; `context` names the member and the request.
+    pub fn propose_conf_change(
+        &mut self,
+        change: ConfChangeV2,
+        context: &ConfChangeContext,
+    ) -> Result<(), ProposeError> {
+        use prost::Message as _;
+        if self.leader_id() == 0 {
+            return Err(ProposeError::NoLeader);
+        }
+        self.node
+            .propose_conf_change(context.encode_to_vec(), change)
+            .map_err(|e| match e {
+                raft::Error::ProposalDropped => ProposeError::NoLeader,
+                other => ProposeError::Dropped(other.to_string()),
+            })
+    }
+
+    /// Asks the leader to hand leadership to `transferee`.
+    pub fn transfer_leader(&mut self, transferee: u64) {
+        self.node.transfer_leader(transferee);
     }
 
     /// The voters and learners of the current configuration.
@@ -283,6 +331,7 @@ impl Replica {
         if self.node.store().take_snapshot_request() {
             self.prepare_snapshot()?;
         }
+        self.maybe_campaign_alone();
         if !self.node.has_ready() {
             return Ok(out);
         }
@@ -294,6 +343,10 @@ impl Replica {
         out.messages = ready.take_messages();
         if !ready.snapshot().is_empty() {
             self.install_snapshot(ready.snapshot())?;
+            out.conf_changes.push(ConfChangeApplied {
+                request_id: 0,
+                result: Ok(self.cluster.clone()),
+            });
         }
         self.apply_entries(ready.take_committed_entries(), &mut out)?;
 
@@ -324,7 +377,19 @@ impl Replica {
         self.apply_entries(light.take_committed_entries(), &mut out)?;
         self.node.advance_apply();
         self.maybe_compact_log()?;
+        self.maybe_campaign_alone();
         Ok(out)
+    }
+
+    fn maybe_campaign_alone(&mut self) {
+        if !self.campaign_when_alone || self.node.store().conf_state().voters != [self.id()] {
+            return;
+        }
+        self.campaign_when_alone = false;
+        if let Err(e) = self.node.campaign() {
+            tracing::warn!(error = %e, "campaign failed");
+        }
+        self.pin_election_timeout();
     }
 
     /// Replaces the state machine and the log with a snapshot from the leader. The peer
@@ -345,7 +410,11 @@ impl Replica {
         })?;
         let mut batch = WriteBatch::new();
         self.node.mut_store().stage_apply_snapshot(meta, &mut batch);
-        self.engine.write(batch, Durability::Sync)
+        self.engine.write(batch, Durability::Sync)?;
+        if let Some(cluster) = ClusterState::load(self.engine.as_ref())? {
+            self.cluster = cluster;
+        }
+        Ok(())
     }
 
     /// Builds a snapshot of the state machine at the applied index for raft-rs to send.
@@ -392,14 +461,14 @@ impl Replica {
                     }
                 }
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    self.apply_conf_change(&entry)?;
+                    self.apply_conf_change(&entry, out)?;
                 }
             }
         }
         Ok(())
     }
 
-    fn apply_conf_change(&mut self, entry: &Entry) -> Result<(), StorageError> {
+    fn apply_conf_change(&mut self, entry: &Entry, out: &mut Output) -> Result<(), StorageError> {
         let change = match decode_conf_change(entry) {
             Ok(change) => change,
             Err(e) => {
@@ -407,17 +476,61 @@ impl Replica {
                 return self.state_machine.mark_applied(entry.index);
             }
         };
-        match self.node.apply_conf_change(&change) {
+        let context = decode_context(&entry.context);
+        let result = match self.node.apply_conf_change(&change) {
             Ok(conf_state) => {
                 let mut batch = WriteBatch::new();
                 self.node
                     .mut_store()
                     .stage_conf_state(&conf_state, &mut batch);
+                self.record_membership(&change, context.member.as_ref(), &mut batch);
                 self.engine.write(batch, Durability::Buffered)?;
+                Ok(self.cluster.clone())
             }
-            Err(e) => tracing::warn!(index = entry.index, error = %e, "conf change refused"),
-        }
+            Err(e) => {
+                tracing::warn!(index = entry.index, error = %e, "conf change refused");
+                Err(e.to_string())
+            }
+        };
+        out.conf_changes.push(ConfChangeApplied {
+            request_id: context.request_id,
+            result,
+        });
         self.state_machine.mark_applied(entry.index)
+    }
+
+    /// Mirrors an applied configuration change into the member records.
+    fn record_membership(
+        &mut self,
+        change: &ConfChangeV2,
+        member: Option<&crate::api::cairnpb::MemberRecord>,
+        batch: &mut WriteBatch,
+    ) {
+        use raft::eraftpb::ConfChangeType;
+        for single in change.get_changes() {
+            let id = single.node_id;
+            match single.get_change_type() {
+                ConfChangeType::RemoveNode => self.cluster.remove(id, batch),
+                kind => {
+                    let learner = kind == ConfChangeType::AddLearnerNode;
+                    let mut record = self
+                        .cluster
+                        .member(id)
+                        .cloned()
+                        .or_else(|| member.filter(|m| m.id == id).cloned())
+                        .unwrap_or_else(|| crate::api::cairnpb::MemberRecord {
+                            id,
+                            ..Default::default()
+                        });
+                    record.is_learner = learner;
+                    // A member update re-adds the member with new peer URLs in the context.
+                    if let Some(update) = member.filter(|m| m.id == id && !m.peer_urls.is_empty()) {
+                        record.peer_urls = update.peer_urls.clone();
+                    }
+                    self.cluster.upsert(record, batch);
+                }
+            }
+        }
     }
 
     fn maybe_compact_log(&mut self) -> Result<(), StorageError> {
@@ -435,12 +548,45 @@ impl Replica {
     }
 }
 
+/// Writes the first entries of a brand-new cluster's log, as etcd does at bootstrap: one
+/// committed AddNode per initial member at term 1. Every member writes the same entries, so
+/// the configuration is in the log itself, and a member that joins later and replays the log
+/// from index 1 learns the same voters as everyone else.
+fn stage_bootstrap_log(store: &mut LogStore, voters: &[u64], batch: &mut WriteBatch) {
+    use raft::eraftpb::{ConfChange, ConfChangeType, HardState};
+    let entries: Vec<Entry> = voters
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| {
+            let mut change = ConfChange::default();
+            change.set_change_type(ConfChangeType::AddNode);
+            change.node_id = id;
+            let mut entry = Entry::default();
+            entry.set_entry_type(EntryType::EntryConfChange);
+            entry.term = 1;
+            entry.index = i as u64 + 1;
+            entry.data = change.write_to_bytes().unwrap_or_default().into();
+            entry
+        })
+        .collect();
+    store.stage_append(&entries, batch);
+    let mut hard_state = HardState::default();
+    hard_state.term = 1;
+    hard_state.commit = entries.len() as u64;
+    store.stage_hard_state(&hard_state, batch);
+}
+
 /// A well-mixed 64-bit hash (SplitMix64's finalizer).
 fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
+}
+
+fn decode_context(bytes: &[u8]) -> ConfChangeContext {
+    use prost::Message as _;
+    ConfChangeContext::decode(bytes).unwrap_or_default()
 }
 
 fn decode_conf_change(entry: &Entry) -> Result<ConfChangeV2, protobuf::ProtobufError> {

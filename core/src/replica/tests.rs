@@ -8,6 +8,7 @@ use super::{Replica, ReplicaConfig, tracing_logger};
 use crate::api::cairnpb::{InternalRequest, internal_request::Request};
 use crate::api::etcdserverpb::{PutRequest, RangeRequest};
 use crate::apply::{Response, StateMachine};
+use crate::membership::ClusterState;
 use crate::storage::mem::MemEngine;
 
 const ID: u64 = 1;
@@ -19,6 +20,7 @@ fn open(engine: &MemEngine) -> Replica {
         &ReplicaConfig::new(ID),
         engine,
         state_machine,
+        &cluster(ID, &[ID]),
         &[ID],
         &tracing_logger(),
     )
@@ -145,8 +147,15 @@ fn log_is_compacted_behind_the_applied_index() {
         snapshot_count: 10,
         ..ReplicaConfig::new(ID)
     };
-    let mut replica =
-        Replica::open(&config, engine_dyn, state_machine, &[ID], &tracing_logger()).unwrap();
+    let mut replica = Replica::open(
+        &config,
+        engine_dyn,
+        state_machine,
+        &cluster(ID, &[ID]),
+        &[ID],
+        &tracing_logger(),
+    )
+    .unwrap();
     settle(&mut replica);
     let total = super::CATCH_UP_ENTRIES + 50;
     for i in 0..total {
@@ -166,4 +175,20 @@ fn log_is_compacted_behind_the_applied_index() {
         value_of(&replica, "k"),
         Some((total - 1).to_string().into_bytes())
     );
+}
+
+/// A membership of `voters` seen from member `local_id`.
+pub(super) fn cluster(local_id: u64, voters: &[u64]) -> ClusterState {
+    let members = voters
+        .iter()
+        .map(|&id| crate::api::cairnpb::MemberRecord {
+            id,
+            ..Default::default()
+        })
+        .collect();
+    ClusterState {
+        cluster_id: 7,
+        local_id,
+        members,
+    }
 }

@@ -31,7 +31,11 @@ pub struct WatchRange {
 impl WatchRange {
     /// Decodes etcd's `(key, range_end)` pair of a `WatchCreateRequest`.
     pub fn new(key: &[u8], range_end: &[u8]) -> Result<WatchRange, WatchError> {
-        let key = if key.is_empty() { vec![0] } else { key.to_vec() };
+        let key = if key.is_empty() {
+            vec![0]
+        } else {
+            key.to_vec()
+        };
         let end = match range_end {
             [] => End::Single,
             [0] => End::Unbounded,

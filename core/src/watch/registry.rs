@@ -257,14 +257,8 @@ impl WatchStream {
             return Ok(out);
         }
         let limit = self.limits.catchup_events.max(1);
-        // Storage refuses to read at the compacted revision itself, where etcd serves what
-        // compaction left; start one later until `Mvcc::events_since` allows it.
-        let start = w.next_rev.max(compacted + 1);
-        let (key, range_end) = w.range.as_request();
-        let (events, current) = match history.events_since(start, key, range_end, limit) {
-            // A compaction ran since `compacted` was read: decide again next step.
-            Err(Error::Compacted) => return Ok(Vec::new()),
-            other => other?,
+        let Some((events, current)) = read_batch(history, w, compacted, limit)? else {
+            return Ok(Vec::new());
         };
         debug_assert!(events.iter().all(|e| revision_of(e) >= w.next_rev));
         match events.last() {
@@ -308,7 +302,35 @@ impl WatchStream {
             }
         }
         self.progress_deferred = false;
-        out.push(response(&self.header, revision, INVALID_WATCH_ID, Vec::new()));
+        out.push(response(
+            &self.header,
+            revision,
+            INVALID_WATCH_ID,
+            Vec::new(),
+        ));
+    }
+}
+
+/// One batch of `w`'s history from its next revision, or `None` if a compaction ran since
+/// `compacted` was read (the next step decides again).
+///
+/// etcd serves a watcher starting exactly at the compacted revision with what compaction
+/// kept of it. Until `Mvcc::events_since` reads at the compacted revision itself, such a
+/// watcher starts one revision later instead.
+fn read_batch(
+    history: &dyn History,
+    w: &Watcher,
+    compacted: i64,
+    limit: usize,
+) -> Result<Option<(Vec<Event>, i64)>, Error> {
+    let (key, range_end) = w.range.as_request();
+    let read = |start: i64| match history.events_since(start, key, range_end, limit) {
+        Err(Error::Compacted) => Ok(None),
+        other => other.map(Some),
+    };
+    match read(w.next_rev)? {
+        None if w.next_rev == compacted => read(compacted + 1),
+        batch => Ok(batch),
     }
 }
 

@@ -111,6 +111,23 @@ impl LeaseService {
         }
     }
 
+    /// On a leader whose lessor is not promoted yet (the first check interval of its term),
+    /// waits for the promotion, so that a grant applies after it and its TTL runs from the
+    /// grant, not from the promotion plus an election timeout: etcd promotes before it
+    /// applies any request of the term. Gives up silently after `LEASE_WAIT_TIMEOUT`.
+    async fn wait_for_promotion_if_leader(&self) {
+        let deadline = tokio::time::Instant::now() + LEASE_WAIT_TIMEOUT;
+        while self.handle.raft_status().leader == self.handle.identity().member_id
+            && !self
+                .handle
+                .state_machine()
+                .with_lessor(|lessor| lessor.is_primary())
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(LEASE_WAIT_POLL).await;
+        }
+    }
+
     /// Renews lease `id`: its TTL, or 0 if it does not exist (any more).
     async fn renew(&self, id: i64) -> Result<i64, Status> {
         self.on_primary(|lessor| match lessor.renew(id) {
@@ -206,6 +223,7 @@ impl Lease for LeaseService {
         &self,
         request: GrpcRequest<LeaseGrantRequest>,
     ) -> Result<GrpcResponse<LeaseGrantResponse>, Status> {
+        self.wait_for_promotion_if_leader().await;
         match self
             .propose(Request::LeaseGrant(request.into_inner()))
             .await?

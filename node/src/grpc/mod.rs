@@ -38,11 +38,11 @@ pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 pub async fn serve_clients(
     handle: Handle,
     addr: SocketAddr,
-    max_request_bytes: usize,
-    max_txn_ops: usize,
-    watch_config: watch::WatchConfig,
+    config: crate::config::Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
+    let (max_request_bytes, max_txn_ops) = (config.max_request_bytes, config.max_txn_ops);
+    let watch_config = watch::WatchConfig::from_config(&config);
     let max_decoding = max_request_bytes + GRPC_OVERHEAD_BYTES;
     let kv = pb::kv_server::KvServer::new(kv::KvService::new(
         handle.clone(),
@@ -55,9 +55,11 @@ pub async fn serve_clients(
         maintenance::MaintenanceService::new(handle.clone()),
     )
     .max_decoding_message_size(max_decoding);
-    let cluster =
-        pb::cluster_server::ClusterServer::new(cluster::ClusterService::new(handle.clone()))
-            .max_decoding_message_size(max_decoding);
+    let cluster = pb::cluster_server::ClusterServer::new(cluster::ClusterService::new(
+        handle.clone(),
+        config.initial_cluster_token.clone(),
+    ))
+    .max_decoding_message_size(max_decoding);
     let lease = pb::lease_server::LeaseServer::new(lease::LeaseService::new(handle.clone()))
         .max_decoding_message_size(max_decoding);
     // Watch streams never end by themselves: they end when `stop` turns true, so that the

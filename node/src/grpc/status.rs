@@ -5,7 +5,7 @@
 use cairn_core::Error;
 use tonic::{Code, Status};
 
-use crate::server::ServerError;
+use crate::server::{MembershipError, ServerError};
 
 /// The gRPC status etcd answers for a state-machine error.
 pub fn from_core(error: &Error) -> Status {
@@ -22,6 +22,19 @@ pub fn from_core(error: &Error) -> Status {
         Error::LeaseNotFound => Code::NotFound,
         Error::LeaseExists | Error::NotLeader => Code::FailedPrecondition,
         Error::Storage(_) => Code::Internal,
+    };
+    Status::new(code, error.to_string())
+}
+
+/// The gRPC status etcd answers for a refused membership change.
+pub fn from_membership(error: &MembershipError) -> Status {
+    let code = match error {
+        MembershipError::Server(e) => return from_server(e),
+        MembershipError::MemberNotFound => Code::NotFound,
+        MembershipError::BadUrls => Code::InvalidArgument,
+        MembershipError::Refused(_)
+        | MembershipError::PeerUrlExists
+        | MembershipError::NotLearner => Code::FailedPrecondition,
     };
     Status::new(code, error.to_string())
 }

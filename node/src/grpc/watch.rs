@@ -110,7 +110,11 @@ impl WatchService {
     /// A Watch service answering through `handle`; every stream ends (`etcdserver: server
     /// stopped`) once `stop` turns true.
     pub fn new(handle: Handle, config: WatchConfig, stop: signal::Receiver<bool>) -> Self {
-        WatchService { handle, config, stop }
+        WatchService {
+            handle,
+            config,
+            stop,
+        }
     }
 }
 
@@ -243,7 +247,10 @@ impl StreamTask {
         }
     }
 
-    async fn on_request(&mut self, request: Result<Option<WatchRequest>, Status>) -> Result<(), Ended> {
+    async fn on_request(
+        &mut self,
+        request: Result<Option<WatchRequest>, Status>,
+    ) -> Result<(), Ended> {
         let request = match request {
             Ok(Some(request)) => request,
             Ok(None) => {
@@ -275,7 +282,10 @@ impl StreamTask {
         }
     }
 
-    async fn on_applied(&mut self, entry: Result<Arc<AppliedEvents>, RecvError>) -> Result<(), Ended> {
+    async fn on_applied(
+        &mut self,
+        entry: Result<Arc<AppliedEvents>, RecvError>,
+    ) -> Result<(), Ended> {
         match entry {
             Ok(entry) => {
                 let out = self.registry.apply(entry.revision, &entry.events);

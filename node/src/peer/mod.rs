@@ -13,7 +13,8 @@ mod link;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use cairn_core::api::cairnpb::{RaftAck, RaftBatch};
+use cairn_core::api::cairnpb::{MembersRequest, MembersResponse, RaftAck, RaftBatch};
+use cairn_core::membership::ClusterState;
 use protobuf::Message as _;
 use raft::eraftpb::Message;
 use tokio::sync::mpsc;
@@ -40,6 +41,7 @@ pub struct PeerService {
     cluster_id: u64,
     member_id: u64,
     inbox: mpsc::Sender<Message>,
+    members: Option<tokio::sync::watch::Receiver<ClusterState>>,
 }
 
 impl PeerService {
@@ -49,7 +51,14 @@ impl PeerService {
             cluster_id,
             member_id,
             inbox,
+            members: None,
         }
+    }
+
+    /// Answers `Members` from this view of the membership.
+    pub fn with_members(mut self, members: tokio::sync::watch::Receiver<ClusterState>) -> Self {
+        self.members = Some(members);
+        self
     }
 }
 
@@ -86,6 +95,21 @@ impl pb::raft_server::Raft for PeerService {
         }
         Ok(Response::new(RaftAck {}))
     }
+
+    async fn members(
+        &self,
+        _request: Request<MembersRequest>,
+    ) -> Result<Response<MembersResponse>, Status> {
+        let members = self
+            .members
+            .as_ref()
+            .map(|m| m.borrow().members.clone())
+            .unwrap_or_default();
+        Ok(Response::new(MembersResponse {
+            cluster_id: self.cluster_id,
+            members,
+        }))
+    }
 }
 
 /// Refuses a snapshot whose checksum does not match before raft-rs sees it, so the
@@ -118,7 +142,11 @@ pub async fn serve_peers(
 
 /// The outbound side: one queue and sender task per remote member.
 pub struct Peers {
-    links: BTreeMap<u64, mpsc::Sender<Message>>,
+    cluster_id: u64,
+    self_id: u64,
+    max_message_bytes: usize,
+    feedback: mpsc::UnboundedSender<PeerFeedback>,
+    links: BTreeMap<u64, (String, mpsc::Sender<Message>)>,
 }
 
 impl Peers {
@@ -131,21 +159,43 @@ impl Peers {
         max_message_bytes: usize,
         feedback: mpsc::UnboundedSender<PeerFeedback>,
     ) -> Peers {
-        let mut links = BTreeMap::new();
-        for (id, url) in members.iter().filter(|(id, _)| *id != self_id) {
+        let mut peers = Peers {
+            cluster_id,
+            self_id,
+            max_message_bytes,
+            feedback,
+            links: BTreeMap::new(),
+        };
+        peers.update(members);
+        peers
+    }
+
+    /// Follows a membership change: starts links to new members (or members whose URL
+    /// changed) and drops links to members that left, which ends their tasks.
+    pub fn update(&mut self, members: &[(u64, String)]) {
+        let wanted: BTreeMap<u64, &String> = members
+            .iter()
+            .filter(|(id, _)| *id != self.self_id)
+            .map(|(id, url)| (*id, url))
+            .collect();
+        self.links
+            .retain(|id, (url, _)| wanted.get(id).is_some_and(|u| *u == url));
+        for (id, url) in wanted {
+            if self.links.contains_key(&id) {
+                continue;
+            }
             let (tx, rx) = mpsc::channel(PEER_QUEUE_LEN);
             let link = link::Link::new(
-                cluster_id,
-                self_id,
-                *id,
+                self.cluster_id,
+                self.self_id,
+                id,
                 url.clone(),
-                max_message_bytes,
-                feedback.clone(),
+                self.max_message_bytes,
+                self.feedback.clone(),
             );
             tokio::spawn(link.run(rx));
-            links.insert(*id, tx);
+            self.links.insert(id, (url.clone(), tx));
         }
-        Peers { links }
     }
 
     /// Queues `message` for its destination; returns the destination if it cannot take it
@@ -153,7 +203,7 @@ impl Peers {
     pub fn send(&self, message: Message) -> Result<(), u64> {
         let to = message.to;
         match self.links.get(&to) {
-            Some(link) => link.try_send(message).map_err(|_| to),
+            Some((_, link)) => link.try_send(message).map_err(|_| to),
             None => Err(to),
         }
     }

@@ -87,13 +87,34 @@ pub static ROOT: Command = Command {
 
 /// etcdctl's global flags (`ctl.go`), inherited by every command.
 pub static GLOBAL_FLAGS: [FlagDef; 18] = [
-    FlagDef::str("cacert", "", "verify certificates of TLS-enabled secure servers using this CA bundle"),
-    FlagDef::str("cert", "", "identify secure client using this TLS certificate file"),
-    duration("command-timeout", "5s", "timeout for short running command (excluding dial timeout)"),
+    FlagDef::str(
+        "cacert",
+        "",
+        "verify certificates of TLS-enabled secure servers using this CA bundle",
+    ),
+    FlagDef::str(
+        "cert",
+        "",
+        "identify secure client using this TLS certificate file",
+    ),
+    duration(
+        "command-timeout",
+        "5s",
+        "timeout for short running command (excluding dial timeout)",
+    ),
     FlagDef::bool("debug", "enable client-side debug logging"),
     duration("dial-timeout", "2s", "dial timeout for client connections"),
-    FlagDef::str("discovery-srv", "", "domain name to query for SRV records describing cluster endpoints").short('d'),
-    FlagDef::str("discovery-srv-name", "", "service name to query when using DNS discovery"),
+    FlagDef::str(
+        "discovery-srv",
+        "",
+        "domain name to query for SRV records describing cluster endpoints",
+    )
+    .short('d'),
+    FlagDef::str(
+        "discovery-srv-name",
+        "",
+        "service name to query when using DNS discovery",
+    ),
     FlagDef {
         name: "endpoints",
         shorthand: None,
@@ -102,59 +123,167 @@ pub static GLOBAL_FLAGS: [FlagDef; 18] = [
         usage: "gRPC endpoints",
     },
     FlagDef::bool("hex", "print byte strings as hex encoded strings"),
-    bool_true("insecure-discovery", "accept insecure SRV records describing cluster endpoints"),
+    bool_true(
+        "insecure-discovery",
+        "accept insecure SRV records describing cluster endpoints",
+    ),
     FlagDef::bool(
         "insecure-skip-tls-verify",
         "skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)",
     ),
-    bool_true("insecure-transport", "disable transport security for client connections"),
-    duration("keepalive-time", "2s", "keepalive time for client connections"),
-    duration("keepalive-timeout", "6s", "keepalive timeout for client connections"),
+    bool_true(
+        "insecure-transport",
+        "disable transport security for client connections",
+    ),
+    duration(
+        "keepalive-time",
+        "2s",
+        "keepalive time for client connections",
+    ),
+    duration(
+        "keepalive-timeout",
+        "6s",
+        "keepalive timeout for client connections",
+    ),
     FlagDef::str("key", "", "identify secure client using this TLS key file"),
     FlagDef::str(
         "password",
         "",
         "password for authentication (if this option is used, --user option shouldn't include password)",
     ),
-    FlagDef::str("user", "", "username[:password] for authentication (prompt if password is not supplied)"),
-    FlagDef::str("write-out", "simple", "set the output format (fields, json, protobuf, simple, table)").short('w'),
+    FlagDef::str(
+        "user",
+        "",
+        "username[:password] for authentication (prompt if password is not supplied)",
+    ),
+    FlagDef::str(
+        "write-out",
+        "simple",
+        "set the output format (fields, json, protobuf, simple, table)",
+    )
+    .short('w'),
 ];
 
 const fn duration(name: &'static str, default: &'static str, usage: &'static str) -> FlagDef {
-    FlagDef { name, shorthand: None, kind: FlagKind::Duration, default, usage }
+    FlagDef {
+        name,
+        shorthand: None,
+        kind: FlagKind::Duration,
+        default,
+        usage,
+    }
 }
 
 const fn bool_true(name: &'static str, usage: &'static str) -> FlagDef {
-    FlagDef { name, shorthand: None, kind: FlagKind::Bool, default: "true", usage }
+    FlagDef {
+        name,
+        shorthand: None,
+        kind: FlagKind::Bool,
+        default: "true",
+        usage,
+    }
 }
 
-const fn run(name: &'static str, use_line: &'static str, short: &'static str, id: CommandId) -> Command {
-    Command { name, use_line, short, long: "", flags: &[], persistent: &[], children: &[], action: Action::Run(id) }
+const fn run(
+    name: &'static str,
+    use_line: &'static str,
+    short: &'static str,
+    id: CommandId,
+) -> Command {
+    Command {
+        name,
+        use_line,
+        short,
+        long: "",
+        flags: &[],
+        persistent: &[],
+        children: &[],
+        action: Action::Run(id),
+    }
 }
 
-const fn group(name: &'static str, use_line: &'static str, short: &'static str, children: &'static [Command]) -> Command {
-    Command { name, use_line, short, long: "", flags: &[], persistent: &[], children, action: Action::Group }
+const fn group(
+    name: &'static str,
+    use_line: &'static str,
+    short: &'static str,
+    children: &'static [Command],
+) -> Command {
+    Command {
+        name,
+        use_line,
+        short,
+        long: "",
+        flags: &[],
+        persistent: &[],
+        children,
+        action: Action::Group,
+    }
 }
 
 const fn not_yet(name: &'static str, use_line: &'static str, short: &'static str) -> Command {
-    Command { name, use_line, short, long: "", flags: &[], persistent: &[], children: &[], action: Action::NotYet }
+    Command {
+        name,
+        use_line,
+        short,
+        long: "",
+        flags: &[],
+        persistent: &[],
+        children: &[],
+        action: Action::NotYet,
+    }
 }
 
 static ROOT_CHILDREN: [Command; 24] = [
     not_yet("alarm", "alarm <subcommand>", "Alarm related commands"),
-    not_yet("auth", "auth <enable or disable>", "Enable or disable authentication"),
-    not_yet("check", "check <subcommand>", "commands for checking properties of the etcd cluster"),
+    not_yet(
+        "auth",
+        "auth <enable or disable>",
+        "Enable or disable authentication",
+    ),
+    not_yet(
+        "check",
+        "check <subcommand>",
+        "commands for checking properties of the etcd cluster",
+    ),
     Command {
-        flags: &[FlagDef::bool("physical", "'true' to wait for compaction to physically remove all old revisions")],
-        ..run("compaction", "compaction [options] <revision>", "Compacts the event history in etcd", CommandId::Compaction)
+        flags: &[FlagDef::bool(
+            "physical",
+            "'true' to wait for compaction to physically remove all old revisions",
+        )],
+        ..run(
+            "compaction",
+            "compaction [options] <revision>",
+            "Compacts the event history in etcd",
+            CommandId::Compaction,
+        )
     },
-    not_yet("completion", "completion", "Generate the autocompletion script for the specified shell"),
-    not_yet("defrag", "defrag", "Defragments the storage of the etcd members with given endpoints"),
+    not_yet(
+        "completion",
+        "completion",
+        "Generate the autocompletion script for the specified shell",
+    ),
+    not_yet(
+        "defrag",
+        "defrag",
+        "Defragments the storage of the etcd members with given endpoints",
+    ),
     DEL,
-    not_yet("elect", "elect <election-name> [proposal]", "Observes and participates in leader election"),
+    not_yet(
+        "elect",
+        "elect <election-name> [proposal]",
+        "Observes and participates in leader election",
+    ),
     Command {
-        persistent: &[FlagDef::bool("cluster", "use all endpoints from the cluster member list")],
-        ..group("endpoint", "endpoint <subcommand>", "Endpoint related commands", &ENDPOINT_CHILDREN)
+        persistent: &[FlagDef::bool(
+            "cluster",
+            "use all endpoints from the cluster member list",
+        )],
+        ..group(
+            "endpoint",
+            "endpoint <subcommand>",
+            "Endpoint related commands",
+            &ENDPOINT_CHILDREN,
+        )
     },
     GET,
     Command {
@@ -163,20 +292,55 @@ static ROOT_CHILDREN: [Command; 24] = [
         ..not_yet("help", "help [command]", "Help about any command")
     },
     not_yet("lease", "lease <subcommand>", "Lease related commands"),
-    not_yet("lock", "lock <lockname> [exec-command arg1 arg2 ...]", "Acquires a named lock"),
-    not_yet("make-mirror", "make-mirror [options] <destination>", "Makes a mirror at the destination etcd cluster"),
-    group("member", "member <subcommand>", "Membership related commands", &MEMBER_CHILDREN),
-    not_yet("migrate", "migrate", "Migrates keys in a v2 store to a mvcc store"),
-    not_yet("move-leader", "move-leader <transferee-member-id>", "Transfers leadership to another etcd cluster member."),
+    not_yet(
+        "lock",
+        "lock <lockname> [exec-command arg1 arg2 ...]",
+        "Acquires a named lock",
+    ),
+    not_yet(
+        "make-mirror",
+        "make-mirror [options] <destination>",
+        "Makes a mirror at the destination etcd cluster",
+    ),
+    group(
+        "member",
+        "member <subcommand>",
+        "Membership related commands",
+        &MEMBER_CHILDREN,
+    ),
+    not_yet(
+        "migrate",
+        "migrate",
+        "Migrates keys in a v2 store to a mvcc store",
+    ),
+    not_yet(
+        "move-leader",
+        "move-leader <transferee-member-id>",
+        "Transfers leadership to another etcd cluster member.",
+    ),
     PUT,
     not_yet("role", "role <subcommand>", "Role related commands"),
-    not_yet("snapshot", "snapshot <subcommand>", "Manages etcd node snapshots"),
+    not_yet(
+        "snapshot",
+        "snapshot <subcommand>",
+        "Manages etcd node snapshots",
+    ),
     Command {
         flags: &[FlagDef::bool("interactive", "Input transaction in interactive mode").short('i')],
-        ..run("txn", "txn [options]", "Txn processes all the requests in one transaction", CommandId::Txn)
+        ..run(
+            "txn",
+            "txn [options]",
+            "Txn processes all the requests in one transaction",
+            CommandId::Txn,
+        )
     },
     not_yet("user", "user <subcommand>", "User related commands"),
-    run("version", "version", "Prints the version of etcdctl", CommandId::Version),
+    run(
+        "version",
+        "version",
+        "Prints the version of etcdctl",
+        CommandId::Version,
+    ),
     not_yet(
         "watch",
         "watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]",
@@ -187,15 +351,41 @@ static ROOT_CHILDREN: [Command; 24] = [
 /// The root's commands in the order etcdctl registers them (`ctl.go`), then cobra's
 /// `help` and `completion`: the order of cobra's "Did you mean this?" suggestions.
 pub const REGISTRATION_ORDER: [&str; 24] = [
-    "get", "put", "del", "txn", "compaction", "alarm", "defrag", "endpoint", "move-leader", "watch", "version",
-    "lease", "member", "snapshot", "make-mirror", "migrate", "lock", "elect", "auth", "user", "role", "check",
-    "help", "completion",
+    "get",
+    "put",
+    "del",
+    "txn",
+    "compaction",
+    "alarm",
+    "defrag",
+    "endpoint",
+    "move-leader",
+    "watch",
+    "version",
+    "lease",
+    "member",
+    "snapshot",
+    "make-mirror",
+    "migrate",
+    "lock",
+    "elect",
+    "auth",
+    "user",
+    "role",
+    "check",
+    "help",
+    "completion",
 ];
 
 /// `get`.
 const GET: Command = Command {
     flags: &GET_FLAGS,
-    ..run("get", "get [options] <key> [range_end]", "Gets the key or a range of keys", CommandId::Get)
+    ..run(
+        "get",
+        "get [options] <key> [range_end]",
+        "Gets the key or a range of keys",
+        CommandId::Get,
+    )
 };
 
 /// `put`.
@@ -213,7 +403,12 @@ const PUT: Command = Command {
 /// `del`.
 const DEL: Command = Command {
     flags: &DEL_FLAGS,
-    ..run("del", "del [options] <key> [range_end]", "Removes the specified key or range of keys [key, range_end)", CommandId::Del)
+    ..run(
+        "del",
+        "del [options] <key> [range_end]",
+        "Removes the specified key or range of keys [key, range_end)",
+        CommandId::Del,
+    )
 };
 
 /// The nameless command etcdctl builds to parse each request line of a `txn`
@@ -233,31 +428,55 @@ pub static TXN_REQUESTS: Command = Command {
 pub static GET_FLAGS: [FlagDef; 14] = [
     FlagDef::str("consistency", "l", "Linearizable(l) or Serializable(s)"),
     FlagDef::bool("count-only", "Get only the count"),
-    FlagDef::bool("from-key", "Get keys that are greater than or equal to the given key using byte compare"),
+    FlagDef::bool(
+        "from-key",
+        "Get keys that are greater than or equal to the given key using byte compare",
+    ),
     FlagDef::bool("keys-only", "Get only the keys"),
     FlagDef::int64("limit", "Maximum number of results"),
     FlagDef::int64("max-create-rev", "Maximum create revision"),
     FlagDef::int64("max-mod-rev", "Maximum modify revision"),
     FlagDef::int64("min-create-rev", "Minimum create revision"),
     FlagDef::int64("min-mod-rev", "Minimum modify revision"),
-    FlagDef::str("order", "", "Order of results; ASCEND or DESCEND (ASCEND by default)"),
+    FlagDef::str(
+        "order",
+        "",
+        "Order of results; ASCEND or DESCEND (ASCEND by default)",
+    ),
     FlagDef::bool("prefix", "Get keys with matching prefix"),
-    FlagDef::bool("print-value-only", "Only write values when using the \"simple\" output format"),
+    FlagDef::bool(
+        "print-value-only",
+        "Only write values when using the \"simple\" output format",
+    ),
     FlagDef::int64("rev", "Specify the kv revision"),
-    FlagDef::str("sort-by", "", "Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION"),
+    FlagDef::str(
+        "sort-by",
+        "",
+        "Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION",
+    ),
 ];
 
 /// `put`'s flags.
 pub static PUT_FLAGS: [FlagDef; 4] = [
     FlagDef::bool("ignore-lease", "updates the key using its current lease"),
     FlagDef::bool("ignore-value", "updates the key using its current value"),
-    FlagDef::str("lease", "0", "lease ID (in hexadecimal) to attach to the key"),
-    FlagDef::bool("prev-kv", "return the previous key-value pair before modification"),
+    FlagDef::str(
+        "lease",
+        "0",
+        "lease ID (in hexadecimal) to attach to the key",
+    ),
+    FlagDef::bool(
+        "prev-kv",
+        "return the previous key-value pair before modification",
+    ),
 ];
 
 /// `del`'s flags.
 pub static DEL_FLAGS: [FlagDef; 3] = [
-    FlagDef::bool("from-key", "delete keys that are greater than or equal to the given key using byte compare"),
+    FlagDef::bool(
+        "from-key",
+        "delete keys that are greater than or equal to the given key using byte compare",
+    ),
     FlagDef::bool("prefix", "delete keys with matching prefix"),
     FlagDef::bool("prev-kv", "return deleted key-value pairs"),
 ];

@@ -14,7 +14,11 @@ pub struct Console<'a> {
 
 impl<'a> Console<'a> {
     /// A console over the given streams.
-    pub fn new(out: &'a mut dyn Write, err: &'a mut dyn Write, input: &'a mut dyn BufRead) -> Console<'a> {
+    pub fn new(
+        out: &'a mut dyn Write,
+        err: &'a mut dyn Write,
+        input: &'a mut dyn BufRead,
+    ) -> Console<'a> {
         Console { out, err, input }
     }
 
@@ -31,7 +35,10 @@ impl<'a> Console<'a> {
 
     /// Writes text to stderr.
     pub fn err(&mut self, text: &str) {
-        let _ignored = self.err.write_all(text.as_bytes()).and_then(|()| self.err.flush());
+        let _ignored = self
+            .err
+            .write_all(text.as_bytes())
+            .and_then(|()| self.err.flush());
     }
 
     /// stdin.

@@ -47,14 +47,23 @@ pub enum Dispatch {
 pub fn dispatch(argv: &[String], console: &mut Console<'_>) -> Dispatch {
     let (path, rest) = find(argv);
     if let Err(message) = check_unknown_command(&path, &rest) {
-        console.err(&format!("Error: {message}\nRun '{PROGRAM} --help' for usage.\n"));
+        console.err(&format!(
+            "Error: {message}\nRun '{PROGRAM} --help' for usage.\n"
+        ));
         console.err(&format!("Error: {message}\n"));
         return Dispatch::Exit(exit::ERROR);
     }
     let command = path.last().copied().unwrap_or(&ROOT);
     if command.action == Action::NotYet {
-        let name = path.iter().skip(1).map(|c| c.name).collect::<Vec<_>>().join(" ");
-        console.err(&format!("Error: \"{name}\" is not implemented by {PROGRAM} yet\n"));
+        let name = path
+            .iter()
+            .skip(1)
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(" ");
+        console.err(&format!(
+            "Error: \"{name}\" is not implemented by {PROGRAM} yet\n"
+        ));
         return Dispatch::Exit(exit::ERROR);
     }
     let parsed = match flags::parse(&flag_scope(&path), &rest) {
@@ -68,7 +77,11 @@ pub fn dispatch(argv: &[String], console: &mut Console<'_>) -> Dispatch {
     if command.action == Action::Help {
         return help_command(&parsed.args, console);
     }
-    Dispatch::Run(Invocation { path, values: parsed.values, args: parsed.args })
+    Dispatch::Run(Invocation {
+        path,
+        values: parsed.values,
+        args: parsed.args,
+    })
 }
 
 /// cobra's flag-error report: the error, the usage (on stdout), a blank line, the error.
@@ -95,7 +108,10 @@ fn help_command(topic: &[String], console: &mut Console<'_>) -> Dispatch {
 
 /// Every flag a command accepts: its own, its ancestors' persistent ones, and `--help`.
 pub fn flag_scope(path: &[&Command]) -> Vec<FlagDef> {
-    let mut defs: Vec<FlagDef> = path.iter().flat_map(|c| c.persistent.iter().copied()).collect();
+    let mut defs: Vec<FlagDef> = path
+        .iter()
+        .flat_map(|c| c.persistent.iter().copied())
+        .collect();
     if let Some(command) = path.last() {
         defs.extend(command.flags.iter().copied());
     }
@@ -115,7 +131,10 @@ pub fn find_in(root: &'static Command, argv: &[String]) -> (Vec<&'static Command
     loop {
         let words = strip_flags(&args, &flag_scope(&path));
         let current = path.last().copied().unwrap_or(root);
-        let Some(next) = words.first().and_then(|w| find_next(current, w).map(|c| (w.clone(), c))) else {
+        let Some(next) = words
+            .first()
+            .and_then(|w| find_next(current, w).map(|c| (w.clone(), c)))
+        else {
             return (path, args);
         };
         if let Some(i) = args.iter().position(|a| *a == next.0) {
@@ -133,7 +152,10 @@ pub fn check_unknown_command(path: &[&'static Command], rest: &[String]) -> Resu
     let words = strip_flags(rest, &flag_scope(path));
     match words.first() {
         None => Ok(()),
-        Some(word) => Err(format!("unknown command \"{word}\" for \"{PROGRAM}\"{}", suggestions(word))),
+        Some(word) => Err(format!(
+            "unknown command \"{word}\" for \"{PROGRAM}\"{}",
+            suggestions(word)
+        )),
     }
 }
 
@@ -155,7 +177,11 @@ fn strip_flags(args: &[String], scope: &[FlagDef]) -> Vec<String> {
         let short_with_value = s.starts_with('-')
             && !s.contains('=')
             && s.chars().count() == 2
-            && takes_value(scope.iter().find(|d| s[1..].starts_with(d.shorthand.unwrap_or('\0'))));
+            && takes_value(
+                scope
+                    .iter()
+                    .find(|d| s[1..].starts_with(d.shorthand.unwrap_or('\0'))),
+            );
         if long_with_value || short_with_value {
             if args.len() - i <= 1 {
                 break;
@@ -245,21 +271,34 @@ mod tests {
         let (path, _) = find(&words("mem li"));
         assert_eq!(names(&path), ["member", "list"]);
         let (path, rest) = find(&words("e status"));
-        assert!(names(&path).is_empty(), "endpoint and elect share the prefix");
-        assert_eq!(check_unknown_command(&path, &rest).unwrap_err(), "unknown command \"e\" for \"cairnctl\"\n\nDid you mean this?\n\tget\n\tdel\n\tendpoint\n\telect\n");
+        assert!(
+            names(&path).is_empty(),
+            "endpoint and elect share the prefix"
+        );
+        assert_eq!(
+            check_unknown_command(&path, &rest).unwrap_err(),
+            "unknown command \"e\" for \"cairnctl\"\n\nDid you mean this?\n\tget\n\tdel\n\tendpoint\n\telect\n"
+        );
     }
 
     #[test]
     fn unknown_flag_swallows_the_next_word_like_cobra() {
         let (path, rest) = find(&words("--bogus get a"));
         assert!(names(&path).is_empty());
-        assert!(check_unknown_command(&path, &rest).unwrap_err().starts_with("unknown command \"a\""));
+        assert!(
+            check_unknown_command(&path, &rest)
+                .unwrap_err()
+                .starts_with("unknown command \"a\"")
+        );
     }
 
     #[test]
     fn suggestions_use_edit_distance_and_prefix() {
         assert_eq!(suggestions("gte"), "\n\nDid you mean this?\n\tget\n");
-        assert_eq!(suggestions("a"), "\n\nDid you mean this?\n\talarm\n\tauth\n");
+        assert_eq!(
+            suggestions("a"),
+            "\n\nDid you mean this?\n\talarm\n\tauth\n"
+        );
         assert_eq!(suggestions("zzzzzz"), "");
     }
 }

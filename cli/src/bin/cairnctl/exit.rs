@@ -25,12 +25,18 @@ pub struct CliError {
 impl CliError {
     /// A failure printed as `Error: <message>`.
     pub fn new(code: i32, message: impl Into<String>) -> CliError {
-        CliError { code, message: Some(message.into()) }
+        CliError {
+            code,
+            message: Some(message.into()),
+        }
     }
 
     /// A failure whose explanation was already written.
     pub fn silent(code: i32) -> CliError {
-        CliError { code, message: None }
+        CliError {
+            code,
+            message: None,
+        }
     }
 
     /// [`BAD_ARGS`] with a message.

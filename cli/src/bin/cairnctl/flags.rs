@@ -43,22 +43,43 @@ pub struct FlagDef {
 impl FlagDef {
     /// A boolean flag (default false).
     pub const fn bool(name: &'static str, usage: &'static str) -> FlagDef {
-        FlagDef { name, shorthand: None, kind: FlagKind::Bool, default: "false", usage }
+        FlagDef {
+            name,
+            shorthand: None,
+            kind: FlagKind::Bool,
+            default: "false",
+            usage,
+        }
     }
 
     /// A string flag.
     pub const fn str(name: &'static str, default: &'static str, usage: &'static str) -> FlagDef {
-        FlagDef { name, shorthand: None, kind: FlagKind::Str, default, usage }
+        FlagDef {
+            name,
+            shorthand: None,
+            kind: FlagKind::Str,
+            default,
+            usage,
+        }
     }
 
     /// An integer flag (default 0).
     pub const fn int64(name: &'static str, usage: &'static str) -> FlagDef {
-        FlagDef { name, shorthand: None, kind: FlagKind::Int64, default: "0", usage }
+        FlagDef {
+            name,
+            shorthand: None,
+            kind: FlagKind::Int64,
+            default: "0",
+            usage,
+        }
     }
 
     /// The same flag with a one-letter name.
     pub const fn short(self, shorthand: char) -> FlagDef {
-        FlagDef { shorthand: Some(shorthand), ..self }
+        FlagDef {
+            shorthand: Some(shorthand),
+            ..self
+        }
     }
 
     /// The name pflag uses in value errors: `--name`, or `-s, --name` with a shorthand.
@@ -99,13 +120,21 @@ impl FlagValues {
         for def in defs {
             values.insert(def.name, (default_value(def), false));
         }
-        FlagValues { values, defs: defs.to_vec() }
+        FlagValues {
+            values,
+            defs: defs.to_vec(),
+        }
     }
 
     /// Sets `name` from text, as pflag's `FlagSet.Set` does (and marks it changed).
     pub fn set(&mut self, name: &str, raw: &str) -> Result<(), String> {
-        let def = self.def(name).ok_or_else(|| format!("no such flag -{name}"))?;
-        let entry = self.values.get_mut(def.name).ok_or_else(|| format!("no such flag -{name}"))?;
+        let def = self
+            .def(name)
+            .ok_or_else(|| format!("no such flag -{name}"))?;
+        let entry = self
+            .values
+            .get_mut(def.name)
+            .ok_or_else(|| format!("no such flag -{name}"))?;
         let value = parse_value(&def, raw, &entry.0, entry.1).map_err(|why| {
             format!(
                 "invalid argument {} for {} flag: {why}",
@@ -160,7 +189,10 @@ impl FlagValues {
     }
 
     fn value(&self, name: &str) -> Option<&FlagValue> {
-        debug_assert!(self.values.contains_key(name), "flag --{name} is not defined here");
+        debug_assert!(
+            self.values.contains_key(name),
+            "flag --{name} is not defined here"
+        );
         self.values.get(name).map(|(v, _)| v)
     }
 
@@ -183,14 +215,23 @@ fn default_value(def: &FlagDef) -> FlagValue {
     }
 }
 
-fn parse_value(def: &FlagDef, raw: &str, current: &FlagValue, changed: bool) -> Result<FlagValue, String> {
+fn parse_value(
+    def: &FlagDef,
+    raw: &str,
+    current: &FlagValue,
+    changed: bool,
+) -> Result<FlagValue, String> {
     Ok(match def.kind {
         FlagKind::Bool => FlagValue::Bool(go_strconv::parse_bool(raw).map_err(|e| e.to_string())?),
         FlagKind::Str => FlagValue::Str(raw.to_string()),
-        FlagKind::Int64 => FlagValue::Int(go_strconv::parse_int(raw, 0).map_err(|e| e.to_string())?),
+        FlagKind::Int64 => {
+            FlagValue::Int(go_strconv::parse_int(raw, 0).map_err(|e| e.to_string())?)
+        }
         FlagKind::Duration => FlagValue::Duration(go_duration::parse(raw)?),
         FlagKind::StrList => match (current, changed) {
-            (FlagValue::List(old), true) => FlagValue::List([old.clone(), split_list(raw)].concat()),
+            (FlagValue::List(old), true) => {
+                FlagValue::List([old.clone(), split_list(raw)].concat())
+            }
             _ => FlagValue::List(split_list(raw)),
         },
     })
@@ -250,7 +291,9 @@ fn parse_long<'a>(
         Some((n, v)) => (n, Some(v)),
         None => (long, None),
     };
-    let def = values.def(name).ok_or_else(|| format!("unknown flag: --{name}"))?;
+    let def = values
+        .def(name)
+        .ok_or_else(|| format!("unknown flag: --{name}"))?;
     match (inline, def.kind, rest.split_first()) {
         (Some(v), _, _) => values.set(name, v).map(|()| rest),
         (None, FlagKind::Bool, _) => values.set(name, "true").map(|()| rest),
@@ -268,7 +311,12 @@ fn parse_shorthands<'a>(
     let mut remaining = shorthands;
     while let Some(c) = remaining.chars().next() {
         let after = &remaining[c.len_utf8()..];
-        let unknown = || format!("unknown shorthand flag: {} in -{remaining}", go_rune_quote(c));
+        let unknown = || {
+            format!(
+                "unknown shorthand flag: {} in -{remaining}",
+                go_rune_quote(c)
+            )
+        };
         let def = values.def_by_shorthand(c).ok_or_else(unknown)?;
         if after.len() > 1 && after.starts_with('=') {
             values.set(def.name, &after[1..])?;
@@ -284,7 +332,10 @@ fn parse_shorthands<'a>(
             return Ok(rest);
         }
         let (v, tail) = rest.split_first().ok_or_else(|| {
-            format!("flag needs an argument: {} in -{remaining}", go_rune_quote(c))
+            format!(
+                "flag needs an argument: {} in -{remaining}",
+                go_rune_quote(c)
+            )
         })?;
         values.set(def.name, v)?;
         rest = tail;

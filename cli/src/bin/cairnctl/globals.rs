@@ -33,7 +33,11 @@ impl Globals {
     pub fn from_flags(values: &FlagValues) -> Result<Globals, CliError> {
         refuse_unsupported(values)?;
         Ok(Globals {
-            endpoints: values.list("endpoints").iter().map(|e| e.trim().to_string()).collect(),
+            endpoints: values
+                .list("endpoints")
+                .iter()
+                .map(|e| e.trim().to_string())
+                .collect(),
             write_out: values.str("write-out").to_string(),
             hex: values.bool("hex"),
             dial_timeout: values.duration("dial-timeout"),
@@ -138,21 +142,33 @@ mod tests {
     use crate::flags;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn run(argv: &[&str], vars: &[(&str, &str)]) -> (Result<FlagValues, CliError>, String) {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
-        let mut values = flags::parse(&GLOBAL_FLAGS, &argv).map(|p| p.values).unwrap_or_default();
+        let mut values = flags::parse(&GLOBAL_FLAGS, &argv)
+            .map(|p| p.values)
+            .unwrap_or_default();
         let (mut out, mut err, mut input) = (Vec::new(), Vec::new(), &b""[..]);
         let mut console = Console::new(&mut out, &mut err, &mut input);
-        let result = apply_env(&mut values, &GLOBAL_FLAGS, &env(vars), &mut console).map(|()| values);
+        let result =
+            apply_env(&mut values, &GLOBAL_FLAGS, &env(vars), &mut console).map(|()| values);
         (result, String::from_utf8_lossy(&err).into_owned())
     }
 
     #[test]
     fn environment_fills_flags_not_given() {
-        let (values, err) = run(&[], &[("ETCDCTL_ENDPOINTS", "a:1,b:2"), ("ETCDCTL_WRITE_OUT", "json")]);
+        let (values, err) = run(
+            &[],
+            &[
+                ("ETCDCTL_ENDPOINTS", "a:1,b:2"),
+                ("ETCDCTL_WRITE_OUT", "json"),
+            ],
+        );
         let values = values.unwrap();
         assert_eq!(values.list("endpoints"), ["a:1", "b:2"]);
         assert_eq!(values.str("write-out"), "json");
@@ -163,7 +179,10 @@ mod tests {
     fn unknown_variables_draw_a_warning() {
         let (values, err) = run(&[], &[("ETCDCTL_LIMIT", "1"), ("HOME", "/")]);
         assert!(values.is_ok());
-        assert!(err.ends_with(" W | pkg/flags: unrecognized environment variable ETCDCTL_LIMIT=1\n"), "{err}");
+        assert!(
+            err.ends_with(" W | pkg/flags: unrecognized environment variable ETCDCTL_LIMIT=1\n"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -179,6 +198,9 @@ mod tests {
     fn tls_and_auth_flags_are_refused_not_ignored() {
         let argv: Vec<String> = ["--user", "root:x"].iter().map(|s| s.to_string()).collect();
         let values = flags::parse(&GLOBAL_FLAGS, &argv).unwrap().values;
-        assert_eq!(Globals::from_flags(&values).unwrap_err().code, exit::BAD_FEATURE);
+        assert_eq!(
+            Globals::from_flags(&values).unwrap_err().code,
+            exit::BAD_FEATURE
+        );
     }
 }

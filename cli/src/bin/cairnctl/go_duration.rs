@@ -26,7 +26,10 @@ pub fn parse(orig: &str) -> Result<GoDuration, String> {
     let mut total: u64 = 0;
     while !s.is_empty() {
         let (nanos, rest) = parse_component(s, orig)?;
-        total = total.checked_add(nanos).filter(|t| *t <= 1 << 63).ok_or_else(invalid)?;
+        total = total
+            .checked_add(nanos)
+            .filter(|t| *t <= 1 << 63)
+            .ok_or_else(invalid)?;
         s = rest;
     }
     match negative {
@@ -54,15 +57,24 @@ fn parse_component<'a>(s: &'a str, orig: &str) -> Result<(u64, &'a str), String>
     if int_len == 0 && frac_len == 0 {
         return Err(invalid());
     }
-    let unit_len = rest.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(rest.len());
+    let unit_len = rest
+        .find(|c: char| c == '.' || c.is_ascii_digit())
+        .unwrap_or(rest.len());
     if unit_len == 0 {
         return Err(format!("time: missing unit in duration {}", quote(orig)));
     }
     let unit_name = &rest[..unit_len];
     let unit = unit_nanos(unit_name).ok_or_else(|| {
-        format!("time: unknown unit {} in duration {}", quote(unit_name), quote(orig))
+        format!(
+            "time: unknown unit {} in duration {}",
+            quote(unit_name),
+            quote(orig)
+        )
     })?;
-    let mut nanos = whole.checked_mul(unit).filter(|v| *v <= 1 << 63).ok_or_else(invalid)?;
+    let mut nanos = whole
+        .checked_mul(unit)
+        .filter(|v| *v <= 1 << 63)
+        .ok_or_else(invalid)?;
     if fraction.0 > 0 {
         nanos += (fraction.0 as f64 * (unit as f64 / fraction.1)) as u64;
         if nanos > 1 << 63 {
@@ -88,7 +100,10 @@ fn leading_fraction(digits: &str) -> (u64, f64) {
         if overflow {
             continue;
         }
-        match value.checked_mul(10).and_then(|v| v.checked_add(u64::from(b - b'0'))) {
+        match value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+        {
             Some(v) if v <= 1 << 63 => {
                 value = v;
                 scale *= 10.0;
@@ -204,8 +219,14 @@ mod tests {
 
     #[test]
     fn parse_errors_read_like_go() {
-        assert_eq!(parse("3").unwrap_err(), r#"time: missing unit in duration "3""#);
-        assert_eq!(parse("3x").unwrap_err(), r#"time: unknown unit "x" in duration "3x""#);
+        assert_eq!(
+            parse("3").unwrap_err(),
+            r#"time: missing unit in duration "3""#
+        );
+        assert_eq!(
+            parse("3x").unwrap_err(),
+            r#"time: unknown unit "x" in duration "3x""#
+        );
         assert_eq!(parse("x").unwrap_err(), r#"time: invalid duration "x""#);
         assert_eq!(parse("").unwrap_err(), r#"time: invalid duration """#);
         assert_eq!(parse(".s").unwrap_err(), r#"time: invalid duration ".s""#);

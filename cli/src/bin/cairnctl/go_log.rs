@@ -35,8 +35,9 @@ pub fn capnslog_line(level: Level, message: &str) -> String {
     )
 }
 
-/// zap's warning for a failed unary call, as clientv3's retry interceptor logs it.
-pub fn retry_warning(target: &str, error: &str) -> String {
+/// zap's warning for a failed unary call, as clientv3's retry interceptor logs it
+/// (`attempt` counts from 0).
+pub fn retry_warning(target: &str, attempt: u32, error: &str) -> String {
     let t = UtcTime::now();
     let ts = format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
@@ -50,7 +51,7 @@ pub fn retry_warning(target: &str, error: &str) -> String {
     );
     format!(
         "{{\"level\":\"warn\",\"ts\":\"{ts}\",\"caller\":\"clientv3/retry_interceptor.go:62\",\
-         \"msg\":\"retrying of unary invoker failed\",\"target\":\"{}\",\"attempt\":0,\"error\":\"{}\"}}\n",
+         \"msg\":\"retrying of unary invoker failed\",\"target\":\"{}\",\"attempt\":{attempt},\"error\":\"{}\"}}\n",
         zap_escape(target),
         zap_escape(error)
     )
@@ -99,7 +100,14 @@ fn random_uuid() -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 /// A UTC calendar time.
@@ -115,7 +123,9 @@ struct UtcTime {
 
 impl UtcTime {
     fn now() -> UtcTime {
-        let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let secs = since.as_secs();
         let (year, month, day) = civil_from_days((secs / 86_400) as i64);
         let of_day = secs % 86_400;
@@ -131,7 +141,10 @@ impl UtcTime {
     }
 
     fn nanos_since_epoch() -> u128 {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos()
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
     }
 }
 
@@ -162,7 +175,11 @@ mod tests {
 
     #[test]
     fn retry_warning_has_zaps_shape() {
-        let line = retry_warning("passthrough:///h:1", "rpc error: code = Unavailable desc = \"x\"");
+        let line = retry_warning(
+            "passthrough:///h:1",
+            0,
+            "rpc error: code = Unavailable desc = \"x\"",
+        );
         assert!(line.starts_with("{\"level\":\"warn\",\"ts\":\""));
         assert!(line.ends_with(
             "\"caller\":\"clientv3/retry_interceptor.go:62\",\"msg\":\"retrying of unary invoker failed\",\"target\":\"passthrough:///h:1\",\"attempt\":0,\"error\":\"rpc error: code = Unavailable desc = \\\"x\\\"\"}\n"
@@ -174,12 +191,18 @@ mod tests {
         let t = balancer_target(&["http://127.0.0.1:2379".to_string()]);
         assert!(t.starts_with("endpoint://client-"));
         assert!(t.ends_with("/127.0.0.1:2379"));
-        assert_eq!(t.len(), "endpoint://client-".len() + 36 + "/127.0.0.1:2379".len());
+        assert_eq!(
+            t.len(),
+            "endpoint://client-".len() + 36 + "/127.0.0.1:2379".len()
+        );
     }
 
     #[test]
     fn capnslog_line_has_its_shape() {
-        let line = capnslog_line(Level::Warning, "unrecognized environment variable ETCDCTL_X=1");
+        let line = capnslog_line(
+            Level::Warning,
+            "unrecognized environment variable ETCDCTL_X=1",
+        );
         assert_eq!(line.len(), "2006-01-02 15:04:05.000000 W | pkg/flags: unrecognized environment variable ETCDCTL_X=1\n".len());
         assert!(line.ends_with(" W | pkg/flags: unrecognized environment variable ETCDCTL_X=1\n"));
     }

@@ -31,7 +31,12 @@ impl fmt::Display for NumError {
             NumErrorReason::Syntax => "invalid syntax",
             NumErrorReason::Range => "value out of range",
         };
-        write!(f, "strconv.{}: parsing {}: {reason}", self.func, quote(&self.input))
+        write!(
+            f,
+            "strconv.{}: parsing {}: {reason}",
+            self.func,
+            quote(&self.input)
+        )
     }
 }
 
@@ -40,14 +45,22 @@ pub fn parse_bool(s: &str) -> Result<bool, NumError> {
     match s {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        _ => Err(NumError { func: "ParseBool", input: s.to_string(), reason: NumErrorReason::Syntax }),
+        _ => Err(NumError {
+            func: "ParseBool",
+            input: s.to_string(),
+            reason: NumErrorReason::Syntax,
+        }),
     }
 }
 
 /// Go's `strconv.ParseInt(s, base, 64)` for base 0 (prefixes `0x`, `0o`, `0b`, a leading
 /// `0` for octal, and `_` separators) or an explicit base 2..=36.
 pub fn parse_int(s: &str, base: u32) -> Result<i64, NumError> {
-    let err = |reason| NumError { func: "ParseInt", input: s.to_string(), reason };
+    let err = |reason| NumError {
+        func: "ParseInt",
+        input: s.to_string(),
+        reason,
+    };
     let (negative, unsigned) = match s.as_bytes().first() {
         None => return Err(err(NumErrorReason::Syntax)),
         Some(b'+') => (false, &s[1..]),
@@ -69,7 +82,11 @@ fn parse_uint(s0: &str, base: u32) -> Result<u64, NumErrorReason> {
         return Err(NumErrorReason::Syntax);
     }
     let base0 = base == 0;
-    let (digits, base) = if base0 { split_base_prefix(s0) } else { (s0, base) };
+    let (digits, base) = if base0 {
+        split_base_prefix(s0)
+    } else {
+        (s0, base)
+    };
     let mut value: u64 = 0;
     let mut underscores = false;
     for c in digits.chars() {
@@ -77,7 +94,10 @@ fn parse_uint(s0: &str, base: u32) -> Result<u64, NumErrorReason> {
             underscores = true;
             continue;
         }
-        let d = c.to_digit(36).filter(|d| *d < base).ok_or(NumErrorReason::Syntax)?;
+        let d = c
+            .to_digit(36)
+            .filter(|d| *d < base)
+            .ok_or(NumErrorReason::Syntax)?;
         value = value
             .checked_mul(u64::from(base))
             .and_then(|v| v.checked_add(u64::from(d)))
@@ -309,9 +329,15 @@ mod tests {
     #[test]
     fn parse_int_errors_read_like_go() {
         let e = parse_int("abc", 0).unwrap_err();
-        assert_eq!(e.to_string(), r#"strconv.ParseInt: parsing "abc": invalid syntax"#);
+        assert_eq!(
+            e.to_string(),
+            r#"strconv.ParseInt: parsing "abc": invalid syntax"#
+        );
         let e = parse_int("9223372036854775808", 10).unwrap_err();
-        assert_eq!(e.to_string(), r#"strconv.ParseInt: parsing "9223372036854775808": value out of range"#);
+        assert_eq!(
+            e.to_string(),
+            r#"strconv.ParseInt: parsing "9223372036854775808": value out of range"#
+        );
         assert!(parse_int("", 10).is_err());
         assert!(parse_int("1__0", 0).is_err());
         assert!(parse_int("0x", 0).is_err());
@@ -322,7 +348,10 @@ mod tests {
     fn parse_int_hex_is_what_lease_ids_use() {
         assert_eq!(parse_int("694d77aa9e38260f", 16), Ok(0x694d77aa9e38260f));
         assert!(parse_int("0x10", 16).is_err());
-        assert_eq!(parse_int("zz", 16).unwrap_err().to_string(), r#"strconv.ParseInt: parsing "zz": invalid syntax"#);
+        assert_eq!(
+            parse_int("zz", 16).unwrap_err().to_string(),
+            r#"strconv.ParseInt: parsing "zz": invalid syntax"#
+        );
     }
 
     #[test]
@@ -344,7 +373,10 @@ mod tests {
 
     #[test]
     fn unquote_handles_escapes_and_raw_strings() {
-        assert_eq!(unquote(r#""a\tb\x41\101\u00e9""#), Ok("a\tbAAé".as_bytes().to_vec()));
+        assert_eq!(
+            unquote(r#""a\tb\x41\101\u00e9""#),
+            Ok("a\tbAAé".as_bytes().to_vec())
+        );
         assert_eq!(unquote("`raw\\n`"), Ok(b"raw\\n".to_vec()));
         assert_eq!(unquote(r#""\xff""#), Ok(vec![0xff]));
         assert!(unquote(r#""a"b""#).is_err());

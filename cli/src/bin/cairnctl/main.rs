@@ -2,6 +2,18 @@
 //! server). Commands, flags, environment variables, output formats, error messages and exit
 //! codes follow etcdctl's so that scripts written for etcdctl run unchanged; the
 //! differential test in `cli/tests` holds it to that against the real etcdctl.
+//!
+//! Deliberate differences from etcdctl 3.4:
+//! * it names itself `cairnctl` (usage, errors, `version`);
+//! * `get` also has etcd 3.5's `--count-only` and `--min/max-mod/create-rev` (so its usage
+//!   text lists five more flags);
+//! * in `txn`, `lease("k") = "<hex id>"` compares work, an unknown operator or a `--help`
+//!   in a request line is invalid input, and single-quoted words are kept whole (etcdctl
+//!   3.4 panics, deadlocks, and truncates them respectively); the transaction itself is
+//!   bounded by `--command-timeout` (etcdctl waits forever);
+//! * a malformed endpoint is refused at once (etcdctl waits out the command timeout);
+//! * TLS, authentication and DNS discovery flags are refused until cairnctl supports them;
+//! * `endpoint health` lists endpoints in the order given (etcdctl: as checks finish).
 
 mod command;
 mod commands;
@@ -28,9 +40,17 @@ use crate::exit::CliError;
 
 #[tokio::main]
 async fn main() {
-    let argv: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let argv: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let env: Vec<(String, String)> = std::env::vars_os()
-        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
         .filter(|(k, _)| k != "ETCDCTL_API")
         .collect();
     let code = run_process(&argv, &env).await;

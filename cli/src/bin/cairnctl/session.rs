@@ -3,6 +3,8 @@
 //! deadline (`--command-timeout`), retrying unreachable endpoints until it passes, as
 //! clientv3's non-blocking dial effectively does. Failed calls are reported as etcdctl
 //! reports them: clientv3's retry-interceptor warning, then `Error: <etcd message>`.
+//! Reads are retried as clientv3 retries its "repeatable" calls: after an `Unavailable`
+//! answer (`etcdserver: no leader`), every 25ms until the deadline; writes never are.
 
 use std::future::Future;
 use std::time::Duration;
@@ -17,11 +19,16 @@ use crate::globals::{self, Globals};
 use crate::go_log;
 use crate::output::Printer;
 
+/// clientv3's pause between attempts of a repeatable call (`defaultBackoffWaitBetween`).
+const RETRY_BACKOFF_MS: u64 = 25;
+/// clientv3's attempt limit for a repeatable call (`defaultUnaryMaxRetries`).
+const MAX_UNARY_ATTEMPTS: u32 = 100;
+
 /// How long to wait before trying unreachable endpoints again.
 const REDIAL_INTERVAL_MS: u64 = 100;
 
 /// What etcdctl's client logs when no endpoint could be reached before the deadline.
-const BALANCER_FAILURE: &str = "latest balancer error: all SubConns are in TransientFailure";
+pub const BALANCER_FAILURE: &str = "latest balancer error: all SubConns are in TransientFailure";
 
 /// The process environment, as read at start (in order).
 pub type Env = [(String, String)];
@@ -38,25 +45,48 @@ pub struct Session {
 impl Session {
     /// Resolves the global options (environment included) for `invocation`, as etcdctl does
     /// before creating its client.
-    pub fn globals(invocation: &mut Invocation, env: &Env, console: &mut Console<'_>) -> Result<Globals, CliError> {
+    pub fn globals(
+        invocation: &mut Invocation,
+        env: &Env,
+        console: &mut Console<'_>,
+    ) -> Result<Globals, CliError> {
         let inherited = invocation.inherited_flags();
         globals::apply_env(&mut invocation.values, &inherited, env, console)?;
         Globals::from_flags(&invocation.values)
     }
 
     /// Resolves options and output format, then connects to the first reachable endpoint.
-    pub async fn open(invocation: &mut Invocation, env: &Env, console: &mut Console<'_>) -> Result<Session, CliError> {
+    pub async fn open(
+        invocation: &mut Invocation,
+        env: &Env,
+        console: &mut Console<'_>,
+    ) -> Result<Session, CliError> {
         let globals = Session::globals(invocation, env, console)?;
         let printer = Printer::new(&globals.write_out, globals.hex)?;
         Session::connect(globals, printer, console).await
     }
 
     /// Connects to `globals.endpoints` within the command deadline.
-    pub async fn connect(globals: Globals, printer: Printer, console: &mut Console<'_>) -> Result<Session, CliError> {
+    pub async fn connect(
+        globals: Globals,
+        printer: Printer,
+        console: &mut Console<'_>,
+    ) -> Result<Session, CliError> {
         let target = go_log::balancer_target(&globals.endpoints);
         let deadline = Instant::now() + globals.command_timeout();
         match connect_until(&globals.endpoints, globals.dial_timeout(), deadline).await {
-            Ok(client) => Ok(Session { client, printer, globals, target, deadline }),
+            Ok(client) => Ok(Session {
+                client,
+                printer,
+                globals,
+                target,
+                deadline,
+            }),
+            // A malformed endpoint is the user's to fix: say so at once, without the wait
+            // and the transport warning etcdctl gives it.
+            Err(error @ (ClientError::InvalidEndpoint(_) | ClientError::NoEndpoints)) => {
+                Err(CliError::error(error.to_string()))
+            }
             Err(error) => Err(report(console, &target, &unreachable_as_etcdctl(error))),
         }
     }
@@ -76,6 +106,24 @@ impl Session {
         self.deadline = Instant::now() + self.globals.command_timeout();
     }
 
+    /// Runs a read under the command deadline, retrying it while the server answers
+    /// `Unavailable`; a failure is reported as etcdctl reports it and becomes exit code 1.
+    pub async fn call_repeatable<T, F, Fut>(
+        &self,
+        console: &mut Console<'_>,
+        call: F,
+    ) -> Result<T, CliError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        let (result, warnings) = repeat(self.deadline, &self.target, call).await;
+        for warning in warnings {
+            console.err(&warning);
+        }
+        result.map_err(|e| CliError::error(etcdctl_message(&e)))
+    }
+
     /// Runs one call under the command deadline; a failure is reported as etcdctl reports
     /// it and becomes exit code 1.
     pub async fn call<T>(
@@ -83,8 +131,47 @@ impl Session {
         console: &mut Console<'_>,
         call: impl Future<Output = Result<T, ClientError>>,
     ) -> Result<T, CliError> {
-        within(self.deadline, call).await.map_err(|e| report(console, &self.target, &e))
+        within(self.deadline, call)
+            .await
+            .map_err(|e| report(console, &self.target, &e))
     }
+}
+
+/// clientv3's retry loop for a repeatable call: each failure logs a warning; an
+/// `Unavailable` one is tried again after [`RETRY_BACKOFF_MS`] while the deadline allows.
+/// Returns the outcome and the warnings to print.
+pub async fn repeat<T, F, Fut>(
+    deadline: Instant,
+    target: &str,
+    mut call: F,
+) -> (Result<T, ClientError>, Vec<String>)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ClientError>>,
+{
+    let mut warnings = Vec::new();
+    for attempt in 0..MAX_UNARY_ATTEMPTS {
+        let error = match within(deadline, call()).await {
+            Ok(value) => return (Ok(value), warnings),
+            Err(error) => error,
+        };
+        warnings.push(go_log::retry_warning(
+            target,
+            attempt,
+            &warning_text(&error),
+        ));
+        let retryable = error.is_rpc() && error.code() == cairn_client::Code::Unavailable;
+        if !retryable || attempt + 1 == MAX_UNARY_ATTEMPTS {
+            return (Err(error), warnings);
+        }
+        let wake = Instant::now() + Duration::from_millis(RETRY_BACKOFF_MS);
+        if wake >= deadline {
+            tokio::time::sleep_until(deadline).await;
+            return (Err(ClientError::Timeout(Duration::ZERO)), warnings);
+        }
+        tokio::time::sleep_until(wake).await;
+    }
+    (Err(ClientError::Timeout(Duration::ZERO)), warnings)
 }
 
 /// `call` bounded by `deadline`; past it, a [`ClientError::Timeout`].
@@ -107,7 +194,10 @@ pub async fn connect_until(
     deadline: Instant,
 ) -> Result<Client, ClientError> {
     loop {
-        let options = ConnectOptions { dial_timeout, request_timeout: None };
+        let options = ConnectOptions {
+            dial_timeout,
+            request_timeout: None,
+        };
         let error = match within(deadline, Client::connect_with(endpoints, options)).await {
             Ok(client) => return Ok(client),
             Err(error @ ClientError::Unreachable { .. }) => error,
@@ -126,16 +216,17 @@ pub async fn connect_until(
 /// and then fail with `DeadlineExceeded` and the balancer's last error.
 fn unreachable_as_etcdctl(error: ClientError) -> ClientError {
     match error {
-        ClientError::Unreachable { .. } | ClientError::Timeout(_) => {
-            ClientError::Rpc { code: cairn_client::Code::DeadlineExceeded, message: BALANCER_FAILURE.to_string() }
-        }
+        ClientError::Unreachable { .. } | ClientError::Timeout(_) => ClientError::Rpc {
+            code: cairn_client::Code::DeadlineExceeded,
+            message: BALANCER_FAILURE.to_string(),
+        },
         other => other,
     }
 }
 
 /// Writes clientv3's warning for a failed call and returns etcdctl's error for it.
 pub fn report(console: &mut Console<'_>, target: &str, error: &ClientError) -> CliError {
-    console.err(&go_log::retry_warning(target, &warning_text(error)));
+    console.err(&go_log::retry_warning(target, 0, &warning_text(error)));
     CliError::error(etcdctl_message(error))
 }
 
@@ -143,9 +234,10 @@ pub fn report(console: &mut Console<'_>, target: &str, error: &ClientError) -> C
 pub fn warning_text(error: &ClientError) -> String {
     match error {
         ClientError::Rpc { code, message } => cairn_client::go_status_text(*code, message),
-        ClientError::Timeout(_) => {
-            cairn_client::go_status_text(cairn_client::Code::DeadlineExceeded, "context deadline exceeded")
-        }
+        ClientError::Timeout(_) => cairn_client::go_status_text(
+            cairn_client::Code::DeadlineExceeded,
+            "context deadline exceeded",
+        ),
         other => other.to_string(),
     }
 }
@@ -154,7 +246,66 @@ pub fn warning_text(error: &ClientError) -> String {
 /// of time, Go's `context deadline exceeded` (as clientv3's `toErr` turns it into).
 pub fn etcdctl_message(error: &ClientError) -> String {
     match error {
-        ClientError::Rpc { code: cairn_client::Code::DeadlineExceeded, .. } => "context deadline exceeded".to_string(),
+        ClientError::Rpc {
+            code: cairn_client::Code::DeadlineExceeded,
+            ..
+        } => "context deadline exceeded".to_string(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn unavailable() -> ClientError {
+        ClientError::Rpc {
+            code: cairn_client::Code::Unavailable,
+            message: "etcdserver: no leader".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_are_retried_while_the_server_is_unavailable() {
+        let calls = Cell::new(0);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (result, warnings) = repeat(deadline, "t", || {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move { if n < 3 { Err(unavailable()) } else { Ok(n) } }
+        })
+        .await;
+        assert_eq!(result, Ok(3));
+        assert_eq!(warnings.len(), 2);
+        assert!(warnings[1].contains(
+            "\"attempt\":1,\"error\":\"rpc error: code = Unavailable desc = etcdserver: no leader\""
+        ));
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_retried() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let compacted = ClientError::Rpc {
+            code: cairn_client::Code::OutOfRange,
+            message: "etcdserver: mvcc: required revision has been compacted".into(),
+        };
+        let (result, warnings) =
+            repeat(deadline, "t", || async { Err::<(), _>(compacted.clone()) }).await;
+        assert_eq!(result, Err(compacted));
+        assert_eq!(warnings.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn retrying_stops_at_the_deadline() {
+        let deadline = Instant::now() + Duration::from_millis(100);
+        let (result, warnings) =
+            repeat(deadline, "t", || async { Err::<(), _>(unavailable()) }).await;
+        assert!(matches!(result, Err(ClientError::Timeout(_))));
+        assert!(!warnings.is_empty());
+        assert_eq!(
+            etcdctl_message(&ClientError::Timeout(Duration::ZERO)),
+            "context deadline exceeded"
+        );
     }
 }

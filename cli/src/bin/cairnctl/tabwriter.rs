@@ -11,7 +11,10 @@ type Line = Vec<String>;
 
 /// Aligns `text` as Go's tabwriter would.
 pub fn align(text: &str) -> String {
-    let mut lines: Vec<Line> = text.split('\n').map(|l| l.split('\t').map(str::to_string).collect()).collect();
+    let mut lines: Vec<Line> = text
+        .split('\n')
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect();
     // `split` yields a last empty line after a final '\n'; it holds no cells.
     let ends_with_newline = text.ends_with('\n');
     if ends_with_newline {
@@ -28,7 +31,13 @@ pub fn align(text: &str) -> String {
 
 /// Go's `Writer.format`: lays out lines `[line0, line1)` given the widths of the columns
 /// to the left, discovering column blocks recursively.
-fn format_block(lines: &[Line], line0: usize, line1: usize, widths: &mut Vec<usize>, out: &mut String) {
+fn format_block(
+    lines: &[Line],
+    line0: usize,
+    line1: usize,
+    widths: &mut Vec<usize>,
+    out: &mut String,
+) {
     let column = widths.len();
     let mut this = line0;
     while this < line1 {
@@ -87,7 +96,10 @@ mod tests {
 
     #[test]
     fn leading_tab_lines_indent_by_one_tab() {
-        assert_eq!(align("NAME:\n\tget - Gets\n\nUSAGE:\n"), "NAME:\n\tget - Gets\n\nUSAGE:\n");
+        assert_eq!(
+            align("NAME:\n\tget - Gets\n\nUSAGE:\n"),
+            "NAME:\n\tget - Gets\n\nUSAGE:\n"
+        );
     }
 
     #[test]

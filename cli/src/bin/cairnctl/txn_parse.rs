@@ -49,7 +49,9 @@ pub fn read_section(input: &mut dyn BufRead) -> Result<Vec<String>, CliError> {
     let mut lines = Vec::new();
     loop {
         let mut raw = Vec::new();
-        let read = input.read_until(b'\n', &mut raw).map_err(|e| CliError::invalid_input(e.to_string()))?;
+        let read = input
+            .read_until(b'\n', &mut raw)
+            .map_err(|e| CliError::invalid_input(e.to_string()))?;
         if read == 0 || raw.last() != Some(&b'\n') {
             return Err(CliError::invalid_input("EOF"));
         }
@@ -63,7 +65,8 @@ pub fn read_section(input: &mut dyn BufRead) -> Result<Vec<String>, CliError> {
 
 /// Parses one compare line.
 pub fn parse_compare(line: &str) -> Result<Compare, CliError> {
-    let malformed = |detail: String| CliError::invalid_input(format!("malformed comparison: {line}{detail}"));
+    let malformed =
+        |detail: String| CliError::invalid_input(format!("malformed comparison: {line}{detail}"));
     let Some((target, rest)) = line.split_once('(') else {
         return Err(malformed(String::new()));
     };
@@ -77,10 +80,15 @@ pub fn parse_compare(line: &str) -> Result<Compare, CliError> {
         )));
     }
     let invalid = || CliError::invalid_input(format!("invalid txn compare request: {line}"));
-    let number = |base| go_strconv::parse_int(&String::from_utf8_lossy(&scan.value), base).map_err(|_| invalid());
+    let number = |base| {
+        go_strconv::parse_int(&String::from_utf8_lossy(&scan.value), base).map_err(|_| invalid())
+    };
     let (target, union) = match target {
         "ver" | "version" => (CompareTarget::Version, TargetUnion::Version(number(10)?)),
-        "c" | "create" => (CompareTarget::Create, TargetUnion::CreateRevision(number(10)?)),
+        "c" | "create" => (
+            CompareTarget::Create,
+            TargetUnion::CreateRevision(number(10)?),
+        ),
         "m" | "mod" => (CompareTarget::Mod, TargetUnion::ModRevision(number(10)?)),
         "val" | "value" => (CompareTarget::Value, TargetUnion::Value(scan.value.clone())),
         "lease" => (CompareTarget::Lease, TargetUnion::Lease(number(16)?)),
@@ -187,7 +195,7 @@ impl<'a> Scanner<'a> {
         match self.next()? {
             '`' => {
                 let end = self.rest.find('`')?;
-                let raw = self.rest[..end].as_bytes().to_vec();
+                let raw = self.rest.as_bytes()[..end].to_vec();
                 self.rest = &self.rest[end + 1..];
                 Some(raw)
             }
@@ -239,8 +247,10 @@ pub fn parse_request(line: &str) -> Result<RequestOp, RequestError> {
     let Action::Run(id) = command.action else {
         return Err(invalid().into());
     };
-    let parsed = flags::parse(&dispatch::flag_scope(&path), &rest)
-        .map_err(|_| RequestError { usage: Some(usage::cobra_default_usage(command) + "\n"), error: invalid() })?;
+    let parsed = flags::parse(&dispatch::flag_scope(&path), &rest).map_err(|_| RequestError {
+        usage: Some(usage::cobra_default_usage(command) + "\n"),
+        error: invalid(),
+    })?;
     if parsed.values.bool("help") {
         return Err(invalid().into());
     }
@@ -250,7 +260,9 @@ pub fn parse_request(line: &str) -> Result<RequestOp, RequestError> {
         CommandId::Del => Request::RequestDeleteRange(del::request(&parsed.args, &parsed.values)?),
         _ => return Err(invalid().into()),
     };
-    Ok(RequestOp { request: Some(request) })
+    Ok(RequestOp {
+        request: Some(request),
+    })
 }
 
 /// etcdctl's `argify`: words, `"double quoted"` (Go escapes) or `'single quoted'` (literal).
@@ -302,7 +314,8 @@ fn unquote_word(token: &str) -> Result<String, CliError> {
         return Ok(token[1..token.len() - 1].to_string());
     }
     if token.starts_with('"') {
-        let bytes = go_strconv::unquote(token).map_err(|e| CliError::invalid_input(e.to_string()))?;
+        let bytes =
+            go_strconv::unquote(token).map_err(|e| CliError::invalid_input(e.to_string()))?;
         return Ok(String::from_utf8_lossy(&bytes).into_owned());
     }
     Ok(token.to_string())
@@ -326,7 +339,10 @@ mod tests {
     #[test]
     fn compare_targets_and_operators() {
         let c = parse_compare(r#"mod("k") > "5""#).unwrap();
-        assert_eq!((c.target, c.result), (CompareTarget::Mod as i32, CompareResult::Greater as i32));
+        assert_eq!(
+            (c.target, c.result),
+            (CompareTarget::Mod as i32, CompareResult::Greater as i32)
+        );
         assert_eq!(c.target_union, Some(TargetUnion::ModRevision(5)));
         let c = parse_compare(r#"ver("k") != "0""#).unwrap();
         assert_eq!(c.target_union, Some(TargetUnion::Version(0)));
@@ -341,7 +357,10 @@ mod tests {
     fn compare_strings_take_go_escapes_and_raw_strings() {
         let c = parse_compare(r#"value("a\x00b") = "tab\there""#).unwrap();
         assert_eq!(c.key, b"a\0b");
-        assert_eq!(c.target_union, Some(TargetUnion::Value(b"tab\there".to_vec())));
+        assert_eq!(
+            c.target_union,
+            Some(TargetUnion::Value(b"tab\there".to_vec()))
+        );
         let c = parse_compare(r#"value(`raw\n`) = "x""#).unwrap();
         assert_eq!(c.key, b"raw\\n");
     }
@@ -354,7 +373,10 @@ mod tests {
     #[test]
     fn malformed_compares_report_what_was_scanned() {
         let e = |line: &str| parse_compare(line).unwrap_err();
-        assert_eq!(e("bad"), CliError::invalid_input("malformed comparison: bad"));
+        assert_eq!(
+            e("bad"),
+            CliError::invalid_input("malformed comparison: bad")
+        );
         assert_eq!(
             e(r#"value("a")="1""#),
             CliError::invalid_input(r#"malformed comparison: value("a")="1"; got value("a")  """#)
@@ -380,20 +402,40 @@ mod tests {
 
     #[test]
     fn argify_splits_quotes_like_etcdctl() {
-        assert_eq!(argify(r#"put "sp ace" "v\tx""#).unwrap(), ["put", "sp ace", "v\tx"]);
-        assert_eq!(argify("put q 'hi there'").unwrap(), ["put", "q", "hi there"]);
+        assert_eq!(
+            argify(r#"put "sp ace" "v\tx""#).unwrap(),
+            ["put", "sp ace", "v\tx"]
+        );
+        assert_eq!(
+            argify("put q 'hi there'").unwrap(),
+            ["put", "q", "hi there"]
+        );
         assert_eq!(argify(r#"get a"b c""#).unwrap(), ["get", "a\"b", "c\""]);
         assert_eq!(argify(r#"get " a"#).unwrap(), ["get", "a"]);
-        assert_eq!(argify(r#"put k "\q""#).unwrap_err(), CliError::invalid_input("invalid syntax"));
+        assert_eq!(
+            argify(r#"put k "\q""#).unwrap_err(),
+            CliError::invalid_input("invalid syntax")
+        );
     }
 
     #[test]
     fn request_lines_use_the_commands_flags() {
         let op = parse_request("put k v --prev-kv").unwrap();
-        let want = PutRequest { key: b"k".to_vec(), value: b"v".to_vec(), prev_kv: true, ..Default::default() };
+        let want = PutRequest {
+            key: b"k".to_vec(),
+            value: b"v".to_vec(),
+            prev_kv: true,
+            ..Default::default()
+        };
         assert_eq!(op.request, Some(Request::RequestPut(want)));
         let op = parse_request("g a --prefix --limit 1").unwrap();
-        let Some(Request::RequestRange(RangeRequest { key, range_end, limit, .. })) = op.request else {
+        let Some(Request::RequestRange(RangeRequest {
+            key,
+            range_end,
+            limit,
+            ..
+        })) = op.request
+        else {
             panic!("expected a range request");
         };
         assert_eq!((key, range_end, limit), (b"a".to_vec(), b"b".to_vec(), 1));
@@ -402,13 +444,32 @@ mod tests {
     #[test]
     fn bad_request_lines_read_like_etcdctl() {
         let e = parse_request("bogus a b").unwrap_err();
-        assert_eq!(e, RequestError { usage: None, error: CliError::invalid_input("invalid txn request: bogus a b") });
+        assert_eq!(
+            e,
+            RequestError {
+                usage: None,
+                error: CliError::invalid_input("invalid txn request: bogus a b")
+            }
+        );
         let e = parse_request("get").unwrap_err();
-        assert_eq!(e.error, CliError::invalid_input("invalid txn compare request: get"));
+        assert_eq!(
+            e.error,
+            CliError::invalid_input("invalid txn compare request: get")
+        );
         let e = parse_request("get a -w json").unwrap_err();
-        assert_eq!(e.error, CliError::invalid_input("invalid txn request: get a -w json"));
-        assert!(e.usage.unwrap_or_default().starts_with("Usage:\n   get [options] <key> [range_end] [flags]\n"));
-        assert_eq!(parse_request("put a").unwrap_err().error.code, exit::BAD_ARGS);
+        assert_eq!(
+            e.error,
+            CliError::invalid_input("invalid txn request: get a -w json")
+        );
+        assert!(
+            e.usage
+                .unwrap_or_default()
+                .starts_with("Usage:\n   get [options] <key> [range_end] [flags]\n")
+        );
+        assert_eq!(
+            parse_request("put a").unwrap_err().error.code,
+            exit::BAD_ARGS
+        );
     }
 
     #[test]
@@ -416,8 +477,14 @@ mod tests {
         let mut input: &[u8] = b"  value(\"a\") = \"1\"  \n\nrest\n";
         assert_eq!(read_section(&mut input).unwrap(), [r#"value("a") = "1""#]);
         let mut input: &[u8] = b"put a b\n";
-        assert_eq!(read_section(&mut input).unwrap_err(), CliError::invalid_input("EOF"));
+        assert_eq!(
+            read_section(&mut input).unwrap_err(),
+            CliError::invalid_input("EOF")
+        );
         let mut input: &[u8] = b"no newline";
-        assert_eq!(read_section(&mut input).unwrap_err(), CliError::invalid_input("EOF"));
+        assert_eq!(
+            read_section(&mut input).unwrap_err(),
+            CliError::invalid_input("EOF")
+        );
     }
 }

@@ -16,7 +16,11 @@ pub fn render(path: &[&Command]) -> String {
         return String::new();
     };
     let mut text = String::new();
-    text.push_str(&format!("NAME:\n\t{} - {}\n\n", relative_name(path, 1), command.short));
+    text.push_str(&format!(
+        "NAME:\n\t{} - {}\n\n",
+        relative_name(path, 1),
+        command.short
+    ));
     text.push_str(&format!("USAGE:\n\t{}\n", use_line(path)));
     if ancestors.is_empty() {
         text.push_str(&format!("\nVERSION:\n\t{}\n", env!("CARGO_PKG_VERSION")));
@@ -52,7 +56,12 @@ fn use_line(path: &[&Command]) -> String {
     let Some((command, ancestors)) = path.split_last() else {
         return String::new();
     };
-    let mut line = ancestors.iter().map(|c| c.name).chain([command.use_line]).collect::<Vec<_>>().join(" ");
+    let mut line = ancestors
+        .iter()
+        .map(|c| c.name)
+        .chain([command.use_line])
+        .collect::<Vec<_>>()
+        .join(" ");
     if !line.contains("[flags]") {
         line.push_str(" [flags]");
     }
@@ -83,7 +92,12 @@ fn push_description(text: &mut String, long: &str) {
 
 /// The command's own flags and the ones it passes down, plus `--help`, sorted by name.
 pub fn local_flags(command: &Command) -> Vec<FlagDef> {
-    let mut flags: Vec<FlagDef> = command.flags.iter().chain(command.persistent).copied().collect();
+    let mut flags: Vec<FlagDef> = command
+        .flags
+        .iter()
+        .chain(command.persistent)
+        .copied()
+        .collect();
     flags.push(HELP_FLAG);
     flags.sort_by_key(|f| f.name);
     flags
@@ -91,7 +105,10 @@ pub fn local_flags(command: &Command) -> Vec<FlagDef> {
 
 /// Flags passed down from the ancestors, sorted by name.
 pub fn inherited_flags(ancestors: &[&Command]) -> Vec<FlagDef> {
-    let mut flags: Vec<FlagDef> = ancestors.iter().flat_map(|c| c.persistent.iter().copied()).collect();
+    let mut flags: Vec<FlagDef> = ancestors
+        .iter()
+        .flat_map(|c| c.persistent.iter().copied())
+        .collect();
     flags.sort_by_key(|f| f.name);
     flags
 }
@@ -144,7 +161,10 @@ fn pflag_usages(flags: &[FlagDef], command: &Command) -> String {
             _ => flag.usage.to_string(),
         };
         let padding = " ".repeat(width - head.len() + 1);
-        text.push_str(&format!("{head} {padding} {usage}{}\n", pflag_default(flag)));
+        text.push_str(&format!(
+            "{head} {padding} {usage}{}\n",
+            pflag_default(flag)
+        ));
     }
     text
 }
@@ -188,7 +208,11 @@ mod tests {
         let mut path = vec![&ROOT];
         for name in names {
             let parent = path[path.len() - 1];
-            let child = parent.children.iter().find(|c| c.name == *name).expect("test names exist");
+            let child = parent
+                .children
+                .iter()
+                .find(|c| c.name == *name)
+                .expect("test names exist");
             path.push(child);
         }
         path
@@ -200,16 +224,29 @@ mod tests {
         let expected_head = "NAME:\n\tput - Puts the given key into the store\n\nUSAGE:\n\tcairnctl put [options] <key> <value> (<value> can also be given from stdin) [flags]\n\nDESCRIPTION:\n\tPuts the given key into the store.\n\t\n";
         assert!(text.starts_with(expected_head), "{text}");
         assert!(text.contains("OPTIONS:\n  -h, --help[=false]\t\thelp for put\n      --ignore-lease[=false]\tupdates the key using its current lease\n"));
-        assert!(text.contains("      --lease=\"0\"\t\tlease ID (in hexadecimal) to attach to the key\n"));
+        assert!(
+            text.contains(
+                "      --lease=\"0\"\t\tlease ID (in hexadecimal) to attach to the key\n"
+            )
+        );
         assert!(text.contains("  -w, --write-out=\"simple\"\t\t\tset the output format (fields, json, protobuf, simple, table)\n\n"));
     }
 
     #[test]
     fn txn_request_usage_is_cobras_default_layout() {
-        let get = crate::commands::TXN_REQUESTS.children.iter().find(|c| c.name == "get").expect("get exists");
+        let get = crate::commands::TXN_REQUESTS
+            .children
+            .iter()
+            .find(|c| c.name == "get")
+            .expect("get exists");
         let text = cobra_default_usage(get);
         assert!(text.starts_with("Usage:\n   get [options] <key> [range_end] [flags]\n\nFlags:\n      --consistency string   Linearizable(l) or Serializable(s) (default \"l\")\n"), "{text}");
-        assert!(text.ends_with("      --sort-by string       Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "      --sort-by string       Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -12,11 +12,15 @@ use crate::session::{Env, Session};
 /// The DeleteRange request for `args` and `flags`, with etcdctl's checks and messages.
 pub fn request(args: &[String], flags: &FlagValues) -> Result<DeleteRangeRequest, CliError> {
     if args.is_empty() || args.len() > 2 {
-        return Err(CliError::bad_args("del command needs one argument as key and an optional argument as range_end"));
+        return Err(CliError::bad_args(
+            "del command needs one argument as key and an optional argument as range_end",
+        ));
     }
     let (prefix, from_key) = (flags.bool("prefix"), flags.bool("from-key"));
     if prefix && from_key {
-        return Err(CliError::bad_args("`--prefix` and `--from-key` cannot be set at the same time, choose one"));
+        return Err(CliError::bad_args(
+            "`--prefix` and `--from-key` cannot be set at the same time, choose one",
+        ));
     }
     if args.len() > 1 && (prefix || from_key) {
         return Err(CliError::bad_args(
@@ -27,16 +31,31 @@ pub fn request(args: &[String], flags: &FlagValues) -> Result<DeleteRangeRequest
     let (key, range_end) = match (prefix, from_key) {
         (true, _) => range_end::with_prefix(key),
         (_, true) => range_end::with_from_key(key),
-        _ => (key, args.get(1).map(|e| e.as_bytes().to_vec()).unwrap_or_default()),
+        _ => (
+            key,
+            args.get(1)
+                .map(|e| e.as_bytes().to_vec())
+                .unwrap_or_default(),
+        ),
     };
-    Ok(DeleteRangeRequest { key, range_end, prev_kv: flags.bool("prev-kv") })
+    Ok(DeleteRangeRequest {
+        key,
+        range_end,
+        prev_kv: flags.bool("prev-kv"),
+    })
 }
 
 /// Runs `del`.
-pub async fn run(invocation: &mut Invocation, env: &Env, console: &mut Console<'_>) -> Result<(), CliError> {
+pub async fn run(
+    invocation: &mut Invocation,
+    env: &Env,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
     let request = request(&invocation.args, &invocation.values)?;
     let session = Session::open(invocation, env, console).await?;
-    let response = session.call(console, session.client().kv_delete_range(request)).await?;
+    let response = session
+        .call(console, session.client().kv_delete_range(request))
+        .await?;
     session.printer().del(&response, console)
 }
 
@@ -55,7 +74,14 @@ mod tests {
 
     #[test]
     fn prefix_and_explicit_ranges() {
-        assert_eq!(build("p --prefix --prev-kv").unwrap(), DeleteRangeRequest { key: b"p".to_vec(), range_end: b"q".to_vec(), prev_kv: true });
+        assert_eq!(
+            build("p --prefix --prev-kv").unwrap(),
+            DeleteRangeRequest {
+                key: b"p".to_vec(),
+                range_end: b"q".to_vec(),
+                prev_kv: true
+            }
+        );
         assert_eq!(build("a c").unwrap().range_end, b"c");
     }
 

@@ -3,9 +3,11 @@
 //! etcdctl does. Health is a linearizable read of the key `health` (a permission-denied
 //! answer still proves the cluster commits); status is `Maintenance.Status`.
 
-use cairn_client::pb::etcdserverpb::{MemberListRequest, RangeRequest, StatusRequest};
-use cairn_client::{Client, ClientError};
 use cairn_client::etcd_error::EtcdError;
+use cairn_client::pb::etcdserverpb::{
+    MemberListRequest, RangeRequest, StatusRequest, StatusResponse,
+};
+use cairn_client::{Client, ClientError, Code};
 use tokio::time::Instant;
 
 use crate::console::Console;
@@ -17,16 +19,26 @@ use crate::go_log;
 use crate::output::{EpHealth, EpStatus, Printer};
 use crate::session::{self, Env, Session};
 
-/// Runs `endpoint health`.
-pub async fn health(invocation: &mut Invocation, env: &Env, console: &mut Console<'_>) -> Result<(), CliError> {
+/// Runs `endpoint health`: all endpoints are checked at once; results are printed in the
+/// order the endpoints were given.
+pub async fn health(
+    invocation: &mut Invocation,
+    env: &Env,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
     let globals = Session::globals(invocation, env, console)?;
     let printer = Printer::new(&globals.write_out, globals.hex)?;
     let endpoints = endpoints(invocation, &globals, console).await?;
-    let checks: Vec<_> = endpoints.into_iter().map(|ep| tokio::spawn(check_health(ep, globals.clone()))).collect();
+    let checks: Vec<_> = endpoints
+        .into_iter()
+        .map(|ep| tokio::spawn(check_health(ep, globals.clone())))
+        .collect();
     let mut results = Vec::with_capacity(checks.len());
     for check in checks {
-        let (health, warning) = check.await.map_err(|e| CliError::error(format!("health check failed: {e}")))?;
-        if let Some(warning) = warning {
+        let (health, warnings) = check
+            .await
+            .map_err(|e| CliError::error(format!("health check failed: {e}")))?;
+        for warning in warnings {
             console.err(&warning);
         }
         results.push(health);
@@ -38,37 +50,45 @@ pub async fn health(invocation: &mut Invocation, env: &Env, console: &mut Consol
     }
 }
 
-/// One endpoint's health, and the warning clientv3 would have logged for it.
-async fn check_health(endpoint: String, globals: Globals) -> (EpHealth, Option<String>) {
+/// One endpoint's health, and the warnings clientv3 would have logged on the way.
+async fn check_health(endpoint: String, globals: Globals) -> (EpHealth, Vec<String>) {
     let target = go_log::balancer_target(std::slice::from_ref(&endpoint));
     let start = Instant::now();
     let deadline = start + globals.command_timeout();
-    let answer = match session::connect_until(std::slice::from_ref(&endpoint), globals.dial_timeout(), deadline).await {
-        Ok(client) => session::within(deadline, read_health_key(client)).await,
-        Err(_unreachable) => Err(ClientError::Rpc {
-            code: cairn_client::Code::DeadlineExceeded,
-            message: "latest balancer error: all SubConns are in TransientFailure".to_string(),
-        }),
+    let (answer, warnings) = match connect_one(&endpoint, &globals, deadline).await {
+        Ok(client) => session::repeat(deadline, &target, || read_health_key(&client)).await,
+        Err(error) => failed_dial(&target, error),
     };
     let took = go_duration::format(go_duration::from_std(start.elapsed()));
-    let mut health = EpHealth { endpoint, health: false, took, error: String::new() };
-    let warning = answer.as_ref().err().map(|e| go_log::retry_warning(&target, &session::warning_text(e)));
+    let mut health = EpHealth {
+        endpoint,
+        health: false,
+        took,
+        error: String::new(),
+    };
     match answer {
         Ok(()) => health.health = true,
         Err(e) if e.etcd_error() == Some(EtcdError::PermissionDenied) => health.health = true,
         Err(e) => health.error = session::etcdctl_message(&e),
     }
-    (health, warning)
+    (health, warnings)
 }
 
-async fn read_health_key(client: Client) -> Result<(), ClientError> {
-    let request = RangeRequest { key: b"health".to_vec(), ..Default::default() };
+async fn read_health_key(client: &Client) -> Result<(), ClientError> {
+    let request = RangeRequest {
+        key: b"health".to_vec(),
+        ..Default::default()
+    };
     client.kv_range(request).await.map(|_| ())
 }
 
 /// Runs `endpoint status`: a failed endpoint is reported and skipped, and the command then
 /// exits 1 without a further message, as etcdctl does.
-pub async fn status(invocation: &mut Invocation, env: &Env, console: &mut Console<'_>) -> Result<(), CliError> {
+pub async fn status(
+    invocation: &mut Invocation,
+    env: &Env,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
     let globals = Session::globals(invocation, env, console)?;
     let printer = Printer::new(&globals.write_out, globals.hex)?;
     let endpoints = endpoints(invocation, &globals, console).await?;
@@ -78,7 +98,9 @@ pub async fn status(invocation: &mut Invocation, env: &Env, console: &mut Consol
         match status_of(&endpoint, &globals, console).await {
             Ok(status) => results.push(EpStatus { endpoint, status }),
             Err(message) => {
-                console.err(&format!("Failed to get the status of endpoint {endpoint} ({message})\n"));
+                console.err(&format!(
+                    "Failed to get the status of endpoint {endpoint} ({message})\n"
+                ));
                 failed = true;
             }
         }
@@ -95,49 +117,109 @@ async fn status_of(
     endpoint: &str,
     globals: &Globals,
     console: &mut Console<'_>,
-) -> Result<cairn_client::pb::etcdserverpb::StatusResponse, String> {
+) -> Result<StatusResponse, String> {
     let target = go_log::passthrough_target(endpoint);
     let deadline = Instant::now() + globals.command_timeout();
-    let endpoints = [endpoint.to_string()];
-    let answer = match session::connect_until(&endpoints, globals.dial_timeout(), deadline).await {
-        Ok(client) => session::within(deadline, client.maintenance_status(StatusRequest::default())).await,
-        Err(e) => Err(ClientError::Rpc {
-            code: cairn_client::Code::DeadlineExceeded,
-            message: passthrough_dial_failure(endpoint, &e),
-        }),
+    let (answer, warnings) = match connect_one(endpoint, globals, deadline).await {
+        Ok(client) => {
+            let status = || client.maintenance_status(StatusRequest::default());
+            session::repeat(deadline, &target, status).await
+        }
+        Err(ClientError::Unreachable { failures }) => {
+            let reason = failures
+                .first()
+                .map(|(_, why)| why.as_str())
+                .unwrap_or_default();
+            failed_dial(&target, pinned_dial_failure(endpoint, reason))
+        }
+        Err(error) => failed_dial(&target, error),
     };
-    answer.map_err(|e| session::report(console, &target, &e).message.unwrap_or_default())
+    for warning in warnings {
+        console.err(&warning);
+    }
+    answer.map_err(|e| session::etcdctl_message(&e))
 }
 
-/// gRPC-go's last error for a pinned endpoint that refused connections.
-fn passthrough_dial_failure(endpoint: &str, error: &ClientError) -> String {
-    let reason = match error {
-        ClientError::Unreachable { failures } => failures.first().map(|(_, why)| why.clone()).unwrap_or_default(),
-        other => other.to_string(),
+async fn connect_one(
+    endpoint: &str,
+    globals: &Globals,
+    deadline: Instant,
+) -> Result<Client, ClientError> {
+    session::connect_until(&[endpoint.to_string()], globals.dial_timeout(), deadline).await
+}
+
+/// The outcome of a call that never found a connection: a malformed endpoint is reported
+/// as such; an unreachable one as clientv3 reports it, after waiting out the deadline.
+fn failed_dial<T>(target: &str, error: ClientError) -> (Result<T, ClientError>, Vec<String>) {
+    let error = match error {
+        ClientError::Unreachable { .. } | ClientError::Timeout(_) => ClientError::Rpc {
+            code: Code::DeadlineExceeded,
+            message: session::BALANCER_FAILURE.to_string(),
+        },
+        other => other,
     };
-    let reason = if reason.contains("refused") { "connect: connection refused".to_string() } else { reason };
-    let address = endpoint.split_once("://").map_or(endpoint, |(_, rest)| rest);
-    format!(
-        "latest balancer error: connection error: desc = \"transport: Error while dialing dial tcp {address}: {reason}\""
-    )
+    let warnings = match error {
+        ClientError::InvalidEndpoint(_) | ClientError::NoEndpoints => Vec::new(),
+        _ => vec![go_log::retry_warning(
+            target,
+            0,
+            &session::warning_text(&error),
+        )],
+    };
+    (Err(error), warnings)
+}
+
+/// gRPC-go's last error for an endpoint dialled on its own (as `endpoint status` does).
+fn pinned_dial_failure(endpoint: &str, reason: &str) -> ClientError {
+    let reason = if reason.contains("refused") {
+        "connect: connection refused"
+    } else {
+        reason
+    };
+    let address = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest);
+    ClientError::Rpc {
+        code: Code::DeadlineExceeded,
+        message: format!(
+            "latest balancer error: connection error: desc = \"transport: Error while dialing dial tcp {address}: {reason}\""
+        ),
+    }
 }
 
 /// The endpoints to check: `--endpoints`, or every client URL of every member with
 /// `--cluster`.
-async fn endpoints(invocation: &Invocation, globals: &Globals, console: &mut Console<'_>) -> Result<Vec<String>, CliError> {
+async fn endpoints(
+    invocation: &Invocation,
+    globals: &Globals,
+    console: &mut Console<'_>,
+) -> Result<Vec<String>, CliError> {
     if !invocation.values.bool("cluster") {
         return Ok(globals.endpoints.clone());
     }
     let printer = Printer::new("simple", false)?;
-    let session = Session::connect(globals.clone(), printer, console).await.map_err(cluster_fetch_error)?;
-    let members = session
-        .call(console, session.client().cluster_member_list(MemberListRequest::default()))
+    let session = Session::connect(globals.clone(), printer, console)
         .await
         .map_err(cluster_fetch_error)?;
-    Ok(members.members.into_iter().flat_map(|m| m.client_ur_ls).collect())
+    let list = || {
+        session
+            .client()
+            .cluster_member_list(MemberListRequest::default())
+    };
+    let members = session
+        .call_repeatable(console, list)
+        .await
+        .map_err(cluster_fetch_error)?;
+    Ok(members
+        .members
+        .into_iter()
+        .flat_map(|m| m.client_ur_ls)
+        .collect())
 }
 
 fn cluster_fetch_error(e: CliError) -> CliError {
     let why = e.message.unwrap_or_default();
-    CliError::error(format!("failed to fetch endpoints from etcd cluster member list: {why}"))
+    CliError::error(format!(
+        "failed to fetch endpoints from etcd cluster member list: {why}"
+    ))
 }

@@ -17,17 +17,27 @@ use crate::session::{Env, Session};
 /// The Range request for `args` and `flags`, with etcdctl's checks and messages.
 pub fn request(args: &[String], flags: &FlagValues) -> Result<RangeRequest, CliError> {
     let Some(key) = args.first() else {
-        return Err(CliError::bad_args("get command needs one argument as key and an optional argument as range_end"));
+        return Err(CliError::bad_args(
+            "get command needs one argument as key and an optional argument as range_end",
+        ));
     };
     let (prefix, from_key) = (flags.bool("prefix"), flags.bool("from-key"));
     if prefix && from_key {
-        return Err(CliError::bad_args("`--prefix` and `--from-key` cannot be set at the same time, choose one"));
+        return Err(CliError::bad_args(
+            "`--prefix` and `--from-key` cannot be set at the same time, choose one",
+        ));
     }
     if flags.bool("keys-only") && flags.bool("count-only") {
-        return Err(CliError::bad_args("`--keys-only` and `--count-only` cannot be set at the same time, choose one"));
+        return Err(CliError::bad_args(
+            "`--keys-only` and `--count-only` cannot be set at the same time, choose one",
+        ));
     }
     let serializable = consistency(flags.str("consistency"))?;
-    let mut request = RangeRequest { key: key.as_bytes().to_vec(), serializable, ..Default::default() };
+    let mut request = RangeRequest {
+        key: key.as_bytes().to_vec(),
+        serializable,
+        ..Default::default()
+    };
     if let Some(end) = args.get(1) {
         if prefix || from_key {
             return Err(CliError::bad_args(
@@ -54,7 +64,10 @@ fn consistency(value: &str) -> Result<bool, CliError> {
     match value {
         "s" => Ok(true),
         "l" => Ok(false),
-        other => Err(CliError::bad_feature(format!("unknown consistency flag {}", go_strconv::quote(other)))),
+        other => Err(CliError::bad_feature(format!(
+            "unknown consistency flag {}",
+            go_strconv::quote(other)
+        ))),
     }
 }
 
@@ -95,17 +108,27 @@ fn set_range(request: &mut RangeRequest, prefix: bool, from_key: bool) {
 }
 
 /// Runs `get`.
-pub async fn run(invocation: &mut Invocation, env: &Env, console: &mut Console<'_>) -> Result<(), CliError> {
+pub async fn run(
+    invocation: &mut Invocation,
+    env: &Env,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
     let request = request(&invocation.args, &invocation.values)?;
     let session = Session::open(invocation, env, console).await?;
-    let response = session.call(console, session.client().kv_range(request)).await?;
+    let response = session
+        .call_repeatable(console, || session.client().kv_range(request.clone()))
+        .await?;
     let printer = session.printer();
     if invocation.values.bool("count-only") && printer.format != Format::Fields {
-        return Err(CliError::bad_args("--count-only is only for `--write-out=fields`"));
+        return Err(CliError::bad_args(
+            "--count-only is only for `--write-out=fields`",
+        ));
     }
     let value_only = invocation.values.bool("print-value-only");
     if value_only && printer.format != Format::Simple {
-        return Err(CliError::bad_args("print-value-only is only for `--write-out=simple`"));
+        return Err(CliError::bad_args(
+            "print-value-only is only for `--write-out=simple`",
+        ));
     }
     printer.get(&response, value_only, console)
 }
@@ -131,7 +154,10 @@ mod tests {
 
     #[test]
     fn from_key_on_empty_key_reads_everything() {
-        assert!(build("--from-key --limit 2").is_err(), "a key argument is required, even if empty");
+        assert!(
+            build("--from-key --limit 2").is_err(),
+            "a key argument is required, even if empty"
+        );
         let argv = vec![String::new(), "--from-key".to_string()];
         let parsed = flags::parse(&GET_FLAGS, &argv).unwrap();
         let r = request(&parsed.args, &parsed.values).unwrap();
@@ -141,25 +167,47 @@ mod tests {
     #[test]
     fn sort_by_key_ascending_is_sent_as_no_sort() {
         let r = build("a --sort-by=KEY --order=ascend").unwrap();
-        assert_eq!((r.sort_order, r.sort_target), (SortOrder::None as i32, SortTarget::Key as i32));
+        assert_eq!(
+            (r.sort_order, r.sort_target),
+            (SortOrder::None as i32, SortTarget::Key as i32)
+        );
         let r = build("a --sort-by=value --order=descend").unwrap();
-        assert_eq!((r.sort_order, r.sort_target), (SortOrder::Descend as i32, SortTarget::Value as i32));
+        assert_eq!(
+            (r.sort_order, r.sort_target),
+            (SortOrder::Descend as i32, SortTarget::Value as i32)
+        );
     }
 
     #[test]
     fn checks_read_like_etcdctl() {
         assert_eq!(build("").unwrap_err().code, exit::BAD_ARGS);
-        assert_eq!(build("a --prefix --from-key").unwrap_err().code, exit::BAD_ARGS);
+        assert_eq!(
+            build("a --prefix --from-key").unwrap_err().code,
+            exit::BAD_ARGS
+        );
         assert_eq!(build("a b --prefix").unwrap_err().code, exit::BAD_ARGS);
-        assert_eq!(build("a --consistency x").unwrap_err(), CliError::bad_feature("unknown consistency flag \"x\""));
-        assert_eq!(build("a --order up").unwrap_err(), CliError::bad_feature("bad sort order up"));
-        assert_eq!(build("a --sort-by size").unwrap_err(), CliError::bad_feature("bad sort target size"));
-        assert_eq!(build("a --keys-only --count-only").unwrap_err().code, exit::BAD_ARGS);
+        assert_eq!(
+            build("a --consistency x").unwrap_err(),
+            CliError::bad_feature("unknown consistency flag \"x\"")
+        );
+        assert_eq!(
+            build("a --order up").unwrap_err(),
+            CliError::bad_feature("bad sort order up")
+        );
+        assert_eq!(
+            build("a --sort-by size").unwrap_err(),
+            CliError::bad_feature("bad sort target size")
+        );
+        assert_eq!(
+            build("a --keys-only --count-only").unwrap_err().code,
+            exit::BAD_ARGS
+        );
     }
 
     #[test]
     fn revision_filters_and_serializable_reach_the_request() {
-        let r = build("a --rev 5 --consistency s --min-mod-rev 2 --max-create-rev 9 --count-only").unwrap();
+        let r = build("a --rev 5 --consistency s --min-mod-rev 2 --max-create-rev 9 --count-only")
+            .unwrap();
         assert_eq!((r.revision, r.serializable, r.count_only), (5, true, true));
         assert_eq!((r.min_mod_revision, r.max_create_revision), (2, 9));
     }

@@ -8,9 +8,17 @@ use crate::exit::CliError;
 use crate::session::{Env, Session};
 
 /// Runs `member list`.
-pub async fn list(invocation: &mut Invocation, env: &Env, console: &mut Console<'_>) -> Result<(), CliError> {
+pub async fn list(
+    invocation: &mut Invocation,
+    env: &Env,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
     let session = Session::open(invocation, env, console).await?;
-    let request = MemberListRequest::default();
-    let response = session.call(console, session.client().cluster_member_list(request)).await?;
+    let list = || {
+        session
+            .client()
+            .cluster_member_list(MemberListRequest::default())
+    };
+    let response = session.call_repeatable(console, list).await?;
     session.printer().member_list(&response, console)
 }

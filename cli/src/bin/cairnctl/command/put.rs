@@ -16,13 +16,19 @@ const NEEDS_ARGS: &str = "put command needs 1 argument and input from stdin or 2
 
 /// The Put request for `args` and `flags`; `stdin` supplies a missing value (`None` when
 /// there is no stdin left to read, as inside `txn`).
-pub fn request(args: &[String], flags: &FlagValues, stdin: Option<&mut dyn Read>) -> Result<PutRequest, CliError> {
+pub fn request(
+    args: &[String],
+    flags: &FlagValues,
+    stdin: Option<&mut dyn Read>,
+) -> Result<PutRequest, CliError> {
     let Some(key) = args.first() else {
         return Err(CliError::bad_args(NEEDS_ARGS));
     };
     let ignore_value = flags.bool("ignore-value");
     if ignore_value && args.len() > 1 {
-        return Err(CliError::bad_args("put command needs only 1 argument when 'ignore-value' is set"));
+        return Err(CliError::bad_args(
+            "put command needs only 1 argument when 'ignore-value' is set",
+        ));
     }
     let value = match (ignore_value, args.get(1)) {
         (true, _) => Vec::new(),
@@ -49,10 +55,16 @@ fn read_value(stdin: Option<&mut dyn Read>) -> Option<Vec<u8>> {
 }
 
 /// Runs `put`.
-pub async fn run(invocation: &mut Invocation, env: &Env, console: &mut Console<'_>) -> Result<(), CliError> {
+pub async fn run(
+    invocation: &mut Invocation,
+    env: &Env,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
     let request = request(&invocation.args, &invocation.values, Some(console.input()))?;
     let session = Session::open(invocation, env, console).await?;
-    let response = session.call(console, session.client().kv_put(request)).await?;
+    let response = session
+        .call(console, session.client().kv_put(request))
+        .await?;
     session.printer().put(&response, console)
 }
 
@@ -82,7 +94,9 @@ mod tests {
         assert_eq!(build("k v --lease 1f", b"").unwrap().lease, 31);
         assert_eq!(
             build("k v --lease zz", b"").unwrap_err(),
-            CliError::bad_args(r#"bad lease ID (strconv.ParseInt: parsing "zz": invalid syntax), expecting ID in Hex"#)
+            CliError::bad_args(
+                r#"bad lease ID (strconv.ParseInt: parsing "zz": invalid syntax), expecting ID in Hex"#
+            )
         );
     }
 
@@ -90,6 +104,9 @@ mod tests {
     fn ignore_value_takes_no_value() {
         let r = build("k --ignore-value --ignore-lease --prev-kv", b"unused").unwrap();
         assert!(r.ignore_value && r.ignore_lease && r.prev_kv && r.value.is_empty());
-        assert_eq!(build("k v --ignore-value", b"").unwrap_err().code, exit::BAD_ARGS);
+        assert_eq!(
+            build("k v --ignore-value", b"").unwrap_err().code,
+            exit::BAD_ARGS
+        );
     }
 }

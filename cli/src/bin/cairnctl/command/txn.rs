@@ -12,7 +12,11 @@ use crate::txn_parse;
 
 /// Runs `txn`. The connection is made before input is read (as etcdctl makes its client
 /// first); the command timeout then starts when the transaction is sent.
-pub async fn run(invocation: &mut Invocation, env: &Env, console: &mut Console<'_>) -> Result<(), CliError> {
+pub async fn run(
+    invocation: &mut Invocation,
+    env: &Env,
+    console: &mut Console<'_>,
+) -> Result<(), CliError> {
     if !invocation.args.is_empty() {
         return Err(CliError::bad_args("txn command does not accept argument"));
     }
@@ -20,7 +24,9 @@ pub async fn run(invocation: &mut Invocation, env: &Env, console: &mut Console<'
     let mut session = Session::open(invocation, env, console).await?;
     let request = read_request(interactive, console)?;
     session.restart_deadline();
-    let response = session.call(console, session.client().kv_txn(request)).await?;
+    let response = session
+        .call(console, session.client().kv_txn(request))
+        .await?;
     session.printer().txn(&response, console)
 }
 
@@ -35,7 +41,11 @@ fn read_request(interactive: bool, console: &mut Console<'_>) -> Result<TxnReque
     let success = read_requests(console)?;
     prompt(interactive, console, "failure requests (get, put, del):");
     let failure = read_requests(console)?;
-    Ok(TxnRequest { compare, success, failure })
+    Ok(TxnRequest {
+        compare,
+        success,
+        failure,
+    })
 }
 
 fn read_requests(console: &mut Console<'_>) -> Result<Vec<RequestOp>, CliError> {

@@ -6,5 +6,8 @@ use crate::usage::API_VERSION;
 
 /// Prints the version lines.
 pub fn run(console: &mut Console<'_>) {
-    console.out(&format!("cairnctl version: {}\nAPI version: {API_VERSION}\n", env!("CARGO_PKG_VERSION")));
+    console.out(&format!(
+        "cairnctl version: {}\nAPI version: {API_VERSION}\n",
+        env!("CARGO_PKG_VERSION")
+    ));
 }

@@ -9,7 +9,7 @@ use crate::go_strconv::{quote, quote_bytes};
 
 /// The response header lines.
 fn header(out: &mut String, h: &Option<pb::ResponseHeader>) {
-    let h = h.clone().unwrap_or_default();
+    let h = h.unwrap_or_default();
     out.push_str(&format!("\"ClusterID\" : {}\n", h.cluster_id));
     out.push_str(&format!("\"MemberID\" : {}\n", h.member_id));
     out.push_str(&format!("\"Revision\" : {}\n", h.revision));
@@ -19,7 +19,10 @@ fn header(out: &mut String, h: &Option<pb::ResponseHeader>) {
 /// A key-value's lines, each name prefixed (`Prev` for previous pairs).
 fn key_value(out: &mut String, prefix: &str, kv: &KeyValue) {
     out.push_str(&format!("\"{prefix}Key\" : {}\n", quote_bytes(&kv.key)));
-    out.push_str(&format!("\"{prefix}CreateRevision\" : {}\n", kv.create_revision));
+    out.push_str(&format!(
+        "\"{prefix}CreateRevision\" : {}\n",
+        kv.create_revision
+    ));
     out.push_str(&format!("\"{prefix}ModRevision\" : {}\n", kv.mod_revision));
     out.push_str(&format!("\"{prefix}Version\" : {}\n", kv.version));
     out.push_str(&format!("\"{prefix}Value\" : {}\n", quote_bytes(&kv.value)));
@@ -80,7 +83,11 @@ pub fn member_list(r: &pb::MemberListResponse) -> String {
     let mut out = String::new();
     header(&mut out, &r.header);
     for m in &r.members {
-        out.push_str(&format!("\"ID\" : {}\n\"Name\" : {}\n", m.id, quote(&m.name)));
+        out.push_str(&format!(
+            "\"ID\" : {}\n\"Name\" : {}\n",
+            m.id,
+            quote(&m.name)
+        ));
         for u in &m.peer_ur_ls {
             out.push_str(&format!("\"PeerURL\" : {}\n", quote(u)));
         }
@@ -119,7 +126,10 @@ pub fn endpoint_status(list: &[EpStatus]) -> String {
         out.push_str(&format!("\"IsLearner\" : {}\n", s.is_learner));
         out.push_str(&format!("\"RaftIndex\" : {}\n", s.raft_index));
         out.push_str(&format!("\"RaftTerm\" : {}\n", s.raft_term));
-        out.push_str(&format!("\"RaftAppliedIndex\" : {}\n", s.raft_applied_index));
+        out.push_str(&format!(
+            "\"RaftAppliedIndex\" : {}\n",
+            s.raft_applied_index
+        ));
         out.push_str(&format!("\"Errors\" : [{}]\n", s.errors.join(" ")));
         out.push_str(&format!("\"Endpoint\" : {}\n\n", quote(&ep.endpoint)));
     }
@@ -133,8 +143,20 @@ mod tests {
     #[test]
     fn put_with_previous_pair_prefixes_its_fields() {
         let r = pb::PutResponse {
-            header: Some(pb::ResponseHeader { cluster_id: 1, member_id: 2, revision: 13, raft_term: 2 }),
-            prev_kv: Some(KeyValue { key: b"p1".to_vec(), create_revision: 12, mod_revision: 12, version: 1, value: b"v1".to_vec(), lease: 0 }),
+            header: Some(pb::ResponseHeader {
+                cluster_id: 1,
+                member_id: 2,
+                revision: 13,
+                raft_term: 2,
+            }),
+            prev_kv: Some(KeyValue {
+                key: b"p1".to_vec(),
+                create_revision: 12,
+                mod_revision: 12,
+                version: 1,
+                value: b"v1".to_vec(),
+                lease: 0,
+            }),
         };
         assert_eq!(
             put(&r),
@@ -151,7 +173,15 @@ mod tests {
     #[test]
     fn values_are_go_quoted() {
         let mut out = String::new();
-        key_value(&mut out, "", &KeyValue { key: b"a\tb".to_vec(), value: vec![0xff], ..Default::default() });
+        key_value(
+            &mut out,
+            "",
+            &KeyValue {
+                key: b"a\tb".to_vec(),
+                value: vec![0xff],
+                ..Default::default()
+            },
+        );
         assert!(out.starts_with("\"Key\" : \"a\\tb\"\n"));
         assert!(out.contains("\"Value\" : \"\\xff\"\n"));
     }

@@ -34,37 +34,65 @@ impl Object {
 
     /// A signed number, omitted when zero.
     pub fn int(self, key: &'static str, v: i64) -> Object {
-        if v == 0 { self } else { self.raw(key, v.to_string()) }
+        if v == 0 {
+            self
+        } else {
+            self.raw(key, v.to_string())
+        }
     }
 
     /// An unsigned number, omitted when zero.
     pub fn uint(self, key: &'static str, v: u64) -> Object {
-        if v == 0 { self } else { self.raw(key, v.to_string()) }
+        if v == 0 {
+            self
+        } else {
+            self.raw(key, v.to_string())
+        }
     }
 
     /// A boolean, omitted when false.
     pub fn bool(self, key: &'static str, v: bool) -> Object {
-        if v { self.raw(key, "true".to_string()) } else { self }
+        if v {
+            self.raw(key, "true".to_string())
+        } else {
+            self
+        }
     }
 
     /// A string, omitted when empty.
     pub fn str(self, key: &'static str, v: &str) -> Object {
-        if v.is_empty() { self } else { self.raw(key, string(v.as_bytes())) }
+        if v.is_empty() {
+            self
+        } else {
+            self.raw(key, string(v.as_bytes()))
+        }
     }
 
     /// Bytes as base64, omitted when empty.
     pub fn bytes(self, key: &'static str, v: &[u8]) -> Object {
-        if v.is_empty() { self } else { self.raw(key, format!("\"{}\"", BASE64.encode(v))) }
+        if v.is_empty() {
+            self
+        } else {
+            self.raw(key, format!("\"{}\"", BASE64.encode(v)))
+        }
     }
 
     /// A list of encoded values, omitted when empty.
     pub fn list(self, key: &'static str, items: Vec<String>) -> Object {
-        if items.is_empty() { self } else { self.raw(key, array(items)) }
+        if items.is_empty() {
+            self
+        } else {
+            self.raw(key, array(items))
+        }
     }
 
     /// The encoded object.
     pub fn finish(self) -> String {
-        let fields: Vec<String> = self.fields.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        let fields: Vec<String> = self
+            .fields
+            .into_iter()
+            .map(|(k, v)| format!("\"{k}\":{v}"))
+            .collect();
         format!("{{{}}}", fields.join(","))
     }
 }
@@ -109,19 +137,31 @@ mod tests {
 
     #[test]
     fn zero_fields_are_omitted_and_order_kept() {
-        let json = Object::new().int("b", 0).uint("z", 7).bool("f", false).str("s", "").int("a", -1).finish();
+        let json = Object::new()
+            .int("b", 0)
+            .uint("z", 7)
+            .bool("f", false)
+            .str("s", "")
+            .int("a", -1)
+            .finish();
         assert_eq!(json, r#"{"z":7,"a":-1}"#);
         assert_eq!(Object::new().finish(), "{}");
     }
 
     #[test]
     fn bytes_are_base64() {
-        assert_eq!(Object::new().bytes("key", b"foo").finish(), r#"{"key":"Zm9v"}"#);
+        assert_eq!(
+            Object::new().bytes("key", b"foo").finish(),
+            r#"{"key":"Zm9v"}"#
+        );
     }
 
     #[test]
     fn strings_escape_like_go() {
-        assert_eq!(string(b"a<b>&\"\\\n\x01"), r#""a\u003cb\u003e\u0026\"\\\n\u0001""#);
+        assert_eq!(
+            string(b"a<b>&\"\\\n\x01"),
+            r#""a\u003cb\u003e\u0026\"\\\n\u0001""#
+        );
         assert_eq!(string(b"\xffok"), r#""\ufffdok""#);
         assert_eq!(string("µs".as_bytes()), "\"µs\"");
     }

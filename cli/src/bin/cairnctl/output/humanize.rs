@@ -35,7 +35,11 @@ fn round_half_even(value: f64) -> u64 {
     let floor = value.floor();
     let diff = value - floor;
     let whole = floor as u64;
-    if diff > 0.5 || (diff == 0.5 && whole % 2 == 1) { whole + 1 } else { whole }
+    if diff > 0.5 || (diff == 0.5 && whole % 2 == 1) {
+        whole + 1
+    } else {
+        whole
+    }
 }
 
 #[cfg(test)]

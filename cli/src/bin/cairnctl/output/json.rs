@@ -82,10 +82,14 @@ fn response_op(op: &pb::ResponseOp) -> String {
     let inner = op.response.as_ref().map(|response| match response {
         Response::ResponseRange(r) => Object::new().raw("ResponseRange", range(r)),
         Response::ResponsePut(r) => Object::new().raw("ResponsePut", put(r)),
-        Response::ResponseDeleteRange(r) => Object::new().raw("ResponseDeleteRange", delete_range(r)),
+        Response::ResponseDeleteRange(r) => {
+            Object::new().raw("ResponseDeleteRange", delete_range(r))
+        }
         Response::ResponseTxn(r) => Object::new().raw("ResponseTxn", txn(r)),
     });
-    Object::new().opt("Response", inner.map(Object::finish)).finish()
+    Object::new()
+        .opt("Response", inner.map(Object::finish))
+        .finish()
 }
 
 /// `MemberListResponse`.
@@ -153,7 +157,10 @@ pub fn endpoint_health(list: &[EpHealth]) -> String {
 }
 
 fn strings(items: &[String]) -> Vec<String> {
-    items.iter().map(|s| go_json::string(s.as_bytes())).collect()
+    items
+        .iter()
+        .map(|s| go_json::string(s.as_bytes()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -161,14 +168,26 @@ mod tests {
     use super::*;
 
     fn hdr() -> Option<pb::ResponseHeader> {
-        Some(pb::ResponseHeader { cluster_id: 324952591200643719, member_id: 3319814642761637952, revision: 3, raft_term: 2 })
+        Some(pb::ResponseHeader {
+            cluster_id: 324952591200643719,
+            member_id: 3319814642761637952,
+            revision: 3,
+            raft_term: 2,
+        })
     }
 
     #[test]
     fn range_matches_etcdctl() {
         let r = pb::RangeResponse {
             header: hdr(),
-            kvs: vec![KeyValue { key: b"foo".to_vec(), create_revision: 2, mod_revision: 3, version: 2, value: b"bar2".to_vec(), lease: 0 }],
+            kvs: vec![KeyValue {
+                key: b"foo".to_vec(),
+                create_revision: 2,
+                mod_revision: 3,
+                version: 2,
+                value: b"bar2".to_vec(),
+                lease: 0,
+            }],
             more: false,
             count: 1,
         };
@@ -180,26 +199,48 @@ mod tests {
 
     #[test]
     fn empty_range_is_only_the_header() {
-        let r = pb::RangeResponse { header: hdr(), ..Default::default() };
+        let r = pb::RangeResponse {
+            header: hdr(),
+            ..Default::default()
+        };
         assert!(range(&r).ends_with(r#""raft_term":2}}"#));
     }
 
     #[test]
     fn txn_wraps_each_response_like_gos_oneof() {
         use pb::response_op::Response;
-        let inner = pb::PutResponse { header: Some(pb::ResponseHeader { revision: 8, ..Default::default() }), prev_kv: None };
+        let inner = pb::PutResponse {
+            header: Some(pb::ResponseHeader {
+                revision: 8,
+                ..Default::default()
+            }),
+            prev_kv: None,
+        };
         let r = pb::TxnResponse {
             header: None,
             succeeded: true,
-            responses: vec![pb::ResponseOp { response: Some(Response::ResponsePut(inner)) }, pb::ResponseOp { response: None }],
+            responses: vec![
+                pb::ResponseOp {
+                    response: Some(Response::ResponsePut(inner)),
+                },
+                pb::ResponseOp { response: None },
+            ],
         };
-        assert_eq!(txn(&r), r#"{"succeeded":true,"responses":[{"Response":{"ResponsePut":{"header":{"revision":8}}}},{}]}"#);
+        assert_eq!(
+            txn(&r),
+            r#"{"succeeded":true,"responses":[{"Response":{"ResponsePut":{"header":{"revision":8}}}},{}]}"#
+        );
     }
 
     #[test]
     fn member_list_uses_gos_field_names() {
         let r = pb::MemberListResponse {
-            header: Some(pb::ResponseHeader { cluster_id: 1, member_id: 2, revision: 0, raft_term: 2 }),
+            header: Some(pb::ResponseHeader {
+                cluster_id: 1,
+                member_id: 2,
+                revision: 0,
+                raft_term: 2,
+            }),
             members: vec![pb::Member {
                 id: 2,
                 name: "default".into(),
@@ -216,8 +257,16 @@ mod tests {
 
     #[test]
     fn endpoint_health_omits_an_empty_error() {
-        let h = EpHealth { endpoint: "h:1".into(), health: true, took: "1.5ms".into(), error: String::new() };
-        assert_eq!(endpoint_health(&[h]), r#"[{"endpoint":"h:1","health":true,"took":"1.5ms"}]"#);
+        let h = EpHealth {
+            endpoint: "h:1".into(),
+            health: true,
+            took: "1.5ms".into(),
+            error: String::new(),
+        };
+        assert_eq!(
+            endpoint_health(&[h]),
+            r#"[{"endpoint":"h:1","health":true,"took":"1.5ms"}]"#
+        );
         assert_eq!(endpoint_status(&[]), "[]");
     }
 }

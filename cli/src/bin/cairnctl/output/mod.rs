@@ -90,17 +90,26 @@ pub struct Printer {
 impl Printer {
     /// A printer for `-w <name>`; an unknown name is etcdctl's "unsupported output format".
     pub fn new(name: &str, hex: bool) -> Result<Printer, CliError> {
-        let format = Format::parse(name).ok_or_else(|| CliError::bad_feature("unsupported output format"))?;
+        let format = Format::parse(name)
+            .ok_or_else(|| CliError::bad_feature("unsupported output format"))?;
         Ok(Printer { format, hex })
     }
 
     /// The error etcdctl gives for a response type this format cannot print.
     fn unsupported(self) -> CliError {
-        CliError::bad_feature(format!("{} not supported as output format", self.format.name()))
+        CliError::bad_feature(format!(
+            "{} not supported as output format",
+            self.format.name()
+        ))
     }
 
     /// A `get` response; `value_only` is `--print-value-only` (simple format).
-    pub fn get(self, r: &pb::RangeResponse, value_only: bool, c: &mut Console<'_>) -> Result<(), CliError> {
+    pub fn get(
+        self,
+        r: &pb::RangeResponse,
+        value_only: bool,
+        c: &mut Console<'_>,
+    ) -> Result<(), CliError> {
         match self.format {
             Format::Simple => c.out_bytes(&simple::get(r, self.hex, value_only)),
             Format::Json => c.out(&json::line(json::range(r))),
@@ -148,7 +157,11 @@ impl Printer {
     }
 
     /// A `member list` response.
-    pub fn member_list(self, r: &pb::MemberListResponse, c: &mut Console<'_>) -> Result<(), CliError> {
+    pub fn member_list(
+        self,
+        r: &pb::MemberListResponse,
+        c: &mut Console<'_>,
+    ) -> Result<(), CliError> {
         match self.format {
             Format::Simple => c.out(&simple::member_list(r)),
             Format::Json => c.out(&json::line(json::member_list(r))),

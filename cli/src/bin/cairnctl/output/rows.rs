@@ -11,12 +11,23 @@ pub type Table = (Vec<&'static str>, Vec<Vec<String>>);
 
 /// `member list`: ID (hex), status, name, peer URLs, client URLs, learner.
 pub fn member_list(r: &pb::MemberListResponse) -> Table {
-    let header = vec!["ID", "Status", "Name", "Peer Addrs", "Client Addrs", "Is Learner"];
+    let header = vec![
+        "ID",
+        "Status",
+        "Name",
+        "Peer Addrs",
+        "Client Addrs",
+        "Is Learner",
+    ];
     let rows = r
         .members
         .iter()
         .map(|m| {
-            let status = if m.name.is_empty() { "unstarted" } else { "started" };
+            let status = if m.name.is_empty() {
+                "unstarted"
+            } else {
+                "started"
+            };
             vec![
                 format!("{:x}", m.id),
                 status.to_string(),
@@ -35,7 +46,14 @@ pub fn endpoint_health(list: &[EpHealth]) -> Table {
     let header = vec!["endpoint", "health", "took", "error"];
     let rows = list
         .iter()
-        .map(|h| vec![h.endpoint.clone(), h.health.to_string(), h.took.clone(), h.error.clone()])
+        .map(|h| {
+            vec![
+                h.endpoint.clone(),
+                h.health.to_string(),
+                h.took.clone(),
+                h.error.clone(),
+            ]
+        })
         .collect();
     (header, rows)
 }

@@ -38,7 +38,11 @@ pub fn del(r: &pb::DeleteRangeResponse, hex: bool) -> Vec<u8> {
 
 /// A txn response: `SUCCESS` or `FAILURE`, then each response after a blank line.
 pub fn txn(r: &pb::TxnResponse, hex: bool) -> Vec<u8> {
-    let mut out = if r.succeeded { b"SUCCESS\n".to_vec() } else { b"FAILURE\n".to_vec() };
+    let mut out = if r.succeeded {
+        b"SUCCESS\n".to_vec()
+    } else {
+        b"FAILURE\n".to_vec()
+    };
     for op in &r.responses {
         out.push(b'\n');
         match &op.response {
@@ -65,8 +69,14 @@ pub fn endpoint_status(list: &[EpStatus]) -> String {
 pub fn endpoint_health(list: &[EpHealth]) -> String {
     list.iter()
         .map(|h| match h.error.is_empty() {
-            true => format!("{} is healthy: successfully committed proposal: took = {}\n", h.endpoint, h.took),
-            false => format!("{} is unhealthy: failed to commit proposal: {}\n", h.endpoint, h.error),
+            true => format!(
+                "{} is healthy: successfully committed proposal: took = {}\n",
+                h.endpoint, h.took
+            ),
+            false => format!(
+                "{} is unhealthy: failed to commit proposal: {}\n",
+                h.endpoint, h.error
+            ),
         })
         .collect()
 }
@@ -99,12 +109,23 @@ mod tests {
     use super::*;
 
     fn kv(key: &str, value: &str) -> KeyValue {
-        KeyValue { key: key.into(), value: value.into(), create_revision: 2, mod_revision: 3, version: 1, lease: 0 }
+        KeyValue {
+            key: key.into(),
+            value: value.into(),
+            create_revision: 2,
+            mod_revision: 3,
+            version: 1,
+            lease: 0,
+        }
     }
 
     #[test]
     fn get_prints_key_and_value_lines() {
-        let r = pb::RangeResponse { kvs: vec![kv("a", "1"), kv("b", "")], count: 2, ..Default::default() };
+        let r = pb::RangeResponse {
+            kvs: vec![kv("a", "1"), kv("b", "")],
+            count: 2,
+            ..Default::default()
+        };
         assert_eq!(get(&r, false, false), b"a\n1\nb\n\n");
         assert_eq!(get(&r, false, true), b"1\n\n");
         assert_eq!(get(&r, true, false), b"\\x61\n\\x31\n\\x62\n\n");
@@ -112,14 +133,21 @@ mod tests {
 
     #[test]
     fn put_prints_ok_then_previous_pair() {
-        let r = pb::PutResponse { prev_kv: Some(kv("k", "old")), ..Default::default() };
+        let r = pb::PutResponse {
+            prev_kv: Some(kv("k", "old")),
+            ..Default::default()
+        };
         assert_eq!(put(&r, false), b"OK\nk\nold\n");
         assert_eq!(put(&pb::PutResponse::default(), false), b"OK\n");
     }
 
     #[test]
     fn del_prints_count_then_deleted_pairs() {
-        let r = pb::DeleteRangeResponse { deleted: 1, prev_kvs: vec![kv("k", "v")], ..Default::default() };
+        let r = pb::DeleteRangeResponse {
+            deleted: 1,
+            prev_kvs: vec![kv("k", "v")],
+            ..Default::default()
+        };
         assert_eq!(del(&r, false), b"1\nk\nv\n");
     }
 
@@ -129,7 +157,9 @@ mod tests {
         let r = pb::TxnResponse {
             succeeded: false,
             responses: vec![
-                pb::ResponseOp { response: Some(Response::ResponsePut(pb::PutResponse::default())) },
+                pb::ResponseOp {
+                    response: Some(Response::ResponsePut(pb::PutResponse::default())),
+                },
                 pb::ResponseOp {
                     response: Some(Response::ResponseRange(pb::RangeResponse {
                         kvs: vec![kv("a", "1")],
@@ -154,6 +184,9 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert_eq!(member_list(&r), "abc, unstarted, , http://a:2380,http://b:2380, , true\n");
+        assert_eq!(
+            member_list(&r),
+            "abc, unstarted, , http://a:2380,http://b:2380, , true\n"
+        );
     }
 }

@@ -30,7 +30,10 @@ pub fn endpoint_status(list: &[EpStatus]) -> String {
 
 fn render((header, rows): Table) -> String {
     let header: Vec<Vec<String>> = header.iter().map(|h| wrap_cell(h)).collect();
-    let rows: Vec<Vec<Vec<String>>> = rows.iter().map(|r| r.iter().map(|c| wrap_cell(c)).collect()).collect();
+    let rows: Vec<Vec<Vec<String>>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| wrap_cell(c)).collect())
+        .collect();
     let widths = column_widths(&header, &rows);
     let mut out = border(&widths);
     push_header(&mut out, &header, &widths);
@@ -81,7 +84,12 @@ fn push_header(out: &mut String, header: &[Vec<String>], widths: &[usize]) {
             let text = cell.get(line).map_or(String::new(), |t| t.to_uppercase());
             let gap = w.saturating_sub(width(&text));
             let left = gap / 2;
-            out.push_str(&format!(" {}{}{} |", " ".repeat(left), text, " ".repeat(gap - left)));
+            out.push_str(&format!(
+                " {}{}{} |",
+                " ".repeat(left),
+                text,
+                " ".repeat(gap - left)
+            ));
         }
         out.push('\n');
     }
@@ -94,7 +102,11 @@ fn push_row(out: &mut String, row: &[Vec<String>], widths: &[usize]) {
         out.push('|');
         for (cell, w) in row.iter().zip(widths) {
             let text = cell.get(line).map_or("  ", String::as_str);
-            out.push_str(&format!(" {}{} |", " ".repeat(w.saturating_sub(width(text))), text));
+            out.push_str(&format!(
+                " {}{} |",
+                " ".repeat(w.saturating_sub(width(text))),
+                text
+            ));
         }
         out.push('\n');
     }
@@ -103,7 +115,8 @@ fn push_row(out: &mut String, row: &[Vec<String>], widths: &[usize]) {
 /// tablewriter's `parseDimension` with auto-wrap: the cell's lines.
 fn wrap_cell(text: &str) -> Vec<String> {
     let paragraphs: Vec<&str> = text.split('\n').collect();
-    let limit = max_width(&paragraphs.iter().map(|p| p.to_string()).collect::<Vec<_>>()).min(MAX_CELL_WIDTH);
+    let limit = max_width(&paragraphs.iter().map(|p| p.to_string()).collect::<Vec<_>>())
+        .min(MAX_CELL_WIDTH);
     let mut lines = Vec::new();
     for (i, paragraph) in paragraphs.iter().enumerate() {
         if i > 0 {
