@@ -172,6 +172,27 @@ impl Server {
         );
     }
 
+    /// Waits until the member answers a local (serializable) read: a learner does not serve
+    /// linearizable reads.
+    pub fn wait_until_serving_serializable(&self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            let probe = etcdctl(
+                &self.endpoint(),
+                &["get", "cairn-test-probe", "--consistency", "s"],
+            );
+            if probe.status.success() {
+                return;
+            }
+            sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "{:?} did not serve on {} within {START_TIMEOUT:?}",
+            self.kind,
+            self.endpoint()
+        );
+    }
+
     /// SIGKILL, as a crash or power cut of the process would be.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -254,6 +275,60 @@ impl Cluster {
             member.wait_until_serving();
         }
         Cluster { members, _dir: dir }
+    }
+
+    /// Adds a member the way etcd documents it: `member add` (as a learner when `learner`),
+    /// then a first start with `--initial-cluster-state existing` and the member list the
+    /// add printed. Returns its index once it serves.
+    pub fn add_member(&mut self, learner: bool) -> usize {
+        let index = self.members.len();
+        let name = format!("m{index}");
+        let data_dir = self._dir.path().join(&name);
+        let template = &self.members[0];
+        let mut member = Server {
+            kind: template.kind,
+            child: None,
+            name: name.clone(),
+            data_dir,
+            client_port: free_port(),
+            peer_port: free_port(),
+            initial_cluster: None,
+            extra_args: vec![
+                "--initial-cluster-token".into(),
+                "cairn-test".into(),
+                "--initial-cluster-state".into(),
+                "existing".into(),
+            ],
+        };
+        let peer_url = member.peer_url();
+        let mut args = vec![
+            "member",
+            "add",
+            name.as_str(),
+            "--peer-urls",
+            peer_url.as_str(),
+        ];
+        if learner {
+            args.push("--learner");
+        }
+        let out = etcdctl(&self.members[0].endpoint(), &args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "member add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let initial = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER=\""))
+            .and_then(|l| l.strip_suffix('"'))
+            .expect("member add prints ETCD_INITIAL_CLUSTER")
+            .to_string();
+        member.initial_cluster = Some(initial);
+        member.spawn();
+        member.wait_until_serving_serializable();
+        self.members.push(member);
+        index
     }
 
     /// Every member's client endpoint.
