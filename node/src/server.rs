@@ -90,6 +90,15 @@ pub enum MembershipError {
     /// Peer URLs that are not http(s) URLs with a port.
     #[error("etcdserver: given member URLs are invalid")]
     BadUrls,
+    /// MoveLeader sent to a member that is not the leader.
+    #[error("etcdserver: not leader")]
+    NotLeader,
+    /// MoveLeader to a member that is not a voter.
+    #[error("etcdserver: bad leader transferee")]
+    BadLeaderTransferee,
+    /// The transfer did not finish within the request timeout.
+    #[error("etcdserver: request timed out, leader transfer took too long")]
+    LeaderTransferTimeout,
 }
 
 /// Raft progress as last seen by the loop.
@@ -165,6 +174,16 @@ impl Handle {
         })
         .await?;
         self.wait(done).await?
+    }
+
+    /// Waits (up to the request timeout) until `leader` leads; false if it never did.
+    pub async fn wait_for_leader(&self, leader: u64) -> bool {
+        let mut status = self.status.clone();
+        let wait = status.wait_for(|s| s.leader == leader);
+        matches!(
+            tokio::time::timeout(self.request_timeout, wait).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Asks this member (if leader) to hand leadership to `transferee`.

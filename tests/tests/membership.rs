@@ -114,3 +114,30 @@ fn membership_errors_answer_like_etcd() {
             .contains("etcdserver: can only promote a learner member")
     );
 }
+
+#[test]
+fn move_leader_hands_leadership_to_the_named_member() {
+    let cluster = Cluster::start(Kind::Cairn, 3);
+    let leader = cluster.leader().expect("a leader");
+    let target = (leader + 1) % 3;
+    let list = stdout(&etcdctl(
+        &cluster.members[0].endpoint(),
+        &["member", "list"],
+    ));
+    let target_id = member_id(&list, &cluster.members[target].peer_url());
+    let out = etcdctl(
+        &cluster.members[leader].endpoint(),
+        &["move-leader", &target_id],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).starts_with("Leadership transferred from "),
+        "{}",
+        stdout(&out)
+    );
+    eventually("the target leads", || cluster.leader() == Some(target));
+}

@@ -318,6 +318,46 @@ fn watch_resumed_after_a_kill9_restart_delivers_each_later_event_once() {
     assert_eq!(revisions, (2..22).collect::<Vec<_>>());
 }
 
+#[test]
+fn a_watcher_that_stops_reading_holds_up_nobody_and_later_gets_every_event_once() {
+    const WRITERS: usize = 16;
+    const PUTS_PER_WRITER: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Kind::Cairn, dir.path());
+    runtime().block_on(async {
+        let client = connect(&server).await;
+        let options = || Some(WatchOptions::new().with_prefix());
+        let (_slow_watcher, mut slow) = client.clone().watch("s/", options()).await.unwrap();
+        let (_fast_watcher, mut fast) = client.clone().watch("s/", options()).await.unwrap();
+        // Far more than the server buffers for one stream (applied entries and responses),
+        // in responses far larger than a gRPC flow-control window.
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let mut client = client.clone();
+                real_tokio::spawn(async move {
+                    for i in 0..PUTS_PER_WRITER {
+                        let value = "v".repeat(2048);
+                        client
+                            .put(format!("s/{w:02}/{i:03}"), value, None)
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        let total = WRITERS * PUTS_PER_WRITER;
+        let fast_events = events(&mut fast, total).await;
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        let slow_events = events(&mut slow, total).await;
+        let revisions: Vec<i64> = fast_events.iter().map(|e| e.2).collect();
+        assert_eq!(revisions, (2..2 + total as i64).collect::<Vec<_>>());
+        assert_eq!(slow_events, fast_events);
+        assert!(drain(&mut slow).await.is_empty(), "no event twice");
+    });
+}
+
 // ---- Side by side with the reference etcd ----
 
 /// Replaces the digits after every `needle` with `N`.

@@ -97,6 +97,7 @@ impl Kv for KvService {
         &self,
         request: GrpcRequest<RangeRequest>,
     ) -> Result<GrpcResponse<RangeResponse>, Status> {
+        super::require_leader(&self.handle, &request)?;
         let req = request.into_inner();
         check::range(&req).map_err(|e| from_core(&e))?;
         self.barrier(req.serializable).await?;
@@ -113,6 +114,7 @@ impl Kv for KvService {
         &self,
         request: GrpcRequest<PutRequest>,
     ) -> Result<GrpcResponse<PutResponse>, Status> {
+        super::require_leader(&self.handle, &request)?;
         let req = request.into_inner();
         check::put(&req).map_err(|e| from_core(&e))?;
         self.check_size(req.encoded_len())?;
@@ -129,6 +131,7 @@ impl Kv for KvService {
         &self,
         request: GrpcRequest<DeleteRangeRequest>,
     ) -> Result<GrpcResponse<DeleteRangeResponse>, Status> {
+        super::require_leader(&self.handle, &request)?;
         let req = request.into_inner();
         check::delete_range(&req).map_err(|e| from_core(&e))?;
         self.check_size(req.encoded_len())?;
@@ -145,6 +148,7 @@ impl Kv for KvService {
         &self,
         request: GrpcRequest<TxnRequest>,
     ) -> Result<GrpcResponse<TxnResponse>, Status> {
+        super::require_leader(&self.handle, &request)?;
         let req = request.into_inner();
         check::txn(&req, self.max_txn_ops).map_err(|e| from_core(&e))?;
         self.check_size(req.encoded_len())?;
@@ -171,6 +175,7 @@ impl Kv for KvService {
         &self,
         request: GrpcRequest<CompactionRequest>,
     ) -> Result<GrpcResponse<CompactionResponse>, Status> {
+        super::require_leader(&self.handle, &request)?;
         let req = request.into_inner();
         match self.propose(Request::Compaction(req)).await? {
             Applied::Compaction(mut resp) => {

@@ -12,8 +12,9 @@ use futures::Stream;
 use tonic::{Request, Response, Status};
 
 use super::pb::maintenance_server::Maintenance;
+use super::status::from_membership;
 use crate::config::ETCD_COMPAT_VERSION;
-use crate::server::Handle;
+use crate::server::{Handle, MembershipError};
 
 /// The Maintenance service of one member.
 #[derive(Clone)]
@@ -68,9 +69,32 @@ impl Maintenance for MaintenanceService {
 
     async fn move_leader(
         &self,
-        _: Request<MoveLeaderRequest>,
+        request: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
-        Err(pending("MoveLeader"))
+        let target = request.into_inner().target_id;
+        let me = self.handle.identity().member_id;
+        if self.handle.raft_status().leader != me {
+            return Err(from_membership(&MembershipError::NotLeader));
+        }
+        let voter = self
+            .handle
+            .cluster()
+            .member(target)
+            .is_some_and(|m| !m.is_learner);
+        if !voter {
+            return Err(from_membership(&MembershipError::BadLeaderTransferee));
+        }
+        self.handle
+            .transfer_leader(target)
+            .await
+            .map_err(|e| from_membership(&e.into()))?;
+        if !self.handle.wait_for_leader(target).await {
+            return Err(from_membership(&MembershipError::LeaderTransferTimeout));
+        }
+        let revision = self.handle.state_machine().current_revision();
+        Ok(Response::new(MoveLeaderResponse {
+            header: Some(self.handle.header(revision)),
+        }))
     }
 
     async fn status(

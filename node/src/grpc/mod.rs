@@ -31,6 +31,22 @@ pub mod lock_pb {
 
 use crate::server::Handle;
 
+/// clientv3's `WithRequireLeader` sets this metadata: such a request fails at once with
+/// "no leader" instead of waiting while the member has no leader (etcd's interceptors).
+pub fn require_leader<T>(
+    handle: &Handle,
+    request: &tonic::Request<T>,
+) -> Result<(), tonic::Status> {
+    let wants_leader = request
+        .metadata()
+        .get("hasleader")
+        .is_some_and(|v| v.as_bytes() == b"true");
+    if wants_leader && handle.raft_status().leader == 0 {
+        return Err(status::from_server(&crate::server::ServerError::NoLeader));
+    }
+    Ok(())
+}
+
 /// gRPC overhead allowed on top of `--max-request-bytes` (etcd's `grpcOverheadBytes`).
 pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 

@@ -32,9 +32,12 @@ pub fn from_membership(error: &MembershipError) -> Status {
         MembershipError::Server(e) => return from_server(e),
         MembershipError::MemberNotFound => Code::NotFound,
         MembershipError::BadUrls => Code::InvalidArgument,
+        MembershipError::LeaderTransferTimeout => Code::DeadlineExceeded,
         MembershipError::Refused(_)
         | MembershipError::PeerUrlExists
-        | MembershipError::NotLearner => Code::FailedPrecondition,
+        | MembershipError::NotLearner
+        | MembershipError::NotLeader
+        | MembershipError::BadLeaderTransferee => Code::FailedPrecondition,
     };
     Status::new(code, error.to_string())
 }
