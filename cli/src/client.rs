@@ -4,7 +4,9 @@
 //! [`Client::connect`] tries the endpoints in the order given and keeps the first that
 //! accepts a connection (etcdctl's endpoint list, without its balancer). The generated
 //! service stubs are cheap handles over one shared channel, so a call clones its stub and
-//! `Client` methods take `&self`; a `Client` is `Clone` and can be shared between tasks.
+//! `Client` methods take `&self`; a `Client` is `Clone` (a few reference-count increments,
+//! no new connection) and can be shared between tasks: every clone multiplexes its calls
+//! over the same HTTP/2 connection. A benchmark that wants N connections connects N times.
 
 use std::future::Future;
 use std::time::Duration;
@@ -15,8 +17,11 @@ use crate::endpoint::{EndpointError, endpoint_uri};
 use crate::error::ClientError;
 use crate::grpc::cluster_client::ClusterClient;
 use crate::grpc::kv_client::KvClient;
+use crate::grpc::lease_client::LeaseClient;
 use crate::grpc::maintenance_client::MaintenanceClient;
+use crate::grpc::watch_client::WatchClient;
 use crate::pb::etcdserverpb as pb;
+use crate::stream::{KeepAliveStream, WatchStream};
 
 /// How [`Client::connect_with`] dials, and how long calls may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +52,8 @@ pub struct Client {
     kv: KvClient<Channel>,
     maintenance: MaintenanceClient<Channel>,
     cluster: ClusterClient<Channel>,
+    lease: LeaseClient<Channel>,
+    watch: WatchClient<Channel>,
 }
 
 impl Client {
@@ -87,6 +94,8 @@ impl Client {
             kv: KvClient::new(channel.clone()),
             maintenance: MaintenanceClient::new(channel.clone()),
             cluster: ClusterClient::new(channel.clone()),
+            lease: LeaseClient::new(channel.clone()),
+            watch: WatchClient::new(channel.clone()),
             channel,
         }
     }
@@ -164,6 +173,132 @@ impl Client {
     ) -> Result<pb::MemberListResponse, ClientError> {
         let mut cluster = self.cluster.clone();
         self.call(cluster.member_list(request)).await
+    }
+
+    /// `Maintenance.MoveLeader`: asks the leader (the connected member must be it) to hand
+    /// leadership to another voting member.
+    pub async fn maintenance_move_leader(
+        &self,
+        request: pb::MoveLeaderRequest,
+    ) -> Result<pb::MoveLeaderResponse, ClientError> {
+        let mut maintenance = self.maintenance.clone();
+        self.call(maintenance.move_leader(request)).await
+    }
+
+    /// `Cluster.MemberAdd`: adds a member (a voter, or a learner) by its peer URLs.
+    pub async fn cluster_member_add(
+        &self,
+        request: pb::MemberAddRequest,
+    ) -> Result<pb::MemberAddResponse, ClientError> {
+        let mut cluster = self.cluster.clone();
+        self.call(cluster.member_add(request)).await
+    }
+
+    /// `Cluster.MemberRemove`: removes a member by ID.
+    pub async fn cluster_member_remove(
+        &self,
+        request: pb::MemberRemoveRequest,
+    ) -> Result<pb::MemberRemoveResponse, ClientError> {
+        let mut cluster = self.cluster.clone();
+        self.call(cluster.member_remove(request)).await
+    }
+
+    /// `Cluster.MemberUpdate`: replaces a member's peer URLs.
+    pub async fn cluster_member_update(
+        &self,
+        request: pb::MemberUpdateRequest,
+    ) -> Result<pb::MemberUpdateResponse, ClientError> {
+        let mut cluster = self.cluster.clone();
+        self.call(cluster.member_update(request)).await
+    }
+
+    /// `Cluster.MemberPromote`: makes a learner that has caught up a voting member.
+    pub async fn cluster_member_promote(
+        &self,
+        request: pb::MemberPromoteRequest,
+    ) -> Result<pb::MemberPromoteResponse, ClientError> {
+        let mut cluster = self.cluster.clone();
+        self.call(cluster.member_promote(request)).await
+    }
+
+    /// `Lease.LeaseGrant`: creates a lease with a TTL in seconds.
+    pub async fn lease_grant(
+        &self,
+        request: pb::LeaseGrantRequest,
+    ) -> Result<pb::LeaseGrantResponse, ClientError> {
+        let mut lease = self.lease.clone();
+        self.call(lease.lease_grant(request)).await
+    }
+
+    /// `Lease.LeaseRevoke`: revokes a lease and deletes its keys.
+    pub async fn lease_revoke(
+        &self,
+        request: pb::LeaseRevokeRequest,
+    ) -> Result<pb::LeaseRevokeResponse, ClientError> {
+        let mut lease = self.lease.clone();
+        self.call(lease.lease_revoke(request)).await
+    }
+
+    /// `Lease.LeaseTimeToLive`: a lease's remaining and granted TTL (and its keys).
+    pub async fn lease_time_to_live(
+        &self,
+        request: pb::LeaseTimeToLiveRequest,
+    ) -> Result<pb::LeaseTimeToLiveResponse, ClientError> {
+        let mut lease = self.lease.clone();
+        self.call(lease.lease_time_to_live(request)).await
+    }
+
+    /// `Lease.LeaseLeases`: every lease the cluster knows.
+    pub async fn lease_leases(
+        &self,
+        request: pb::LeaseLeasesRequest,
+    ) -> Result<pb::LeaseLeasesResponse, ClientError> {
+        let mut lease = self.lease.clone();
+        self.call(lease.lease_leases(request)).await
+    }
+
+    /// Opens a `Lease.LeaseKeepAlive` stream with a first keep-alive of lease `id` queued
+    /// (see [`Client::watch`] for why it is queued before the call). Each keep-alive sent
+    /// on the stream is answered with the lease's new TTL (0 when the lease does not exist).
+    pub async fn lease_keep_alive(&self, id: i64) -> Result<KeepAliveStream, ClientError> {
+        let mut lease = self.lease.clone();
+        let (sender, requests) = crate::stream::request_channel();
+        sender
+            .send(pb::LeaseKeepAliveRequest { id })
+            .await
+            .map_err(|_closed| ClientError::StreamClosed)?;
+        let responses = self.call(lease.lease_keep_alive(requests)).await?;
+        Ok(KeepAliveStream::new(sender, responses))
+    }
+
+    /// clientv3's `KeepAliveOnce`: one keep-alive of `id` on a stream of its own.
+    pub async fn lease_keep_alive_once(
+        &self,
+        id: i64,
+    ) -> Result<pb::LeaseKeepAliveResponse, ClientError> {
+        let mut stream = self.lease_keep_alive(id).await?;
+        let answer = match self.request_timeout {
+            Some(limit) => tokio::time::timeout(limit, stream.message())
+                .await
+                .map_err(|_elapsed| ClientError::Timeout(limit))?,
+            None => stream.message().await,
+        };
+        answer?.ok_or(ClientError::StreamClosed)
+    }
+
+    /// Opens a `Watch` stream whose first request is `first` (usually a create). The
+    /// request is queued before the call is made: etcd sends the stream's response headers
+    /// only with its first message, so a call that waited for them before sending anything
+    /// would never complete.
+    pub async fn watch(&self, first: pb::WatchRequest) -> Result<WatchStream, ClientError> {
+        let mut watch = self.watch.clone();
+        let (sender, requests) = crate::stream::request_channel();
+        sender
+            .send(first)
+            .await
+            .map_err(|_closed| ClientError::StreamClosed)?;
+        let responses = self.call(watch.watch(requests)).await?;
+        Ok(WatchStream::new(sender, responses))
     }
 
     /// Runs one unary call under the request timeout and unwraps its answer.

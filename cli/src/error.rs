@@ -40,6 +40,9 @@ pub enum ClientError {
     /// `context deadline exceeded`, which is what etcd's tools print.
     #[error("context deadline exceeded")]
     Timeout(Duration),
+    /// A watch or keep-alive stream ended, or could not take another request.
+    #[error("the stream was closed")]
+    StreamClosed,
 }
 
 impl ClientError {
@@ -51,6 +54,7 @@ impl ClientError {
             ClientError::Timeout(_) => Code::DeadlineExceeded,
             ClientError::Unreachable { .. } => Code::Unavailable,
             ClientError::NoEndpoints | ClientError::InvalidEndpoint(_) => Code::InvalidArgument,
+            ClientError::StreamClosed => Code::Cancelled,
         }
     }
 

@@ -10,17 +10,20 @@
 //! simulated runtime and network, and the same client runs inside the simulator.
 //!
 //! Methods are named `<service>_<rpc>` (`kv_range`, `maintenance_status`,
-//! `cluster_member_list`) so that the watch, lease and auth services slot in beside them.
+//! `cluster_member_list`, `lease_grant`); the two bidirectional streams, `Watch` and
+//! `Lease.LeaseKeepAlive`, are [`WatchStream`] and [`KeepAliveStream`].
 
 mod client;
 mod endpoint;
 mod error;
 pub mod etcd_error;
 mod grpc;
+mod stream;
 
 pub use client::{Client, ConnectOptions};
 pub use endpoint::{EndpointError, endpoint_uri};
 pub use error::{ClientError, go_code_name, go_status_text};
+pub use stream::{KeepAliveStream, WatchStream};
 pub use tonic::Code;
 
 /// etcd's wire messages (re-exported from cairn-core).

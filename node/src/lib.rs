@@ -7,6 +7,7 @@ pub mod grpc;
 mod join;
 pub mod lease_expiry;
 pub mod peer;
+mod publish;
 pub mod server;
 
 use std::sync::Arc;
@@ -205,6 +206,13 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
     // Before the event loop runs: `LeaseExpiry::new` sets the lessor's minimum TTL.
     tokio::spawn(lease_expiry::LeaseExpiry::new(handle.clone(), config).run(shutdown_rx.clone()));
     let event_loop = tokio::spawn(event_loop.run(shutdown_rx.clone()));
+    let (name, client_urls) = (config.name.clone(), config.advertise_client_urls.clone());
+    tokio::spawn(publish::run(
+        handle.clone(),
+        name,
+        client_urls,
+        shutdown_rx.clone(),
+    ));
     let peer_service =
         PeerService::new(cluster_id, member_id, inbox_tx).with_members(handle.cluster_updates());
     let mut servers: Vec<JoinHandle<Result<(), NodeError>>> = config

@@ -205,14 +205,7 @@ fn cluster(local_id: u64, voters: &[u64]) -> ClusterState {
     }
 }
 
-fn change(kind: raft::eraftpb::ConfChangeType, id: u64) -> raft::eraftpb::ConfChangeV2 {
-    let mut single = raft::eraftpb::ConfChangeSingle::default();
-    single.node_id = id;
-    single.set_change_type(kind);
-    let mut change = raft::eraftpb::ConfChangeV2::default();
-    change.set_changes(vec![single].into());
-    change
-}
+use super::single_change as change;
 
 #[test]
 fn a_member_joining_with_an_empty_log_learns_every_voter() {

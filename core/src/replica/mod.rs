@@ -523,9 +523,10 @@ impl Replica {
                             ..Default::default()
                         });
                     record.is_learner = learner;
-                    // A member update re-adds the member with new peer URLs in the context.
-                    if let Some(update) = member.filter(|m| m.id == id && !m.peer_urls.is_empty()) {
-                        record.peer_urls = update.peer_urls.clone();
+                    // A member update (new peer URLs) or a member publishing its name and
+                    // client URLs re-adds the member with the new attributes in the context.
+                    if let Some(update) = member.filter(|m| m.id == id) {
+                        merge_attributes(&mut record, update);
                     }
                     self.cluster.upsert(record, batch);
                 }
@@ -545,6 +546,30 @@ impl Replica {
         // Sync: this also makes every earlier apply batch durable, so the log is never
         // shorter on disk than what the durable state machine needs.
         self.engine.write(batch, Durability::Sync)
+    }
+}
+
+/// A configuration change of one member.
+pub fn single_change(kind: raft::eraftpb::ConfChangeType, id: u64) -> ConfChangeV2 {
+    let mut single = raft::eraftpb::ConfChangeSingle { node_id: id, ..Default::default() };
+    single.set_change_type(kind);
+    let mut change = ConfChangeV2::default();
+    change.set_changes(vec![single].into());
+    change
+}
+
+fn merge_attributes(
+    record: &mut crate::api::cairnpb::MemberRecord,
+    update: &crate::api::cairnpb::MemberRecord,
+) {
+    if !update.peer_urls.is_empty() {
+        record.peer_urls = update.peer_urls.clone();
+    }
+    if !update.name.is_empty() {
+        record.name = update.name.clone();
+    }
+    if !update.client_urls.is_empty() {
+        record.client_urls = update.client_urls.clone();
     }
 }
 
@@ -570,9 +595,7 @@ fn stage_bootstrap_log(store: &mut LogStore, voters: &[u64], batch: &mut WriteBa
         })
         .collect();
     store.stage_append(&entries, batch);
-    let mut hard_state = HardState::default();
-    hard_state.term = 1;
-    hard_state.commit = entries.len() as u64;
+    let hard_state = HardState { term: 1, commit: entries.len() as u64, ..HardState::default() };
     store.stage_hard_state(&hard_state, batch);
 }
 

@@ -11,7 +11,8 @@ use cairn_core::api::etcdserverpb::{
     MemberUpdateRequest, MemberUpdateResponse, ResponseHeader,
 };
 use cairn_core::membership::{ClusterState, member_id};
-use raft::eraftpb::{ConfChangeSingle, ConfChangeType, ConfChangeV2};
+use cairn_core::replica::single_change;
+use raft::eraftpb::ConfChangeType;
 use tonic::{Request, Response, Status};
 
 use super::pb::cluster_server::Cluster;
@@ -41,11 +42,7 @@ impl ClusterService {
         kind: ConfChangeType,
         member: MemberRecord,
     ) -> Result<ClusterState, Status> {
-        let mut single = ConfChangeSingle::default();
-        single.node_id = member.id;
-        single.set_change_type(kind);
-        let mut change = ConfChangeV2::default();
-        change.set_changes(vec![single].into());
+        let change = single_change(kind, member.id);
         self.handle
             .change_membership(change, member)
             .await

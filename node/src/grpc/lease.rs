@@ -76,8 +76,9 @@ impl LeaseService {
             return Err(from_server(&ServerError::NoLeader));
         }
         // FORWARD: a follower must forward keep-alives and time-to-live queries to the
-        // leader (etcd's `leasehttp.RenewHTTP`/`TimeToLiveHTTP` over the peer transport)
-        // once peer transport lands; until then it refuses.
+        // leader, as etcd's `leasehttp.RenewHTTP`/`TimeToLiveHTTP` do over the peer
+        // transport. The peer service has no such RPC yet; until it does, a follower
+        // refuses with etcd's "not leader".
         Err(from_core(&cairn_core::Error::NotLeader))
     }
 
