@@ -39,8 +39,8 @@ pub async fn existing_cluster(config: &Config) -> Result<ClusterState, NodeError
                             config.advertise_peer_urls.join(",")
                         ))
                     })?;
-                me.name = config.name.clone();
-                me.client_urls = config.advertise_client_urls.clone();
+                // Name and client URLs reach the cluster through `publish`, like every
+                // other replicated change.
                 cluster.local_id = me.id;
                 return Ok(cluster);
             }

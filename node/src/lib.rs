@@ -100,12 +100,13 @@ impl Node {
 
 /// The membership `--initial-cluster` describes for a new cluster, seen from this member.
 pub fn bootstrap_cluster(config: &Config) -> Result<ClusterState, NodeError> {
+    // Client URLs are not set here: every member must record the same bootstrap state, and
+    // each one publishes its own client URLs through Raft once it runs (`publish`).
     let mut members = initial_members(&config.initial_cluster, &config.initial_cluster_token);
     let me = members
-        .iter_mut()
+        .iter()
         .find(|m| m.name == config.name)
         .ok_or_else(|| NodeError::NotAMember(config.name.clone()))?;
-    me.client_urls = config.advertise_client_urls.clone();
     let local_id = me.id;
     let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
     members.sort_by_key(|m| m.id);

@@ -13,7 +13,9 @@ use tokio::sync::watch;
 use crate::server::Handle;
 
 /// Pause between attempts (no leader yet, or another change was in flight).
-const RETRY: Duration = Duration::from_millis(500);
+const RETRY: Duration = Duration::from_millis(200);
+/// How long one attempt may wait for its change to apply.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Publishes `name` and `client_urls` until the applied membership shows them, or shutdown.
 pub async fn run(
@@ -43,11 +45,15 @@ pub async fn run(
                 client_urls: client_urls.clone(),
                 ..Default::default()
             };
-            if let Err(e) = handle
-                .change_membership(single_change(kind, id), record)
-                .await
-            {
-                tracing::debug!(error = %e, "publishing member attributes failed; retrying");
+            // Raft takes one membership change at a time and silently drops a second one;
+            // a short wait and a retry cover that.
+            let attempt = handle.change_membership(single_change(kind, id), record);
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt).await {
+                Ok(Ok(_)) => continue,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "publishing member attributes failed; retrying")
+                }
+                Err(_) => tracing::debug!("publishing member attributes timed out; retrying"),
             }
         }
         tokio::select! {

@@ -43,6 +43,16 @@ pub enum CommandId {
     MemberList,
     /// `version`.
     Version,
+    /// `bench put`.
+    BenchPut,
+    /// `bench range`.
+    BenchRange,
+    /// `bench txn-put`.
+    BenchTxnPut,
+    /// `bench watch`.
+    BenchWatch,
+    /// `bench lease-keepalive`.
+    BenchLeaseKeepalive,
 }
 
 /// One command of the tree.
@@ -233,13 +243,23 @@ const fn not_yet(name: &'static str, use_line: &'static str, short: &'static str
     }
 }
 
-static ROOT_CHILDREN: [Command; 24] = [
+static ROOT_CHILDREN: [Command; 25] = [
     not_yet("alarm", "alarm <subcommand>", "Alarm related commands"),
     not_yet(
         "auth",
         "auth <enable or disable>",
         "Enable or disable authentication",
     ),
+    Command {
+        long: BENCH_LONG,
+        persistent: &BENCH_FLAGS,
+        ..group(
+            "bench",
+            "bench <subcommand>",
+            "Benchmarks a cluster (etcd's benchmark tool scenarios)",
+            &BENCH_CHILDREN,
+        )
+    },
     not_yet(
         "check",
         "check <subcommand>",
@@ -350,7 +370,7 @@ static ROOT_CHILDREN: [Command; 24] = [
 
 /// The root's commands in the order etcdctl registers them (`ctl.go`), then cobra's
 /// `help` and `completion`: the order of cobra's "Did you mean this?" suggestions.
-pub const REGISTRATION_ORDER: [&str; 24] = [
+pub const REGISTRATION_ORDER: [&str; 25] = [
     "get",
     "put",
     "del",
@@ -373,6 +393,7 @@ pub const REGISTRATION_ORDER: [&str; 24] = [
     "user",
     "role",
     "check",
+    "bench",
     "help",
     "completion",
 ];
@@ -534,6 +555,112 @@ The items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learne
     not_yet("remove", "remove <memberID>", "Removes a member from the cluster"),
     not_yet("update", "update <memberID> [options]", "Updates a member in the cluster"),
 ];
+
+const BENCH_LONG: &str = "
+Runs the scenarios of etcd's benchmark tool (tools/benchmark) against any etcd v3
+endpoint: many concurrent clients (--clients) share a number of gRPC connections (--conns),
+which are spread over --endpoints in turn. The report gives the total time, the slowest,
+fastest and average request, the standard deviation, requests per second, a latency
+histogram and percentiles, as etcd's tool prints them; -w json prints it for machines.
+A progress indicator is written to stderr while the benchmark runs.
+";
+
+/// Flags every `bench` scenario inherits (etcd's benchmark root flags).
+pub static BENCH_FLAGS: [FlagDef; 4] = [
+    FlagDef::int64("clients", "Total number of gRPC clients").default_to("1"),
+    FlagDef::int64("conns", "Total number of gRPC connections").default_to("1"),
+    FlagDef::bool("precise", "use full floating point precision"),
+    FlagDef::bool("target-leader", "connect only to the leader node"),
+];
+
+static BENCH_CHILDREN: [Command; 5] = [
+    Command {
+        flags: &BENCH_LEASE_FLAGS,
+        ..run(
+            "lease-keepalive",
+            "lease-keepalive",
+            "Benchmark lease keepalive",
+            CommandId::BenchLeaseKeepalive,
+        )
+    },
+    Command {
+        flags: &BENCH_PUT_FLAGS,
+        ..run("put", "put", "Benchmark put", CommandId::BenchPut)
+    },
+    Command {
+        flags: &BENCH_RANGE_FLAGS,
+        ..run(
+            "range",
+            "range key [end-range]",
+            "Benchmark range",
+            CommandId::BenchRange,
+        )
+    },
+    Command {
+        flags: &BENCH_TXN_PUT_FLAGS,
+        ..run("txn-put", "txn-put", "Benchmark txn-put", CommandId::BenchTxnPut)
+    },
+    Command {
+        long: BENCH_WATCH_LONG,
+        flags: &BENCH_WATCH_FLAGS,
+        ..run("watch", "watch", "Benchmark watch", CommandId::BenchWatch)
+    },
+];
+
+static BENCH_PUT_FLAGS: [FlagDef; 6] = [
+    FlagDef::int64("key-size", "Key size of put request").default_to("8"),
+    FlagDef::int64("key-space-size", "Maximum possible keys").default_to("1"),
+    FlagDef::int64("rate", "Maximum puts per second (0 is no limit)"),
+    FlagDef::bool("sequential-keys", "Use sequential keys"),
+    FlagDef::int64("total", "Total number of put requests").default_to("10000"),
+    FlagDef::int64("val-size", "Value size of put request").default_to("8"),
+];
+
+static BENCH_RANGE_FLAGS: [FlagDef; 3] = [
+    FlagDef::str("consistency", "l", "Linearizable(l) or Serializable(s)"),
+    FlagDef::int64("rate", "Maximum range requests per second (0 is no limit)"),
+    FlagDef::int64("total", "Total number of range requests").default_to("10000"),
+];
+
+static BENCH_TXN_PUT_FLAGS: [FlagDef; 6] = [
+    FlagDef::int64("key-size", "Key size of txn put").default_to("8"),
+    FlagDef::int64("key-space-size", "Maximum possible keys").default_to("1"),
+    FlagDef::int64("rate", "Maximum txns per second (0 is no limit)"),
+    FlagDef::int64("total", "Total number of txn requests").default_to("10000"),
+    FlagDef::int64("txn-ops", "Number of puts per txn").default_to("1"),
+    FlagDef::int64("val-size", "Value size of txn put").default_to("8"),
+];
+
+static BENCH_LEASE_FLAGS: [FlagDef; 1] =
+    [FlagDef::int64("total", "Total number of lease keepalive requests").default_to("10000")];
+
+static BENCH_WATCH_FLAGS: [FlagDef; 8] = [
+    FlagDef::int64("key-size", "Key size of watch request").default_to("32"),
+    FlagDef::int64("key-space-size", "Maximum possible keys").default_to("1"),
+    FlagDef::int64("put-rate", "Number of keys to put per second (0 is no limit)"),
+    FlagDef::int64("put-total", "Number of put requests").default_to("1000"),
+    FlagDef::bool("sequential-keys", "Use sequential keys"),
+    FlagDef::int64("streams", "Total watch streams").default_to("10"),
+    FlagDef::int64("watch-per-stream", "Total watchers per stream").default_to("100"),
+    FlagDef::int64("watched-key-total", "Total number of keys to be watched").default_to("1"),
+];
+
+const BENCH_WATCH_LONG: &str = "
+Benchmark watch tests the performance of processing watch requests and
+sending events to watchers. It tests the sending performance by
+changing the value of the watched keys with concurrent put
+requests.
+
+During the test, each watcher watches (--total/--watchers) keys
+
+(a watcher might watch on the same key multiple times if
+--watched-key-total is small).
+
+Each key is watched by (--total/--watched-key-total) watchers.
+
+Unlike etcd's tool, watch creation is timed from the create request to the server's
+confirmation, and each event from the start of the put that caused it to its arrival.
+";
 
 /// The help flag cobra gives every command; usage text renders its help as
 /// "help for <command name>".

@@ -74,6 +74,11 @@ impl FlagDef {
         }
     }
 
+    /// The same flag with another default (as usage prints it).
+    pub const fn default_to(self, default: &'static str) -> FlagDef {
+        FlagDef { default, ..self }
+    }
+
     /// The same flag with a one-letter name.
     pub const fn short(self, shorthand: char) -> FlagDef {
         FlagDef {
