@@ -205,6 +205,10 @@ impl Handle {
 
     /// Waits until the local state reflects every write committed before the call.
     pub async fn read_barrier(&self) -> Result<(), ServerError> {
+        #[cfg(madsim)]
+        if cairn_core::buggify::local_reads() {
+            return Ok(());
+        }
         let (reply, done) = oneshot::channel();
         self.send(Command::Read { reply }).await?;
         self.wait(done).await?
@@ -358,7 +362,18 @@ impl EventLoop {
             }
             self.start_read_round();
             self.process_ready()?;
+            if self.removed() {
+                // etcd: "the member has been permanently removed from the cluster".
+                tracing::warn!("this member was removed from the cluster; shutting down");
+                return Ok(());
+            }
         }
+    }
+
+    /// Whether the applied membership no longer contains this member (it was removed).
+    fn removed(&self) -> bool {
+        let cluster = self.members.borrow();
+        cluster.member(self.replica.id()).is_none() && !cluster.members.is_empty()
     }
 
     fn on_tick(&mut self) {

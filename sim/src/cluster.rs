@@ -1,17 +1,37 @@
 //! A simulated cluster: one madsim host per member, each with a `MemEngine` that survives
 //! kill/restart (and is cut back to its synced state on power loss).
+//!
+//! Every member runs the unchanged `cairn_node::start`. The cluster keeps, per member, the
+//! engine (the simulated disk), the server [`Handle`] of its current incarnation (so the
+//! simulator can see Raft status without the network) and the error a member stopped with:
+//! a member whose event loop ends (a failed fsync is fatal) stays down until the simulator
+//! restarts it, as a process supervisor would.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use cairn_core::storage::mem::MemEngine;
 use cairn_node::config::Config;
+use cairn_node::server::Handle as NodeHandleApi;
 use madsim::runtime::{Handle, NodeHandle};
 
 /// Client port of every simulated member.
 pub const CLIENT_PORT: u16 = 2379;
 /// Peer port of every simulated member.
 pub const PEER_PORT: u16 = 2380;
+
+/// What the simulator knows about one member's current incarnation.
+#[derive(Default)]
+struct Incarnation {
+    /// The running member's server handle (`None` before it started).
+    handle: Option<NodeHandleApi>,
+    /// Why its event loop ended, if it did.
+    stopped: Option<String>,
+    /// Killed or powered off by the simulator, not started again yet.
+    down: bool,
+    /// Paused by the simulator.
+    paused: bool,
+}
 
 /// One simulated member.
 pub struct SimMember {
@@ -21,6 +41,7 @@ pub struct SimMember {
     pub ip: IpAddr,
     host: NodeHandle,
     engine: Arc<Mutex<MemEngine>>,
+    incarnation: Arc<Mutex<Incarnation>>,
 }
 
 /// A simulated cluster of `cairn` members.
@@ -51,6 +72,10 @@ fn member_config(index: usize, size: usize) -> Config {
     Config::from_flags(flags).expect("simulated member config is valid")
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl SimCluster {
     /// Starts `size` members on hosts 10.0.0.1, 10.0.0.2, …
     pub fn start(size: usize) -> SimCluster {
@@ -64,6 +89,11 @@ impl SimCluster {
     /// The members.
     pub fn members(&self) -> &[SimMember] {
         &self.members
+    }
+
+    /// How many members.
+    pub fn size(&self) -> usize {
+        self.members.len()
     }
 
     /// Client endpoints of every member (`http://ip:2379`).
@@ -82,55 +112,131 @@ impl SimCluster {
     /// Stops member `index` (a crash: unsynced writes stay in the engine, as in the page
     /// cache of a live machine).
     pub fn kill(&self, index: usize) {
-        self.handle.kill(self.members[index].host.id());
+        self.handle.kill(self.node_id(index));
+        let mut incarnation = lock(&self.members[index].incarnation);
+        incarnation.down = true;
+        incarnation.paused = false;
     }
 
-    /// Starts a killed member again.
+    /// Starts a killed (or stopped) member again.
     pub fn start_again(&self, index: usize) {
-        self.handle.restart(self.members[index].host.id());
+        *lock(&self.members[index].incarnation) = Incarnation::default();
+        self.handle.restart(self.node_id(index));
     }
 
     /// Kills member `index` and starts it again on the same (unsynced writes included) state:
     /// a process crash, not a power loss.
     pub fn restart(&self, index: usize) {
-        self.handle.restart(self.members[index].host.id());
+        self.kill(index);
+        self.start_again(index);
     }
 
-    /// Cuts the power of member `index`: its storage keeps only what was synced; then it
-    /// starts again.
+    /// Cuts the power of member `index`: it stops, and its disk keeps what was synced plus
+    /// the first `keep_unsynced_batches` unsynced batches (a torn tail). It stays down until
+    /// [`SimCluster::start_again`].
+    pub fn power_off(&self, index: usize, keep_unsynced_batches: usize) {
+        self.kill(index);
+        let mut engine = lock(&self.members[index].engine);
+        *engine = engine.crash_torn(keep_unsynced_batches);
+    }
+
+    /// Cuts the power of member `index` (only synced data survives), then starts it again.
     pub fn power_cycle(&self, index: usize) {
-        let member = &self.members[index];
-        self.handle.kill(member.host.id());
-        {
-            let mut engine = member.engine.lock().expect("engine lock");
-            *engine = engine.crash();
+        self.power_off(index, 0);
+        self.start_again(index);
+    }
+
+    /// Batches member `index` would lose in a power cut now.
+    pub fn unsynced_batches(&self, index: usize) -> usize {
+        lock(&self.members[index].engine).unsynced_batches()
+    }
+
+    /// Makes the next fsync of member `index` fail.
+    pub fn fail_next_sync(&self, index: usize) {
+        lock(&self.members[index].engine).fail_next_sync();
+    }
+
+    /// Freezes every task of member `index` (a stalled process: its clock jumps when it
+    /// resumes).
+    pub fn pause(&self, index: usize) {
+        self.handle.pause(self.node_id(index));
+        lock(&self.members[index].incarnation).paused = true;
+    }
+
+    /// Lets a paused member run again.
+    pub fn resume(&self, index: usize) {
+        self.handle.resume(self.node_id(index));
+        lock(&self.members[index].incarnation).paused = false;
+    }
+
+    /// Whether member `index` is running (not killed, powered off, stopped or paused).
+    pub fn is_up(&self, index: usize) -> bool {
+        let incarnation = lock(&self.members[index].incarnation);
+        !incarnation.down && !incarnation.paused && incarnation.stopped.is_none()
+    }
+
+    /// Whether member `index` was killed or powered off and not started again.
+    pub fn is_down(&self, index: usize) -> bool {
+        lock(&self.members[index].incarnation).down
+    }
+
+    /// Whether member `index` is paused.
+    pub fn is_paused(&self, index: usize) -> bool {
+        lock(&self.members[index].incarnation).paused
+    }
+
+    /// Members whose event loop ended by itself, with the error; each is reported once.
+    pub fn take_stopped(&self) -> Vec<(usize, String)> {
+        let mut stopped = Vec::new();
+        for (index, member) in self.members.iter().enumerate() {
+            let mut incarnation = lock(&member.incarnation);
+            if incarnation.down {
+                continue;
+            }
+            if let Some(error) = incarnation.stopped.take() {
+                incarnation.down = true;
+                stopped.push((index, error));
+            }
         }
-        self.handle.restart(member.host.id());
+        stopped
+    }
+
+    /// The server handle of member `index` if it is running.
+    pub fn node_handle(&self, index: usize) -> Option<NodeHandleApi> {
+        if !self.is_up(index) {
+            return None;
+        }
+        lock(&self.members[index].incarnation).handle.clone()
+    }
+
+    /// The member that running members agree leads: a running member that sees itself as
+    /// leader, the one with the highest term if a deposed leader has not noticed yet.
+    pub fn leader(&self) -> Option<usize> {
+        (0..self.size())
+            .filter_map(|i| self.node_handle(i).map(|h| (i, h)))
+            .filter(|(_, h)| h.raft_status().leader == h.identity().member_id)
+            .max_by_key(|(i, h)| (h.raft_status().term, usize::MAX - i))
+            .map(|(i, _)| i)
     }
 }
 
 fn start_member(handle: &Handle, index: usize, size: usize) -> SimMember {
     let config = member_config(index, size);
     let engine = Arc::new(Mutex::new(MemEngine::new()));
+    let incarnation = Arc::new(Mutex::new(Incarnation::default()));
     let name = config.name.clone();
     let ip = member_ip(index);
     let init_engine = engine.clone();
+    let init_incarnation = incarnation.clone();
     let host = handle
         .create_node()
         .name(name.clone())
         .ip(ip)
         .init(move || {
             let config = config.clone();
-            let engine = init_engine.lock().expect("engine lock").clone();
-            async move {
-                let mut node = match cairn_node::start(&config, Arc::new(engine)).await {
-                    Ok(node) => node,
-                    Err(e) => panic!("member {} failed to start: {e}", config.name),
-                };
-                if let Err(e) = node.wait().await {
-                    panic!("member {} stopped: {e}", config.name);
-                }
-            }
+            let engine = lock(&init_engine).clone();
+            let incarnation = init_incarnation.clone();
+            async move { run_member(config, engine, incarnation).await }
         })
         .build();
     SimMember {
@@ -138,5 +244,23 @@ fn start_member(handle: &Handle, index: usize, size: usize) -> SimMember {
         ip,
         host,
         engine,
+        incarnation,
     }
+}
+
+/// One incarnation of a member: starts it, then waits for its event loop to end. A member
+/// that cannot start on its own disk is a bug the run must report, hence the panic.
+async fn run_member(config: Config, engine: MemEngine, incarnation: Arc<Mutex<Incarnation>>) {
+    let mut node = match cairn_node::start(&config, Arc::new(engine)).await {
+        Ok(node) => node,
+        Err(e) => panic!("member {} failed to start: {e}", config.name),
+    };
+    lock(&incarnation).handle = Some(node.handle.clone());
+    let stopped = match node.wait().await {
+        Ok(()) => "event loop ended".to_string(),
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(member = %config.name, error = %stopped, "member stopped");
+    lock(&incarnation).stopped = Some(stopped);
+    std::future::pending::<()>().await;
 }

@@ -69,7 +69,11 @@ fn learner_joins_is_promoted_and_an_original_member_is_removed() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    cluster.members[1].kill9();
+    assert_eq!(
+        cluster.members[1].wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "a removed member shuts itself down"
+    );
     eventually("the remaining members accept writes", || {
         etcdctl(&new_endpoint, &["put", "after-remove", "3"])
             .status

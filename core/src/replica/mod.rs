@@ -357,7 +357,7 @@ impl Replica {
             store.stage_hard_state(hard_state, &mut batch);
         }
         if !batch.is_empty() {
-            let durability = if ready.must_sync() {
+            let durability = if ready.must_sync() && !crate::buggify::ack_before_fsync() {
                 Durability::Sync
             } else {
                 Durability::Buffered

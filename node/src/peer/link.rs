@@ -86,6 +86,10 @@ impl Link {
                 .filter_map(|m| m.write_to_bytes().ok())
                 .collect(),
         };
+        #[cfg(madsim)]
+        if let Some(delivered) = super::sim_faults::intercept(&self.url, &request).await {
+            return delivered;
+        }
         let Some(client) = self.connect().await else {
             return false;
         };

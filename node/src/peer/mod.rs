@@ -9,6 +9,8 @@
 //! which Raft tolerates by design.
 
 mod link;
+#[cfg(madsim)]
+pub mod sim_faults;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

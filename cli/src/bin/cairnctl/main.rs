@@ -13,8 +13,10 @@
 //!   bounded by `--command-timeout` (etcdctl waits forever);
 //! * a malformed endpoint is refused at once (etcdctl waits out the command timeout);
 //! * TLS, authentication and DNS discovery flags are refused until cairnctl supports them;
-//! * `endpoint health` lists endpoints in the order given (etcdctl: as checks finish).
+//! * `endpoint health` lists endpoints in the order given (etcdctl: as checks finish);
+//! * `bench` (etcd's separate `benchmark` tool, as a subcommand) is cairnctl's own.
 
+mod bench;
 mod command;
 mod commands;
 mod console;

@@ -38,5 +38,10 @@ pub async fn run(
             version::run(console);
             Ok(())
         }
+        CommandId::BenchPut
+        | CommandId::BenchRange
+        | CommandId::BenchTxnPut
+        | CommandId::BenchWatch
+        | CommandId::BenchLeaseKeepalive => crate::bench::run(id, invocation, env, console).await,
     }
 }

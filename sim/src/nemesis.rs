@@ -1,0 +1,338 @@
+//! The nemesis: faults drawn from the seed, one episode at a time, during the safety phase;
+//! then [`Nemesis::heal`] undoes everything for the liveness phase.
+//!
+//! An episode picks a fault kind among those enabled, applies it, holds it for a drawn
+//! while, and lifts it. Network faults are madsim clogs (partitions: halves, an isolated
+//! leader, one-way cuts, a bridge) and the peer layer's simulated loss, duplication,
+//! reordering and delay (`cairn_node::peer::sim_faults`). Process faults are crashes,
+//! power cuts of one member, a majority or all (the `mem` engine keeps only synced data,
+//! plus a drawn prefix of the unsynced batches: a torn tail), fsync errors, and stalls.
+//! A member that stops by itself (fsync failure is fatal) is restarted from its crash
+//! image a moment later, as a supervisor would.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use cairn_node::peer::sim_faults::{self, MessageFaults};
+use madsim::net::NetSim;
+use madsim::rand::Rng as _;
+
+use crate::cluster::SimCluster;
+use crate::options::Fault;
+
+/// How often the nemesis looks for members that stopped by themselves.
+const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+/// How long a stopped member stays down before it is restarted.
+const RESTART_DELAY: Duration = Duration::from_millis(500);
+
+/// What is currently broken, so that it can be lifted.
+#[derive(Debug, Default)]
+struct Damage {
+    /// Clogged links `(from, to)` by member index.
+    clogged: Vec<(usize, usize)>,
+    /// Members killed or powered off by an episode.
+    down: Vec<usize>,
+    /// Paused members.
+    paused: Vec<usize>,
+    /// Simulated message faults are on.
+    lossy: bool,
+}
+
+/// The fault injector of one run.
+pub struct Nemesis<'a> {
+    cluster: &'a SimCluster,
+    faults: Vec<Fault>,
+    damage: Damage,
+    /// One line per fault applied, with its simulated time (the run's fault log).
+    log: String,
+}
+
+impl<'a> Nemesis<'a> {
+    /// A nemesis drawing from `faults` (none: it only restarts stopped members).
+    pub fn new(cluster: &'a SimCluster, faults: impl IntoIterator<Item = Fault>) -> Self {
+        Nemesis {
+            cluster,
+            faults: faults.into_iter().collect(),
+            damage: Damage::default(),
+            log: String::new(),
+        }
+    }
+
+    /// The fault log so far.
+    pub fn log(&self) -> &str {
+        &self.log
+    }
+
+    /// Runs episodes until `length` of simulated time has passed.
+    pub async fn run_for(&mut self, length: Duration) {
+        let end = madsim::time::Instant::now() + length;
+        while madsim::time::Instant::now() < end {
+            let gap = draw_duration(Duration::from_millis(500), Duration::from_secs(3));
+            self.watch(gap.min(end - madsim::time::Instant::now())).await;
+            if self.faults.is_empty() || madsim::time::Instant::now() >= end {
+                continue;
+            }
+            let fault = self.faults[madsim::rand::thread_rng().gen_range(0..self.faults.len())];
+            self.episode(fault, end).await;
+        }
+    }
+
+    /// Waits `length`, restarting members that stopped by themselves meanwhile.
+    pub async fn watch(&mut self, length: Duration) {
+        let end = madsim::time::Instant::now() + length;
+        loop {
+            self.restart_stopped().await;
+            let now = madsim::time::Instant::now();
+            if now >= end {
+                return;
+            }
+            madsim::time::sleep(WATCH_INTERVAL.min(end - now)).await;
+        }
+    }
+
+    /// Lifts every fault: links unclogged, messages delivered as sent, every member
+    /// running again.
+    pub async fn heal(&mut self) {
+        self.note("heal everything");
+        let net = NetSim::current();
+        for (from, to) in std::mem::take(&mut self.damage.clogged) {
+            net.unclog_link(self.cluster.node_id(from), self.cluster.node_id(to));
+        }
+        sim_faults::set(MessageFaults::default());
+        self.damage.lossy = false;
+        for index in std::mem::take(&mut self.damage.paused) {
+            self.cluster.resume(index);
+        }
+        for index in std::mem::take(&mut self.damage.down) {
+            self.cluster.start_again(index);
+        }
+        self.restart_stopped().await;
+    }
+
+    async fn episode(&mut self, fault: Fault, end: madsim::time::Instant) {
+        let hold = draw_duration(Duration::from_millis(500), Duration::from_secs(8));
+        match fault {
+            Fault::Partition => self.partition(),
+            Fault::Loss => self.lossy_network(),
+            Fault::Kill => self.kill(),
+            Fault::Power => self.power_cut(),
+            Fault::Fsync => self.fsync_error(),
+            Fault::Pause => self.pause(),
+            Fault::Clock => self.clock_jump(),
+        }
+        let now = madsim::time::Instant::now();
+        let hold = hold.min(end.saturating_duration_since(now));
+        self.watch(hold).await;
+        self.heal().await;
+    }
+
+    fn note(&mut self, what: &str) {
+        let at = crate::recorder::now_nanos() as f64 / 1e9;
+        let _ = writeln!(self.log, "{at:9.3}s  {what}");
+    }
+
+    /// A member: the leader with probability 1/2 (when there is one), else any.
+    fn target(&self) -> usize {
+        let mut rng = madsim::rand::thread_rng();
+        match self.cluster.leader() {
+            Some(leader) if rng.gen_bool(0.5) => leader,
+            _ => rng.gen_range(0..self.cluster.size()),
+        }
+    }
+
+    fn clog(&mut self, from: usize, to: usize) {
+        NetSim::current().clog_link(self.cluster.node_id(from), self.cluster.node_id(to));
+        self.damage.clogged.push((from, to));
+    }
+
+    /// Cuts both directions between every member of `side` and every member outside it.
+    fn cut(&mut self, side: &[usize]) {
+        for a in 0..self.cluster.size() {
+            for b in 0..self.cluster.size() {
+                if side.contains(&a) != side.contains(&b) {
+                    self.clog(a, b);
+                }
+            }
+        }
+    }
+
+    fn partition(&mut self) {
+        let n = self.cluster.size();
+        match madsim::rand::thread_rng().gen_range(0..4) {
+            0 => {
+                let side = shuffled(n)[..n / 2].to_vec();
+                self.note(&format!("partition: {} | rest", names(&side)));
+                self.cut(&side);
+            }
+            1 => {
+                let leader = self.target();
+                self.note(&format!("partition: isolate n{}", leader + 1));
+                self.cut(&[leader]);
+            }
+            2 => self.one_way_partition(),
+            _ => self.bridge(),
+        }
+    }
+
+    /// One member cannot send to (or cannot hear from) the others.
+    fn one_way_partition(&mut self) {
+        let member = self.target();
+        let outbound = madsim::rand::thread_rng().gen_bool(0.5);
+        let direction = if outbound { "send" } else { "receive" };
+        self.note(&format!("partition: n{} cannot {direction}", member + 1));
+        for other in (0..self.cluster.size()).filter(|&o| o != member) {
+            if outbound {
+                self.clog(member, other);
+            } else {
+                self.clog(other, member);
+            }
+        }
+    }
+
+    /// Two halves that cannot talk, and one member in the middle that talks to both.
+    fn bridge(&mut self) {
+        let order = shuffled(self.cluster.size());
+        let (bridge, rest) = order.split_first().expect("a cluster has members");
+        let (left, right) = rest.split_at(rest.len() / 2);
+        self.note(&format!(
+            "partition: bridge n{} between {} and {}",
+            bridge + 1,
+            names(left),
+            names(right)
+        ));
+        for &a in left {
+            for &b in right {
+                self.clog(a, b);
+                self.clog(b, a);
+            }
+        }
+    }
+
+    fn lossy_network(&mut self) {
+        let mut rng = madsim::rand::thread_rng();
+        let faults = MessageFaults {
+            drop_per_mille: rng.gen_range(0..=300),
+            duplicate_per_mille: rng.gen_range(0..=100),
+            reorder_per_mille: rng.gen_range(0..=100),
+            delay_per_mille: rng.gen_range(0..=200),
+            max_delay: draw_duration(Duration::from_millis(10), Duration::from_millis(1500)),
+        };
+        self.note(&format!(
+            "raft messages: {}‰ lost, {}‰ duplicated, {}‰ reordered, {}‰ delayed (up to {:?})",
+            faults.drop_per_mille,
+            faults.duplicate_per_mille,
+            faults.reorder_per_mille,
+            faults.delay_per_mille,
+            faults.max_delay
+        ));
+        sim_faults::set(faults);
+        self.damage.lossy = true;
+    }
+
+    fn kill(&mut self) {
+        let member = self.target();
+        if !self.cluster.is_up(member) {
+            return;
+        }
+        self.note(&format!("kill n{}", member + 1));
+        self.cluster.kill(member);
+        self.damage.down.push(member);
+    }
+
+    /// Cuts the power of one member, a majority, or all of them at once.
+    fn power_cut(&mut self) {
+        let n = self.cluster.size();
+        let count = match madsim::rand::thread_rng().gen_range(0..4) {
+            0 | 1 => 1,
+            2 => n / 2 + 1,
+            _ => n,
+        };
+        let mut members = shuffled(n);
+        members.truncate(count);
+        members.sort_unstable();
+        for member in members {
+            self.power_off(member);
+        }
+    }
+
+    fn power_off(&mut self, member: usize) {
+        if self.cluster.is_down(member) {
+            return;
+        }
+        if self.cluster.is_paused(member) {
+            self.cluster.resume(member);
+            self.damage.paused.retain(|&m| m != member);
+        }
+        let unsynced = self.cluster.unsynced_batches(member);
+        let kept = madsim::rand::thread_rng().gen_range(0..=unsynced);
+        self.note(&format!(
+            "power off n{} (keeps {kept} of {unsynced} unsynced batches)",
+            member + 1
+        ));
+        self.cluster.power_off(member, kept);
+        self.damage.down.push(member);
+    }
+
+    fn fsync_error(&mut self) {
+        let member = self.target();
+        self.note(&format!("next fsync of n{} fails", member + 1));
+        self.cluster.fail_next_sync(member);
+    }
+
+    fn pause(&mut self) {
+        let member = self.target();
+        if !self.cluster.is_up(member) {
+            return;
+        }
+        self.note(&format!("pause n{}", member + 1));
+        self.cluster.pause(member);
+        self.damage.paused.push(member);
+    }
+
+    fn clock_jump(&mut self) {
+        let jump = draw_duration(Duration::from_millis(200), Duration::from_secs(5));
+        self.note(&format!("clock jumps {jump:?} forward"));
+        madsim::time::advance(jump);
+    }
+
+    /// Restarts members whose event loop ended (after a failed fsync): the process exited,
+    /// and its disk is whatever survived.
+    async fn restart_stopped(&mut self) {
+        let stopped = self.cluster.take_stopped();
+        if stopped.is_empty() {
+            return;
+        }
+        madsim::time::sleep(RESTART_DELAY).await;
+        for (member, error) in stopped {
+            let unsynced = self.cluster.unsynced_batches(member);
+            let kept = madsim::rand::thread_rng().gen_range(0..=unsynced);
+            self.note(&format!(
+                "n{} stopped ({error}); restart keeping {kept} of {unsynced} unsynced batches",
+                member + 1
+            ));
+            self.cluster.power_off(member, kept);
+            self.cluster.start_again(member);
+        }
+    }
+}
+
+/// A duration drawn uniformly in `[low, high]`.
+fn draw_duration(low: Duration, high: Duration) -> Duration {
+    madsim::rand::thread_rng().gen_range(low..=high)
+}
+
+/// `0..n` in an order drawn by the seed.
+fn shuffled(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = madsim::rand::thread_rng();
+    for i in (1..n).rev() {
+        order.swap(i, rng.gen_range(0..=i));
+    }
+    order
+}
+
+/// `{n1,n3}`.
+fn names(members: &[usize]) -> String {
+    let names: Vec<String> = members.iter().map(|m| format!("n{}", m + 1)).collect();
+    format!("{{{}}}", names.join(","))
+}
