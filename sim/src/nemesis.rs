@@ -90,6 +90,14 @@ impl<'a> Nemesis<'a> {
         }
     }
 
+    /// Restarts members that stop by themselves, for ever.
+    pub async fn keep_restarting(&mut self) {
+        loop {
+            self.restart_stopped().await;
+            madsim::time::sleep(WATCH_INTERVAL).await;
+        }
+    }
+
     /// Lifts every fault: links unclogged, messages delivered as sent, every member
     /// running again.
     pub async fn heal(&mut self) {

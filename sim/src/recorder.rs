@@ -123,6 +123,11 @@ impl Recorder {
         state.put_once.insert(key, outcome);
     }
 
+    /// The put-once keys so far and the outcome of their put.
+    pub fn put_once_snapshot(&self) -> BTreeMap<String, Outcome> {
+        self.lock().put_once.clone()
+    }
+
     /// Notes that `client` got a response at `revision` for `what`; a revision lower than
     /// one the client saw before is a breach (etcd's revisions never go backwards).
     pub fn observe_revision(&self, client: u64, revision: i64, what: &str) {

@@ -174,6 +174,8 @@ fn scenario() -> Vec<Step> {
     steps.push(piped(&["txn"], &format!("\n{too_many}\n\n")));
     steps.push(piped(&["put", "big"], &"x".repeat(1_600_000)));
     steps.push(step(&["get", "big", "--count-only"]));
+    steps.push(step(&["endpoint", "hashkv"]));
+    steps.push(step(&["endpoint", "hashkv", "-w", "json"]));
     steps
 }
 

@@ -129,6 +129,18 @@ impl StateMachine {
         self.read().mvcc.range(req)
     }
 
+    /// etcd's HashKV at `revision` (0: current): `(hash, compacted revision, revision hashed)`.
+    pub fn hash_kv(&self, revision: i64) -> Result<(u32, i64, i64), Error> {
+        let inner = self.read();
+        let hashed = if revision == 0 {
+            inner.mvcc.current_revision()
+        } else {
+            revision
+        };
+        let (hash, compacted) = inner.mvcc.hash_kv(revision)?;
+        Ok((hash, compacted, hashed))
+    }
+
     /// Runs `f` on the lessor: the leader's timing of leases (tick, promote, renew) and lease
     /// queries. Granting and revoking happen only by applying log entries.
     pub fn with_lessor<R>(&self, f: impl FnOnce(&mut Lessor) -> R) -> R {

@@ -247,14 +247,7 @@ impl WatchStream {
             return Ok(vec![compaction_cancel(&self.header, id, compacted)]);
         }
         if w.next_rev < 0 {
-            // etcd reads history from the byte encoding of a negative revision, which sorts
-            // after every stored one: such a watcher gets no history, only what comes next.
-            let current = history.current_revision();
-            w.next_rev = current + 1;
-            w.state = State::Synced;
-            let mut out = Vec::new();
-            self.flush_deferred_progress(current, &mut out);
-            return Ok(out);
+            return Ok(self.skip_history(id, history.current_revision()));
         }
         let limit = self.limits.catchup_events.max(1);
         let Some((events, current)) = read_batch(history, w, compacted, limit)? else {
@@ -273,6 +266,19 @@ impl WatchStream {
         deliver(&self.header, &self.limits, w, current, selected, &mut out);
         self.flush_deferred_progress(current, &mut out);
         Ok(out)
+    }
+
+    /// Syncs watcher `id` at `current` without reading history: etcd reads history from the
+    /// byte encoding of a negative start revision, which sorts after every stored revision,
+    /// so such a watcher gets only what comes next.
+    fn skip_history(&mut self, id: i64, current: i64) -> Vec<WatchResponse> {
+        if let Some(w) = self.watchers.get_mut(&id) {
+            w.next_rev = current + 1;
+            w.state = State::Synced;
+        }
+        let mut out = Vec::new();
+        self.flush_deferred_progress(current, &mut out);
+        out
     }
 
     fn next_unsynced(&self) -> Option<i64> {

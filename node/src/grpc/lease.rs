@@ -224,6 +224,7 @@ impl Lease for LeaseService {
         &self,
         request: GrpcRequest<LeaseGrantRequest>,
     ) -> Result<GrpcResponse<LeaseGrantResponse>, Status> {
+        super::require_leader(&self.handle, &request)?;
         self.wait_for_promotion_if_leader().await;
         match self
             .propose(Request::LeaseGrant(request.into_inner()))
@@ -241,6 +242,7 @@ impl Lease for LeaseService {
         &self,
         request: GrpcRequest<LeaseRevokeRequest>,
     ) -> Result<GrpcResponse<LeaseRevokeResponse>, Status> {
+        super::require_leader(&self.handle, &request)?;
         match self
             .propose(Request::LeaseRevoke(request.into_inner()))
             .await?
@@ -257,6 +259,7 @@ impl Lease for LeaseService {
         &self,
         request: GrpcRequest<Streaming<LeaseKeepAliveRequest>>,
     ) -> Result<GrpcResponse<Self::LeaseKeepAliveStream>, Status> {
+        super::require_leader(&self.handle, &request)?;
         Ok(GrpcResponse::new(keep_alive_stream(
             self.clone(),
             request.into_inner(),
@@ -267,6 +270,7 @@ impl Lease for LeaseService {
         &self,
         request: GrpcRequest<LeaseTimeToLiveRequest>,
     ) -> Result<GrpcResponse<LeaseTimeToLiveResponse>, Status> {
+        super::require_leader(&self.handle, &request)?;
         Ok(GrpcResponse::new(
             self.time_to_live(&request.into_inner()).await?,
         ))
@@ -274,8 +278,9 @@ impl Lease for LeaseService {
 
     async fn lease_leases(
         &self,
-        _request: GrpcRequest<LeaseLeasesRequest>,
+        request: GrpcRequest<LeaseLeasesRequest>,
     ) -> Result<GrpcResponse<LeaseLeasesResponse>, Status> {
+        super::require_leader(&self.handle, &request)?;
         let ids = self
             .handle
             .state_machine()

@@ -12,7 +12,7 @@ use futures::Stream;
 use tonic::{Request, Response, Status};
 
 use super::pb::maintenance_server::Maintenance;
-use super::status::from_membership;
+use super::status::{from_core, from_membership};
 use crate::config::ETCD_COMPAT_VERSION;
 use crate::server::{Handle, MembershipError};
 
@@ -56,8 +56,20 @@ impl Maintenance for MaintenanceService {
         Err(pending("Hash"))
     }
 
-    async fn hash_kv(&self, _: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
-        Err(pending("HashKV"))
+    async fn hash_kv(
+        &self,
+        request: Request<HashKvRequest>,
+    ) -> Result<Response<HashKvResponse>, Status> {
+        let revision = request.into_inner().revision;
+        let state_machine = self.handle.state_machine();
+        let (hash, compact_revision, hash_revision) =
+            state_machine.hash_kv(revision).map_err(|e| from_core(&e))?;
+        Ok(Response::new(HashKvResponse {
+            header: Some(self.handle.header(state_machine.current_revision())),
+            hash,
+            compact_revision,
+            hash_revision,
+        }))
     }
 
     async fn snapshot(
