@@ -4,7 +4,7 @@
 //! Layout: the magic `CAIRNSNP`, a format version (u32 BE), a length-prefixed
 //! `SnapshotHeader`, then every key of every state-machine space as records
 //! `space u8 | key len u32 | key | value len u32 | value`, an end record (space `0xFF`),
-//! and a SHA-256 of everything before it. Restore verifies the checksum before it touches
+//! zero padding to a multiple of 512 bytes, and a SHA-256 of everything before it. Restore verifies the checksum before it touches
 //! anything and refuses a damaged file with a clear error.
 
 use std::io::{Read, Write};
@@ -20,6 +20,10 @@ const MAGIC: &[u8; 8] = b"CAIRNSNP";
 const FORMAT_VERSION: u32 = 1;
 const END: u8 = 0xFF;
 const CHECKSUM_BYTES: usize = 32;
+/// The body before the checksum is zero-padded to a multiple of this, so that the file has
+/// the shape etcdctl's `snapshot save` expects of an etcd snapshot (a page-aligned database
+/// followed by its SHA-256) and etcdctl can download cairn snapshots too.
+const ALIGN_BYTES: usize = 512;
 
 /// Why a snapshot could not be written, read or restored.
 #[derive(Debug, thiserror::Error)]
@@ -64,12 +68,14 @@ fn space_of(code: u8) -> Option<Space> {
 struct Hashing<W> {
     inner: W,
     hasher: Sha256,
+    written: usize,
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
+        self.written += n;
         Ok(n)
     }
 
@@ -88,6 +94,7 @@ pub fn write(
     let mut out = Hashing {
         inner: out,
         hasher: Sha256::new(),
+        written: 0,
     };
     out.write_all(MAGIC)?;
     out.write_all(&FORMAT_VERSION.to_be_bytes())?;
@@ -98,6 +105,8 @@ pub fn write(
         write_space(engine, space, &mut out)?;
     }
     out.write_all(&[END])?;
+    let padding = (ALIGN_BYTES - out.written % ALIGN_BYTES) % ALIGN_BYTES;
+    out.write_all(&vec![0; padding])?;
     let checksum = out.hasher.finalize_reset();
     out.inner.write_all(&checksum)?;
     out.inner.flush()?;
@@ -146,10 +155,11 @@ pub fn verify(bytes: &[u8]) -> Result<SnapshotHeader, SnapshotError> {
     let mut reader = Reader { bytes: body, at: 0 };
     let header = reader.header()?;
     while reader.record()?.is_some() {}
-    if reader.at != body.len() {
+    let padding = &body[reader.at..];
+    if padding.len() >= ALIGN_BYTES || padding.iter().any(|b| *b != 0) {
         return Err(damaged(format!(
-            "{} trailing bytes after the end record",
-            body.len() - reader.at
+            "{} unexpected bytes after the end record",
+            padding.len()
         )));
     }
     debug_assert_eq!(checksum.len(), CHECKSUM_BYTES);

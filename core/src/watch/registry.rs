@@ -11,9 +11,9 @@
 //! revision `>= start_revision` exactly once, in revision order, all events of one revision
 //! in one response (or one fragmented series).
 //!
-//! The caller must subscribe to applied events *before* it reads the `current` revision it
-//! passes to `create`: a watcher starting after `current` relies on every later entry
-//! reaching `apply`.
+//! The caller must subscribe to applied events *before* it reads the `current` revisions it
+//! passes to `new` and `create`: a watcher starting after `current` relies on every later
+//! entry reaching `apply` (a gap in the revisions `apply` sees counts as lost entries).
 //!
 //! Header revisions are etcd's: `created` and `canceled` carry the current revision, live
 //! events their own revision, a catch-up batch the revision storage was read at, a
@@ -72,11 +72,15 @@ pub struct WatchStream {
     progress_deferred: bool,
     /// The watcher caught up last; catch-up steps go round the unsynced ones in id order.
     catchup_cursor: i64,
+    /// The highest revision handed to `apply`, or known to precede the stream. Revisions
+    /// grow by one per applied entry with events, so a larger jump means lost entries.
+    applied_up_to: i64,
 }
 
 impl WatchStream {
-    /// An empty stream. `header` supplies cluster id, member id and raft term.
-    pub fn new(limits: WatchLimits, header: ResponseHeader) -> WatchStream {
+    /// An empty stream. `header` supplies cluster id, member id and raft term; `current` is
+    /// the store's revision read after subscribing to applied events.
+    pub fn new(limits: WatchLimits, header: ResponseHeader, current: i64) -> WatchStream {
         WatchStream {
             limits,
             header,
@@ -84,6 +88,7 @@ impl WatchStream {
             next_auto_id: 0,
             progress_deferred: false,
             catchup_cursor: i64::MIN,
+            applied_up_to: current,
         }
     }
 
@@ -200,12 +205,18 @@ impl WatchStream {
     }
 
     /// The events of one applied entry (all of revision `revision`), to every synced watcher
-    /// that has not seen that revision yet.
+    /// that has not seen that revision yet. An entry after a gap (entries lost on the way,
+    /// or a state installed from a snapshot) first sends every synced watcher back to
+    /// storage, as etcd's `watchableStore.Restore` does.
     pub fn apply(&mut self, revision: i64, events: &[Event]) -> Vec<WatchResponse> {
         debug_assert!(
             events.iter().all(|e| revision_of(e) == revision),
             "one applied entry carries the events of one revision"
         );
+        if revision > self.applied_up_to + 1 {
+            self.lagged();
+        }
+        self.applied_up_to = self.applied_up_to.max(revision);
         let mut out = Vec::new();
         for w in self.watchers.values_mut() {
             if w.state != State::Synced || revision < w.next_rev {

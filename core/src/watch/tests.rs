@@ -122,8 +122,9 @@ fn header() -> ResponseHeader {
     }
 }
 
-fn stream() -> WatchStream {
-    WatchStream::new(WatchLimits::default(), header())
+/// A stream subscribed to `store` now: every later entry must be fed to it.
+fn stream(store: &Store) -> WatchStream {
+    WatchStream::new(WatchLimits::default(), header(), store.current())
 }
 
 fn on_key(key: &str) -> WatchCreateRequest {
@@ -210,7 +211,7 @@ fn ev(id: i64, kind: &'static str, key: &str, rev: i64) -> (i64, &'static str, S
 #[test]
 fn watcher_from_now_sees_only_later_events_each_at_its_revision() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     let before = store.put("a", "0");
     let id = create(&mut s, &store, on_key("a"));
     // An entry applied before creation but delivered after it is not repeated.
@@ -235,7 +236,7 @@ fn watcher_from_now_sees_only_later_events_each_at_its_revision() {
 #[test]
 fn fan_out_reaches_each_matching_watcher_once_by_key_prefix_range_and_from_key() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     let key = create(&mut s, &store, on_key("foo/1"));
     let prefix = create(&mut s, &store, on_prefix("foo/"));
     let range = create(
@@ -279,7 +280,7 @@ fn fan_out_reaches_each_matching_watcher_once_by_key_prefix_range_and_from_key()
 #[test]
 fn range_end_at_or_before_key_is_refused_with_etcds_reason() {
     let store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     for end in ["a", "A"] {
         let req = WatchCreateRequest {
             key: b"a".to_vec(),
@@ -298,7 +299,7 @@ fn range_end_at_or_before_key_is_refused_with_etcds_reason() {
 #[test]
 fn auto_ids_count_up_from_zero_skipping_ids_clients_chose() {
     let store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     assert_eq!(
         create(
             &mut s,
@@ -328,7 +329,7 @@ fn auto_ids_count_up_from_zero_skipping_ids_clients_chose() {
 #[test]
 fn duplicate_client_chosen_id_is_refused_and_the_first_watcher_stays() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     create(
         &mut s,
         &store,
@@ -363,7 +364,7 @@ fn a_stream_holds_at_most_max_watchers() {
         max_watchers: 2,
         ..WatchLimits::default()
     };
-    let mut s = WatchStream::new(limits, header());
+    let mut s = WatchStream::new(limits, header(), store.current());
     create(&mut s, &store, on_key("a"));
     create(&mut s, &store, on_key("b"));
     let refused = s.create(&on_key("c"), store.current());
@@ -379,7 +380,7 @@ fn a_stream_holds_at_most_max_watchers() {
 #[test]
 fn noput_and_nodelete_filters_drop_events_and_send_nothing_when_all_are_dropped() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     let no_put = create(
         &mut s,
         &store,
@@ -412,8 +413,8 @@ fn noput_and_nodelete_filters_drop_events_and_send_nothing_when_all_are_dropped(
 #[test]
 fn prev_kv_is_sent_only_to_watchers_that_asked() {
     let mut store = Store::new();
-    let mut s = stream();
     store.put("a", "old");
+    let mut s = stream(&store);
     let with = create(
         &mut s,
         &store,
@@ -451,7 +452,7 @@ fn prev_kv_is_sent_only_to_watchers_that_asked() {
 #[test]
 fn all_events_of_one_txn_arrive_in_one_response_in_txn_order() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     let id = create(&mut s, &store, on_prefix(""));
     let e = store.txn_puts(&[("b", "1"), ("a", "2"), ("c", "3")]);
     let out = feed(&mut s, &e);
@@ -469,7 +470,7 @@ fn all_events_of_one_txn_arrive_in_one_response_in_txn_order() {
 #[test]
 fn start_revision_in_the_past_replays_history_then_continues_live_without_duplicates() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     let early = [
         store.put("a", "1"),
         store.put("b", "1"),
@@ -498,7 +499,7 @@ fn start_revision_in_the_past_replays_history_then_continues_live_without_duplic
 #[test]
 fn entries_applied_during_catch_up_are_delivered_once() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     store.put("a", "1");
     let id = create(&mut s, &store, from(on_key("a"), 1));
     let raced = store.put("a", "2");
@@ -518,7 +519,7 @@ fn catch_up_reads_whole_revisions_in_bounded_batches() {
         catchup_events: 2,
         ..WatchLimits::default()
     };
-    let mut s = WatchStream::new(limits, header());
+    let mut s = WatchStream::new(limits, header(), store.current());
     store.put("a", "1");
     store.txn_puts(&[("b", "1"), ("c", "1"), ("d", "1")]);
     store.put("e", "1");
@@ -538,7 +539,7 @@ fn catch_up_reads_whole_revisions_in_bounded_batches() {
 #[test]
 fn start_revision_below_compacted_cancels_with_compact_revision_and_header_zero() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     for i in 0..4 {
         store.put("a", &i.to_string());
     }
@@ -564,7 +565,7 @@ fn start_revision_below_compacted_cancels_with_compact_revision_and_header_zero(
 #[test]
 fn start_revision_at_the_compacted_revision_is_served() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     for i in 0..4 {
         store.put("a", &i.to_string());
     }
@@ -580,7 +581,7 @@ fn start_revision_at_the_compacted_revision_is_served() {
 #[ignore = "needs Mvcc::events_since to read at the compacted revision (start_rev == compacted)"]
 fn start_revision_at_the_compacted_revision_gets_what_compaction_kept_of_it() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     store.put("a", "1");
     store.put("b", "1");
     store.put("a", "2");
@@ -612,8 +613,8 @@ fn start_revision_at_the_compacted_revision_gets_what_compaction_kept_of_it() {
 #[test]
 fn a_negative_start_revision_gets_no_history_unless_below_the_compacted_revision() {
     let mut store = Store::new();
-    let mut s = stream();
     store.put("a", "1");
+    let mut s = stream(&store);
     let skips = create(&mut s, &store, from(on_key("a"), -1));
     let canceled = create(&mut s, &store, from(on_key("a"), -2));
     let out = catch_up(&mut s, &store);
@@ -629,7 +630,7 @@ fn a_negative_start_revision_gets_no_history_unless_below_the_compacted_revision
 #[test]
 fn a_compacted_watcher_keeps_its_id_until_canceled() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     store.put("a", "1");
     store.put("a", "2");
     store.compact(3);
@@ -668,7 +669,7 @@ fn a_compacted_watcher_keeps_its_id_until_canceled() {
 #[test]
 fn cancel_stops_events_and_an_unknown_id_gets_no_response() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     let id = create(&mut s, &store, on_key("a"));
     store.put("x", "1");
     let canceled = s.cancel(id, store.current());
@@ -690,7 +691,7 @@ fn cancel_stops_events_and_an_unknown_id_gets_no_response() {
 #[test]
 fn future_start_revision_waits_for_that_revision() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     let id = create(&mut s, &store, from(on_key("a"), 3));
     assert!(!s.has_unsynced());
     let e2 = store.put("a", "1");
@@ -702,7 +703,7 @@ fn future_start_revision_waits_for_that_revision() {
 #[test]
 fn a_lagged_stream_catches_up_from_storage_without_gaps_or_duplicates() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     let id = create(&mut s, &store, on_prefix(""));
     let future = create(&mut s, &store, from(on_key("k"), 9));
     let first = store.put("k", "1");
@@ -734,9 +735,27 @@ fn a_lagged_stream_catches_up_from_storage_without_gaps_or_duplicates() {
 }
 
 #[test]
+fn an_entry_after_a_gap_sends_synced_watchers_back_to_storage() {
+    let mut store = Store::new();
+    let mut s = stream(&store);
+    let id = create(&mut s, &store, on_prefix(""));
+    let e2 = store.put("a", "1");
+    store.put("b", "1");
+    let e4 = store.put("c", "1");
+    let mut out = feed(&mut s, &e2);
+    // Entry 3 never arrives (a snapshot was installed, say); entry 4 does.
+    out.extend(feed(&mut s, &e4));
+    assert!(s.has_unsynced());
+    out.extend(catch_up(&mut s, &store));
+    let revisions: Vec<i64> = summary(&out).iter().map(|e| e.3).collect();
+    assert_eq!(revisions, vec![2, 3, 4]);
+    assert!(summary(&out).iter().all(|e| e.0 == id));
+}
+
+#[test]
 fn progress_request_is_answered_at_once_when_every_watcher_is_synced() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     store.put("a", "1");
     let out = s.request_progress(store.current());
     assert_eq!(out.len(), 1, "with no watcher too");
@@ -755,7 +774,7 @@ fn progress_request_is_answered_at_once_when_every_watcher_is_synced() {
 #[test]
 fn progress_request_waits_until_unsynced_watchers_caught_up() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     store.put("a", "1");
     store.put("a", "2");
     let id = create(&mut s, &store, from(on_key("a"), 1));
@@ -772,7 +791,7 @@ fn progress_request_waits_until_unsynced_watchers_caught_up() {
 #[test]
 fn progress_ticks_notify_synced_watchers_that_got_no_events_since_the_last_tick() {
     let mut store = Store::new();
-    let mut s = stream();
+    let mut s = stream(&store);
     let notified = create(
         &mut s,
         &store,
@@ -790,13 +809,14 @@ fn progress_ticks_notify_synced_watchers_that_got_no_events_since_the_last_tick(
             ..from(on_key("b"), 1)
         },
     );
-    store.put("b", "1");
+    let b = store.put("b", "1");
+    feed(&mut s, &b);
     let tick = s.progress_tick(store.current());
     assert_eq!(
         tick.iter()
             .map(|r| (r.watch_id, revision(r)))
             .collect::<Vec<_>>(),
-        vec![(notified, 1)]
+        vec![(notified, 2)]
     );
     let e = store.put("a", "1");
     feed(&mut s, &e);
@@ -828,7 +848,7 @@ fn a_fragmenting_watcher_gets_fragments_that_reassemble_into_the_response() {
         fragment_bytes: 200,
         ..WatchLimits::default()
     };
-    let mut s = WatchStream::new(limits, header());
+    let mut s = WatchStream::new(limits, header(), store.current());
     let id = create(
         &mut s,
         &store,
@@ -940,7 +960,7 @@ fn watchers_see_each_event_once_in_order_whatever_entries_the_stream_loses() {
             catchup_events: 3,
             ..WatchLimits::default()
         };
-        let mut s = WatchStream::new(limits, header());
+        let mut s = WatchStream::new(limits, header(), store.current());
         let all = create(&mut s, &store, on_prefix(""));
         let some = create(
             &mut s,

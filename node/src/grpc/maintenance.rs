@@ -1,5 +1,6 @@
-//! The Maintenance service. This issue serves `Status`; the other RPCs answer
-//! `Unimplemented` (generated default stubs) until the operations issue lands.
+//! The Maintenance service: Status, HashKV, MoveLeader and Snapshot (the state machine in
+//! cairn's snapshot format, see `cairn_core::snapshot`). Alarm, Defragment and Hash answer
+//! `Unimplemented` until the operations issue lands.
 
 use std::pin::Pin;
 
@@ -32,6 +33,9 @@ impl MaintenanceService {
 fn pending(rpc: &str) -> Status {
     Status::unimplemented(format!("cairn: {rpc} is not implemented yet"))
 }
+
+/// Bytes per `SnapshotResponse` (etcd sends 32 KiB blobs).
+const SNAPSHOT_CHUNK_BYTES: usize = 32 * 1024;
 
 /// The stream of snapshot chunks.
 pub type SnapshotStream =
@@ -76,7 +80,25 @@ impl Maintenance for MaintenanceService {
         &self,
         _: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        Err(pending("Snapshot"))
+        let term = self.handle.raft_status().term;
+        let state_machine = self.handle.state_machine();
+        let bytes = state_machine
+            .snapshot(term, &raft::eraftpb::ConfState::default())
+            .map_err(|e| Status::internal(format!("cannot take a snapshot: {e}")))?;
+        let header = self.handle.header(state_machine.current_revision());
+        let total = bytes.len();
+        let chunks: Vec<Result<SnapshotResponse, Status>> = bytes
+            .chunks(SNAPSHOT_CHUNK_BYTES)
+            .scan(0usize, |sent, chunk| {
+                *sent += chunk.len();
+                Some(Ok(SnapshotResponse {
+                    header: Some(header),
+                    remaining_bytes: (total - *sent) as u64,
+                    blob: chunk.to_vec(),
+                }))
+            })
+            .collect();
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
     }
 
     async fn move_leader(

@@ -131,9 +131,12 @@ impl Watch for WatchService {
             return Err(from_server(&ServerError::NoLeader));
         }
         let (out, responses) = mpsc::channel(WATCH_SEND_QUEUE_LEN);
+        // Subscribe first, then read the revision: no entry falls between the two.
+        let events = self.handle.subscribe_events();
+        let current = self.handle.state_machine().current_revision();
         let task = StreamTask {
-            events: self.handle.subscribe_events(),
-            registry: WatchStream::new(self.config.limits, self.handle.header(0)),
+            events,
+            registry: WatchStream::new(self.config.limits, self.handle.header(0), current),
             handle: self.handle.clone(),
             config: self.config,
             stop: self.stop.clone(),

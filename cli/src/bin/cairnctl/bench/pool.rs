@@ -45,11 +45,6 @@ impl Pool {
     pub fn client(&self, i: usize) -> Arc<Client> {
         self.conns[i % self.conns.len()].clone()
     }
-
-    /// Every connection.
-    pub fn conns(&self) -> &[Arc<Client>] {
-        &self.conns
-    }
 }
 
 /// The client URLs of the current leader (etcd's `mustFindLeaderEndpoints`).
