@@ -132,6 +132,22 @@ impl ClusterState {
         }
     }
 
+    /// Forgets the whole stored membership (a restored snapshot starts a new cluster).
+    pub fn stage_forget(engine: &dyn Engine, batch: &mut WriteBatch) -> Result<(), StorageError> {
+        batch.delete(Space::Meta, CLUSTER_ID_KEY.to_vec());
+        batch.delete(Space::RaftState, LOCAL_ID_KEY.to_vec());
+        engine.scan(
+            Space::Meta,
+            MEMBER_PREFIX,
+            Some(MEMBER_END),
+            Order::Ascending,
+            &mut |key, _| {
+                batch.delete(Space::Meta, key.to_vec());
+                ControlFlow::Continue(())
+            },
+        )
+    }
+
     /// Removes member `id`, in the view and in `batch`.
     pub fn remove(&mut self, id: u64, batch: &mut WriteBatch) {
         batch.delete(Space::Meta, member_key(id));

@@ -29,7 +29,8 @@ use crate::lease::Lessor;
 use crate::mvcc::Mvcc;
 use crate::storage::{Durability, Engine, Space, StorageError, WriteBatch};
 
-const CONSISTENT_INDEX_KEY: &[u8] = b"consistent_index";
+/// Meta key of the index of the last applied entry.
+pub const CONSISTENT_INDEX_KEY: &[u8] = b"consistent_index";
 
 /// The response to one applied write request.
 #[derive(Debug, Clone, PartialEq)]

@@ -203,6 +203,29 @@ pub fn restore(engine: &dyn Engine, bytes: &[u8]) -> Result<SnapshotHeader, Snap
     Ok(header)
 }
 
+/// Turns an empty data dir's `engine` into a new member holding the data of the snapshot in
+/// `bytes` (`cairnctl snapshot restore`): the keys, revisions and leases are kept; the old
+/// cluster's membership and applied index are dropped, so the member bootstraps a new
+/// cluster from its `--initial-cluster` flags at its first start, as etcd's restore does.
+pub fn restore_member(engine: &dyn Engine, bytes: &[u8]) -> Result<SnapshotHeader, SnapshotError> {
+    let mut probe_empty = true;
+    engine.scan(Space::RaftLog, &[], None, Order::Ascending, &mut |_, _| {
+        probe_empty = false;
+        ControlFlow::Break(())
+    })?;
+    if !probe_empty {
+        return Err(SnapshotError::Damaged(
+            "the target data dir is not empty".into(),
+        ));
+    }
+    let header = restore(engine, bytes)?;
+    let mut batch = WriteBatch::new();
+    crate::membership::ClusterState::stage_forget(engine, &mut batch)?;
+    batch.delete(Space::Meta, crate::apply::CONSISTENT_INDEX_KEY.to_vec());
+    engine.write(batch, Durability::Sync)?;
+    Ok(header)
+}
+
 /// Reads a whole snapshot from `input` into memory.
 pub fn read_all(mut input: impl Read) -> Result<Vec<u8>, SnapshotError> {
     let mut bytes = Vec::new();
