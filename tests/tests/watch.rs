@@ -766,7 +766,6 @@ fn etcdctl_interactive_watch_and_progress_print_exactly_what_they_print_against_
 /// etcd serves a watch that starts exactly at the compacted revision (it cancels only below
 /// it), with what compaction kept of that revision.
 #[test]
-#[ignore = "needs Mvcc::events_since to read at the compacted revision (start_rev == compacted)"]
 fn watch_at_the_compacted_revision_answers_as_etcd() {
     let etcd_dir = tempfile::tempdir().unwrap();
     let cairn_dir = tempfile::tempdir().unwrap();

@@ -5,10 +5,9 @@
 //! version, DELETE with `{key, mod_revision}` only. `prev_kv` is the key's state at
 //! `mod_revision - 1` whenever the key existed then (a watcher that did not ask drops it).
 //!
-//! Start revisions at or below the compacted revision fail with `Compacted`. etcd serves a
-//! watch starting exactly at the compacted revision (it cancels only below it), but then
-//! delivers that revision's events without the deletions compaction removed; cairn refuses
-//! instead, so a delivered revision is always complete.
+//! Start revisions below the compacted revision fail with `Compacted`. A start exactly at
+//! the compacted revision is served, as etcd serves it (it cancels only below): that
+//! revision's events are what compaction kept of it, without the deletions it removed.
 
 use super::compact::read_revisions;
 use super::history::{self, KeyRange};
@@ -40,7 +39,7 @@ impl Catchup<'_> {
         range: &KeyRange,
         limit: usize,
     ) -> Result<Vec<Event>, Error> {
-        if start_rev <= self.compacted {
+        if start_rev < self.compacted {
             return Err(Error::Compacted);
         }
         let mut events: Vec<Event> = Vec::new();
@@ -94,8 +93,8 @@ impl Catchup<'_> {
         }
         .into_key_value();
         debug_assert!(
-            rev.main > self.compacted,
-            "prev_kv read below the compacted revision"
+            rev.main >= self.compacted,
+            "event read below the compacted revision"
         );
         let prev_kv = if created {
             None

@@ -415,7 +415,7 @@ impl Model {
         end: &[u8],
         limit: usize,
     ) -> Result<Vec<Event>, Error> {
-        if start <= self.compacted {
+        if start < self.compacted {
             return Err(Error::Compacted);
         }
         let mut events: Vec<Event> = Vec::new();

@@ -174,7 +174,7 @@ impl Mvcc {
     /// forms), in revision order, each with `prev_kv` when the key existed before. Whole
     /// revisions only: stops after the revision during which `limit` events were reached
     /// (0 = no limit); resume at the last event's revision + 1. `Compacted` if `start_rev`
-    /// is at or below the compacted revision.
+    /// is below the compacted revision (at it is served, as etcd does).
     pub fn events_since(
         &self,
         start_rev: i64,

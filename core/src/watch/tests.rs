@@ -578,7 +578,6 @@ fn start_revision_at_the_compacted_revision_is_served() {
 }
 
 #[test]
-#[ignore = "needs Mvcc::events_since to read at the compacted revision (start_rev == compacted)"]
 fn start_revision_at_the_compacted_revision_gets_what_compaction_kept_of_it() {
     let mut store = Store::new();
     let mut s = stream(&store);

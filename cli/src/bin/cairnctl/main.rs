@@ -61,7 +61,10 @@ async fn main() {
 
 /// Runs cairnctl on the process's standard streams; returns the exit code.
 async fn run_process(argv: &[String], env: &[(String, String)]) -> i32 {
-    let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
+    // stderr is not locked for the whole run: background tasks (the bench progress
+    // indicator) write to it too, and a task blocked on the lock would hold a runtime
+    // worker (and the task in its LIFO slot) hostage.
+    let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr());
     let mut stdin = std::io::stdin().lock();
     let mut console = Console::new(&mut stdout, &mut stderr, &mut stdin);
     if let Some(code) = check_api_version(&mut console) {
