@@ -7,6 +7,7 @@
 //!   with a budget that answers `Unknown` instead of hanging.
 //! - [`report`]: the violation report (text summary and self-contained HTML page).
 //! - [`bench`]: timing the checker over a corpus.
+//! - [`watch`]: the watch checker (etcd's watch guarantees) and its JSONL format.
 //!
 //! Recording and checking, as the simulator or a runner does it:
 //!
@@ -30,6 +31,7 @@ pub mod history;
 pub mod linearizability;
 pub mod model;
 pub mod report;
+pub mod watch;
 
 pub use format::{Format, LoadError, ParseError};
 pub use history::{

@@ -5,6 +5,10 @@
 //! `file:line: what was expected` error goes to stderr). For a violation it also prints a
 //! short summary on stderr and, with `--html DIR`, writes a self-contained page there.
 //! `bench` times the checker over a corpus directory.
+//!
+//! `check-watch` checks watch histories (see `cairn_jepsen::watch::jsonl` for the format):
+//! `FILE<TAB>ok` or `FILE<TAB>violation: <message>` per file on stdout; exit 0 if all are ok,
+//! 1 if any has a violation, 2 if any is malformed (`file:line: ...` on stderr).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -13,6 +17,7 @@ use std::time::Duration;
 
 use cairn_jepsen::{
     Budget, CheckResult, Format, History, ModelKind, Verdict, bench, check, report,
+    watch::{self, WatchVerdict},
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -40,6 +45,16 @@ enum Command {
     Check(CheckArgs),
     /// Time the checker over every history of a corpus directory.
     Bench(BenchArgs),
+    /// Check watch histories against etcd's watch guarantees; prints FILE<TAB>ok or
+    /// FILE<TAB>violation: MESSAGE for each.
+    CheckWatch(CheckWatchArgs),
+}
+
+#[derive(Args)]
+struct CheckWatchArgs {
+    /// Watch history files (JSONL).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -113,14 +128,17 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Check(args) => run_check(&args),
         Command::Bench(args) => run_bench(&args),
+        Command::CheckWatch(args) => run_check_watch(&args),
     }
 }
 
-/// What became of one file.
+/// What became of one file, worst last (the exit code follows the worst).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum FileStatus {
-    Linearizable,
-    NotLinearizable,
+    /// Linearizable, or a watch history that keeps every guarantee.
+    Passed,
+    /// A violation (or `unknown`).
+    Failed,
     Malformed,
 }
 
@@ -130,14 +148,14 @@ fn run_check(args: &CheckArgs) -> ExitCode {
         max_duration: (args.timeout_secs > 0).then(|| Duration::from_secs(args.timeout_secs)),
     };
     let mut html_names = BTreeSet::new();
-    let mut worst = FileStatus::Linearizable;
+    let mut worst = FileStatus::Passed;
     for path in &args.files {
         let status = check_file(path, args, &budget, &mut html_names);
         worst = worst.max(status);
     }
     match worst {
-        FileStatus::Linearizable => ExitCode::SUCCESS,
-        FileStatus::NotLinearizable => ExitCode::from(EXIT_VIOLATION),
+        FileStatus::Passed => ExitCode::SUCCESS,
+        FileStatus::Failed => ExitCode::from(EXIT_VIOLATION),
         FileStatus::Malformed => ExitCode::from(EXIT_MALFORMED),
     }
 }
@@ -165,13 +183,13 @@ fn check_file(
     };
     println!("{file}\t{}", result.verdict);
     match result.verdict {
-        Verdict::Linearizable => FileStatus::Linearizable,
+        Verdict::Linearizable => FileStatus::Passed,
         Verdict::Unknown => {
             eprintln!(
                 "{file}: unknown: the budget ran out after {} search steps",
                 result.steps
             );
-            FileStatus::NotLinearizable
+            FileStatus::Failed
         }
         Verdict::Violation => {
             report_violation(&file, &history, &result, args.html.as_deref(), html_names)
@@ -188,7 +206,7 @@ fn report_violation(
 ) -> FileStatus {
     eprint!("{}", report::summary(file, history, result));
     let Some(dir) = html_dir else {
-        return FileStatus::NotLinearizable;
+        return FileStatus::Failed;
     };
     let target = dir.join(html_name(file, html_names));
     let written = std::fs::create_dir_all(dir)
@@ -196,7 +214,7 @@ fn report_violation(
     match written {
         Ok(()) => {
             eprintln!("  report: {}", target.display());
-            FileStatus::NotLinearizable
+            FileStatus::Failed
         }
         Err(e) => {
             eprintln!("{}: cannot write the HTML report: {e}", target.display());
@@ -236,6 +254,45 @@ fn run_bench(args: &BenchArgs) -> ExitCode {
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(EXIT_MALFORMED)
+        }
+    }
+}
+
+fn run_check_watch(args: &CheckWatchArgs) -> ExitCode {
+    let worst = args
+        .files
+        .iter()
+        .map(|path| check_watch_file(path))
+        .max()
+        .unwrap_or(FileStatus::Passed);
+    match worst {
+        FileStatus::Passed => ExitCode::SUCCESS,
+        FileStatus::Failed => ExitCode::from(EXIT_VIOLATION),
+        FileStatus::Malformed => ExitCode::from(EXIT_MALFORMED),
+    }
+}
+
+fn check_watch_file(path: &Path) -> FileStatus {
+    let file = path.display().to_string();
+    let history = match watch::jsonl::load(path) {
+        Ok(history) => history,
+        Err(e) => {
+            eprintln!("{e}");
+            return FileStatus::Malformed;
+        }
+    };
+    match watch::check(&history) {
+        Ok(WatchVerdict::Ok) => {
+            println!("{file}\tok");
+            FileStatus::Passed
+        }
+        Ok(WatchVerdict::Violation(violation)) => {
+            println!("{file}\tviolation: {violation}");
+            FileStatus::Failed
+        }
+        Err(e) => {
+            eprintln!("{file}:{}: {}", e.line.unwrap_or(0), e.message);
+            FileStatus::Malformed
         }
     }
 }

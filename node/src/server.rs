@@ -30,6 +30,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 pub const COMMAND_QUEUE_LEN: usize = 4096;
 /// Commands taken from the queue per loop turn (one Ready, one fsync).
 pub const MAX_COMMANDS_PER_READY: usize = 1024;
+/// Ticks after which read-index rounds still waiting are asked again.
+pub const READ_RETRY_TICKS: u64 = 3;
 /// Applied entries buffered for event subscribers; one that falls further behind gets
 /// `RecvError::Lagged` and must catch up from storage (`Mvcc::events_since`).
 pub const EVENT_QUEUE_LEN: usize = 1024;
@@ -273,6 +275,8 @@ pub struct EventLoop {
     queued_reads: Vec<ReadReply>,
     /// Read-index rounds in flight, by context.
     read_rounds: BTreeMap<u64, Vec<ReadReply>>,
+    /// Ticks since the loop started.
+    ticks: u64,
     /// Rounds whose index is known, waiting for apply to reach it.
     reads_to_release: Vec<(u64, Vec<ReadReply>)>,
     next_read_ctx: u64,
@@ -337,6 +341,7 @@ pub fn start(
         waiters: BTreeMap::new(),
         queued_reads: Vec::new(),
         read_rounds: BTreeMap::new(),
+        ticks: 0,
         reads_to_release: Vec::new(),
         next_read_ctx: 1,
     };
@@ -386,6 +391,21 @@ impl EventLoop {
             readers.retain(|reader| !reader.is_closed());
             !readers.is_empty()
         });
+        self.ticks += 1;
+        if self.ticks % READ_RETRY_TICKS == 0 {
+            self.retry_read_rounds();
+        }
+    }
+
+    /// raft-rs drops a read-index request silently when it cannot serve it yet (no leader,
+    /// or a new leader that has not committed in its term); asking again for every round
+    /// still waiting keeps such reads from waiting out the request timeout. A late answer
+    /// to an earlier attempt finds its round gone and is ignored.
+    fn retry_read_rounds(&mut self) {
+        let pending: Vec<u64> = self.read_rounds.keys().copied().collect();
+        for ctx in pending {
+            self.replica.read_index(ctx.to_be_bytes().to_vec());
+        }
     }
 
     fn take_commands(&mut self, first: Command) {

@@ -162,3 +162,39 @@ fn five_members_survive_two_down() {
         assert_eq!(stdout(&out), "two-down\n");
     }
 }
+
+#[test]
+fn concurrent_linearizable_reads_on_every_member_all_complete() {
+    let cluster = Cluster::start(Kind::Cairn, 3);
+    let endpoints = cluster.endpoints();
+    assert!(etcdctl(&endpoints[0], &["put", "r", "v"]).status.success());
+    let rt = runtime();
+    let failures = rt.block_on(async {
+        let tasks: Vec<_> = (0..48)
+            .map(|t| {
+                let endpoint = endpoints[t % endpoints.len()].clone();
+                real_tokio::spawn(async move {
+                    let mut client = client(std::slice::from_ref(&endpoint)).await;
+                    let mut failures = Vec::new();
+                    for _ in 0..60 {
+                        if let Err(e) = client.get("r", None).await {
+                            failures.push(format!("{endpoint}: {e}"));
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.expect("reader task"));
+        }
+        all
+    });
+    assert!(
+        failures.is_empty(),
+        "{} reads failed, e.g. {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+}
