@@ -2,7 +2,9 @@
 //! responses: [`WatchStream`] (`Watch.Watch`) and [`KeepAliveStream`]
 //! (`Lease.LeaseKeepAlive`). Requests go through a bounded queue of
 //! [`STREAM_REQUEST_QUEUE_LEN`] requests, so a caller that sends faster than the transport
-//! drains waits instead of growing memory. Dropping a handle ends the stream.
+//! drains waits instead of growing memory. Dropping a handle ends the stream. Sending takes
+//! `&mut self` like reading: a handle is used by one task at a time (the simulated
+//! transport's response stream is `Send` but not `Sync`).
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -44,7 +46,7 @@ impl WatchStream {
     }
 
     /// Sends a request (create, cancel or progress) on the stream.
-    pub async fn send(&self, request: pb::WatchRequest) -> Result<(), ClientError> {
+    pub async fn send(&mut self, request: pb::WatchRequest) -> Result<(), ClientError> {
         self.requests
             .send(request)
             .await
@@ -52,7 +54,7 @@ impl WatchStream {
     }
 
     /// Asks for a new watcher.
-    pub async fn create(&self, create: pb::WatchCreateRequest) -> Result<(), ClientError> {
+    pub async fn create(&mut self, create: pb::WatchCreateRequest) -> Result<(), ClientError> {
         self.send(pb::WatchRequest {
             request_union: Some(pb::watch_request::RequestUnion::CreateRequest(create)),
         })
@@ -60,7 +62,7 @@ impl WatchStream {
     }
 
     /// Asks the server to cancel watcher `watch_id`.
-    pub async fn cancel(&self, watch_id: i64) -> Result<(), ClientError> {
+    pub async fn cancel(&mut self, watch_id: i64) -> Result<(), ClientError> {
         let cancel = pb::WatchCancelRequest { watch_id };
         self.send(pb::WatchRequest {
             request_union: Some(pb::watch_request::RequestUnion::CancelRequest(cancel)),
@@ -93,7 +95,7 @@ impl KeepAliveStream {
     }
 
     /// Sends one keep-alive of lease `id`.
-    pub async fn keep_alive(&self, id: i64) -> Result<(), ClientError> {
+    pub async fn keep_alive(&mut self, id: i64) -> Result<(), ClientError> {
         self.requests
             .send(pb::LeaseKeepAliveRequest { id })
             .await

@@ -37,6 +37,9 @@ struct Step {
     /// For `-w protobuf`: stdout decoded as this response, compared with its header's IDs
     /// normalized.
     protobuf: Option<Decode>,
+    /// For commands that run until stopped (`watch`): stop them after this long and
+    /// compare what they printed until then.
+    stop_after: Option<Duration>,
 }
 
 /// Decodes a `-w protobuf` answer and re-encodes it with server-specific fields cleared.
@@ -49,6 +52,7 @@ const fn step(args: &'static [&'static str]) -> Step {
         env: &[],
         with_endpoint: true,
         protobuf: None,
+        stop_after: None,
     }
 }
 
@@ -59,6 +63,7 @@ const fn piped(args: &'static [&'static str], stdin: &'static str) -> Step {
         env: &[],
         with_endpoint: true,
         protobuf: None,
+        stop_after: None,
     }
 }
 
@@ -69,6 +74,7 @@ const fn bare(args: &'static [&'static str]) -> Step {
         env: &[],
         with_endpoint: false,
         protobuf: None,
+        stop_after: None,
     }
 }
 
@@ -79,6 +85,22 @@ const fn protobuf(args: &'static [&'static str], decode: Decode) -> Step {
         env: &[],
         with_endpoint: true,
         protobuf: Some(decode),
+        stop_after: None,
+    }
+}
+
+/// How long a `watch` step runs before it is stopped: long enough to replay history.
+const WATCH_RUN: Duration = Duration::from_millis(1500);
+
+/// A command that runs until stopped, stopped after [`WATCH_RUN`].
+const fn stopped(args: &'static [&'static str]) -> Step {
+    Step {
+        args,
+        stdin: "",
+        env: &[],
+        with_endpoint: true,
+        protobuf: None,
+        stop_after: Some(WATCH_RUN),
     }
 }
 
@@ -110,6 +132,7 @@ const fn with_env(
         env,
         with_endpoint: false,
         protobuf: None,
+        stop_after: None,
     }
 }
 
@@ -223,6 +246,92 @@ const SCENARIO: &[Step] = &[
     step(&["compaction", "abc"]),
     step(&["compaction"]),
     step(&["get", "foo", "--rev", "2"]),
+    // watch: history replayed from --rev, then stopped
+    stopped(&["watch", "foo", "--rev", "1"]),
+    stopped(&["watch", "foo", "--rev", "6"]),
+    stopped(&["watch", "foo", "--rev", "6", "--prev-kv"]),
+    stopped(&["watch", "foo", "--rev", "6", "-w", "json"]),
+    stopped(&["watch", "foo", "--rev", "6", "-w", "fields"]),
+    stopped(&["watch", "", "--prefix", "--rev", "20"]),
+    stopped(&["watch", "a", "z", "--rev", "20", "--hex"]),
+    stopped(&[
+        "watch",
+        "foo",
+        "--rev",
+        "6",
+        "--",
+        "sh",
+        "-c",
+        "echo exec $ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE",
+    ]),
+    step(&["watch"]),
+    step(&["watch", "foo", "--"]),
+    step(&["watch", "a", "z", "--prefix"]),
+    stopped(&["watch", "foo", "-w", "protobuf", "--rev", "6"]),
+    // leases: the granted lease's ID is captured and used as {LEASE}
+    step(&["lease", "list"]),
+    step(&["lease", "grant", "100"]),
+    step(&["put", "leased", "v", "--lease", "{LEASE}"]),
+    step(&["lease", "list"]),
+    step(&["lease", "list", "-w", "json"]),
+    step(&["lease", "list", "-w", "fields"]),
+    step(&["lease", "timetolive", "{LEASE}"]),
+    step(&["lease", "timetolive", "{LEASE}", "--keys"]),
+    step(&["lease", "timetolive", "{LEASE}", "--keys", "-w", "json"]),
+    step(&["lease", "timetolive", "{LEASE}", "--keys", "-w", "fields"]),
+    step(&["lease", "keep-alive", "--once", "{LEASE}"]),
+    step(&["lease", "keep-alive", "--once", "{LEASE}", "-w", "json"]),
+    step(&["lease", "keep-alive", "--once", "1234"]),
+    step(&["lease", "timetolive", "1234"]),
+    step(&["lease", "timetolive", "1234", "-w", "json"]),
+    step(&["lease", "revoke", "{LEASE}", "-w", "json"]),
+    step(&["get", "leased"]),
+    step(&["lease", "revoke", "{LEASE}"]),
+    step(&["lease", "grant", "100", "-w", "table"]),
+    step(&["lease", "grant", "x"]),
+    step(&["lease", "grant"]),
+    step(&["lease", "revoke", "zz"]),
+    step(&["lease", "timetolive"]),
+    // membership and leadership on the one member
+    step(&[
+        "member",
+        "update",
+        "{MEMBER_HEX}",
+        "--peer-urls",
+        "{PEER_URL}",
+    ]),
+    step(&[
+        "member",
+        "update",
+        "{MEMBER_HEX}",
+        "--peer-urls",
+        "{PEER_URL}",
+        "-w",
+        "json",
+    ]),
+    step(&[
+        "member",
+        "update",
+        "{MEMBER_HEX}",
+        "--peer-urls",
+        "{PEER_URL}",
+        "-w",
+        "fields",
+    ]),
+    step(&["member", "promote", "{MEMBER_HEX}"]),
+    step(&["member", "remove", "1234"]),
+    step(&["member", "add"]),
+    step(&["member", "add", "a", "b", "http://x:1"]),
+    step(&["member", "add", "a"]),
+    step(&["member", "remove"]),
+    step(&["member", "promote", "zz"]),
+    step(&["member", "update", "12"]),
+    step(&["move-leader", "{MEMBER_HEX}"]),
+    step(&["move-leader", "{MEMBER_HEX}", "-w", "json"]),
+    step(&["move-leader", "{MEMBER_HEX}", "-w", "fields"]),
+    step(&["move-leader", "1234"]),
+    step(&["move-leader", "zz"]),
+    step(&["move-leader"]),
     // cluster and endpoints
     step(&["member", "list"]),
     step(&["member", "list", "-w", "json"]),
@@ -310,6 +419,11 @@ const SCENARIO: &[Step] = &[
     bare(&["endpoint", "health", "--help"]),
     bare(&["member"]),
     bare(&["version", "--help"]),
+    bare(&["watch", "--help"]),
+    bare(&["lease"]),
+    bare(&["lease", "keep-alive", "--help"]),
+    bare(&["member", "add", "--help"]),
+    bare(&["move-leader", "--help"]),
 ];
 
 #[test]
@@ -373,21 +487,25 @@ struct Server {
     peer_port: u16,
     cluster_id: u64,
     member_id: u64,
+    /// The ID (hex) of the lease the scenario's `lease grant 100` created on this server.
+    lease: std::cell::RefCell<String>,
 }
 
 impl Server {
-    /// A fresh member whose ID has 16 hex digits: `member list` and `endpoint status` print
+    /// A fresh member whose ID and cluster ID have 16 hex digits (`member update` prints the
+    /// cluster ID padded to 16 columns): `member list` and `endpoint status` print
     /// the ID in hex without padding, and tables are as wide as their widest cell, so both
     /// servers need IDs of one width for their tables to be comparable byte for byte. The ID
     /// hashes the peer URL and the cluster token, so another token gives another ID.
     fn start(etcd: &Path, etcdctl: &Path, name: &str) -> Server {
         for attempt in 0..32 {
             let server = Server::start_once(etcd, etcdctl, name, &format!("cairn-diff-{attempt}"));
-            if format!("{:x}", server.member_id).len() == 16 {
+            let width = |id: u64| format!("{id:x}").len();
+            if width(server.member_id) == 16 && width(server.cluster_id) == 16 {
                 return server;
             }
         }
-        panic!("no member ID with 16 hex digits in 32 attempts");
+        panic!("no member and cluster ID with 16 hex digits in 32 attempts");
     }
 
     fn start_once(etcd: &Path, etcdctl: &Path, name: &str, token: &str) -> Server {
@@ -432,6 +550,7 @@ impl Server {
             peer_port,
             cluster_id: 0,
             member_id: 0,
+            lease: std::cell::RefCell::new(String::new()),
         };
         server.wait_ready(etcdctl);
         server
@@ -485,9 +604,24 @@ impl Server {
         self.cluster_id != 0 && self.member_id != 0
     }
 
+    /// Remembers the lease a `lease grant` printed (simple format).
+    fn capture_lease(&self, stdout: &str) {
+        let granted = stdout
+            .strip_prefix("lease ")
+            .and_then(|rest| rest.split_once(" granted with TTL"));
+        if let Some((id, _)) = granted {
+            *self.lease.borrow_mut() = id.to_string();
+        }
+    }
+
     /// Replaces what legitimately differs between the two servers and the two runs.
     fn normalize(&self, text: &str, dead_port: u16) -> String {
         let mut t = text.to_string();
+        let lease = self.lease.borrow().clone();
+        if let Ok(id) = u64::from_str_radix(&lease, 16) {
+            t = t.replace(&lease, "<LEASE>");
+            t = t.replace(&id.to_string(), "<LEASE>");
+        }
         for (value, name) in [
             (self.cluster_id, "CLUSTER_ID"),
             (self.member_id, "MEMBER_ID"),
@@ -511,6 +645,9 @@ impl Server {
         t = mask(&t, "\"took\":\"", |c| c != '"');
         t = mask(&t, "took = ", |c| c != '\n');
         t = mask(&t, "\"Took\" : ", |c| c != '\n');
+        t = mask(&t, "remaining(", is_digit);
+        t = mask(&t, "\"ttl\":", |c| c.is_ascii_digit());
+        t = mask(&t, "\"TTL\" : ", is_digit);
         let lines = t
             .lines()
             .map(mask_log_time)
@@ -617,6 +754,12 @@ fn run(program: &Path, step: &Step, server: &Server, dead_port: u16) -> String {
     let fill = |s: &str| {
         s.replace("{EP}", &server.endpoint())
             .replace("{DEAD}", &format!("127.0.0.1:{dead_port}"))
+            .replace("{LEASE}", &server.lease.borrow())
+            .replace("{MEMBER_HEX}", &format!("{:x}", server.member_id))
+            .replace(
+                "{PEER_URL}",
+                &format!("http://127.0.0.1:{}", server.peer_port),
+            )
     };
     let mut command = Command::new(program);
     if step.with_endpoint {
@@ -631,7 +774,8 @@ fn run(program: &Path, step: &Step, server: &Server, dead_port: u16) -> String {
     for (key, value) in step.env {
         command.env(key, fill(value));
     }
-    let (mut stdout, stderr, code) = execute(command, step.stdin.as_bytes());
+    let (mut stdout, stderr, code) = execute(command, step.stdin.as_bytes(), step.stop_after);
+    server.capture_lease(&String::from_utf8_lossy(&stdout));
     if let Some(decode) = step.protobuf {
         stdout = match decode(&stdout) {
             Some(normalized) => format!("protobuf {normalized:02x?}").into_bytes(),
@@ -645,8 +789,13 @@ fn run(program: &Path, step: &Step, server: &Server, dead_port: u16) -> String {
     )
 }
 
-/// Runs a command to completion (killing it after [`STEP_TIMEOUT`]).
-fn execute(mut command: Command, stdin: &[u8]) -> (Vec<u8>, Vec<u8>, String) {
+/// Runs a command to completion (killing it after [`STEP_TIMEOUT`]), or, with
+/// `stop_after`, until then (its exit code is then `stopped`).
+fn execute(
+    mut command: Command,
+    stdin: &[u8],
+    stop_after: Option<Duration>,
+) -> (Vec<u8>, Vec<u8>, String) {
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -663,7 +812,12 @@ fn execute(mut command: Command, stdin: &[u8]) -> (Vec<u8>, Vec<u8>, String) {
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for the tool") {
-            break status;
+            break Some(status);
+        }
+        if stop_after.is_some_and(|limit| start.elapsed() > limit) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
         }
         if start.elapsed() > STEP_TIMEOUT {
             let _ = child.kill();
@@ -673,9 +827,12 @@ fn execute(mut command: Command, stdin: &[u8]) -> (Vec<u8>, Vec<u8>, String) {
         thread::sleep(Duration::from_millis(5));
     };
     let _ = writer.join();
-    let code = status
-        .code()
-        .map_or_else(|| format!("{status}"), |c| c.to_string());
+    let code = match status {
+        None => "stopped".to_string(),
+        Some(status) => status
+            .code()
+            .map_or_else(|| format!("{status}"), |c| c.to_string()),
+    };
     (
         stdout.join().unwrap_or_default(),
         stderr.join().unwrap_or_default(),

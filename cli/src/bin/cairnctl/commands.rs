@@ -41,6 +41,28 @@ pub enum CommandId {
     EndpointStatus,
     /// `member list`.
     MemberList,
+    /// `member add`.
+    MemberAdd,
+    /// `member remove`.
+    MemberRemove,
+    /// `member update`.
+    MemberUpdate,
+    /// `member promote`.
+    MemberPromote,
+    /// `move-leader`.
+    MoveLeader,
+    /// `lease grant`.
+    LeaseGrant,
+    /// `lease revoke`.
+    LeaseRevoke,
+    /// `lease timetolive`.
+    LeaseTimeToLive,
+    /// `lease list`.
+    LeaseList,
+    /// `lease keep-alive`.
+    LeaseKeepAlive,
+    /// `watch`.
+    Watch,
     /// `version`.
     Version,
     /// `bench put`.
@@ -311,7 +333,12 @@ static ROOT_CHILDREN: [Command; 25] = [
         action: Action::Help,
         ..not_yet("help", "help [command]", "Help about any command")
     },
-    not_yet("lease", "lease <subcommand>", "Lease related commands"),
+    group(
+        "lease",
+        "lease <subcommand>",
+        "Lease related commands",
+        &LEASE_CHILDREN,
+    ),
     not_yet(
         "lock",
         "lock <lockname> [exec-command arg1 arg2 ...]",
@@ -333,10 +360,11 @@ static ROOT_CHILDREN: [Command; 25] = [
         "migrate",
         "Migrates keys in a v2 store to a mvcc store",
     ),
-    not_yet(
+    run(
         "move-leader",
         "move-leader <transferee-member-id>",
         "Transfers leadership to another etcd cluster member.",
+        CommandId::MoveLeader,
     ),
     PUT,
     not_yet("role", "role <subcommand>", "Role related commands"),
@@ -361,11 +389,15 @@ static ROOT_CHILDREN: [Command; 25] = [
         "Prints the version of etcdctl",
         CommandId::Version,
     ),
-    not_yet(
-        "watch",
-        "watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]",
-        "Watches events stream on keys or prefixes",
-    ),
+    Command {
+        flags: &WATCH_FLAGS,
+        ..run(
+            "watch",
+            "watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]",
+            "Watches events stream on keys or prefixes",
+            CommandId::Watch,
+        )
+    },
 ];
 
 /// The root's commands in the order etcdctl registers them (`ctl.go`), then cobra's
@@ -544,16 +576,110 @@ The items in the lists are endpoint, ID, version, db size, is leader, is learner
 ];
 
 static MEMBER_CHILDREN: [Command; 5] = [
-    not_yet("add", "add <memberName> [options]", "Adds a member into the cluster"),
+    Command {
+        flags: &MEMBER_ADD_FLAGS,
+        ..run(
+            "add",
+            "add <memberName> [options]",
+            "Adds a member into the cluster",
+            CommandId::MemberAdd,
+        )
+    },
     Command {
         long: "When --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.
 The items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.
 ",
         ..run("list", "list", "Lists all members in the cluster", CommandId::MemberList)
     },
-    not_yet("promote", "promote <memberID>", "Promotes a non-voting member in the cluster"),
-    not_yet("remove", "remove <memberID>", "Removes a member from the cluster"),
-    not_yet("update", "update <memberID> [options]", "Updates a member in the cluster"),
+    run(
+        "promote",
+        "promote <memberID>",
+        "Promotes a non-voting member in the cluster",
+        CommandId::MemberPromote,
+    ),
+    run(
+        "remove",
+        "remove <memberID>",
+        "Removes a member from the cluster",
+        CommandId::MemberRemove,
+    ),
+    Command {
+        flags: &MEMBER_UPDATE_FLAGS,
+        ..run(
+            "update",
+            "update <memberID> [options]",
+            "Updates a member in the cluster",
+            CommandId::MemberUpdate,
+        )
+    },
+];
+
+static MEMBER_ADD_FLAGS: [FlagDef; 2] = [
+    FlagDef::bool("learner", "indicates if the new member is raft learner"),
+    FlagDef::str(
+        "peer-urls",
+        "",
+        "comma separated peer URLs for the new member.",
+    ),
+];
+
+static MEMBER_UPDATE_FLAGS: [FlagDef; 1] = [FlagDef::str(
+    "peer-urls",
+    "",
+    "comma separated peer URLs for the updated member.",
+)];
+
+static LEASE_CHILDREN: [Command; 5] = [
+    run(
+        "grant",
+        "grant <ttl>",
+        "Creates leases",
+        CommandId::LeaseGrant,
+    ),
+    Command {
+        flags: &[FlagDef::bool(
+            "once",
+            "Resets the keep-alive time to its original value and exits immediately",
+        )],
+        ..run(
+            "keep-alive",
+            "keep-alive [options] <leaseID>",
+            "Keeps leases alive (renew)",
+            CommandId::LeaseKeepAlive,
+        )
+    },
+    run(
+        "list",
+        "list",
+        "List all active leases",
+        CommandId::LeaseList,
+    ),
+    run(
+        "revoke",
+        "revoke <leaseID>",
+        "Revokes leases",
+        CommandId::LeaseRevoke,
+    ),
+    Command {
+        flags: &[FlagDef::bool("keys", "Get keys attached to this lease")],
+        ..run(
+            "timetolive",
+            "timetolive <leaseID> [options]",
+            "Get lease information",
+            CommandId::LeaseTimeToLive,
+        )
+    },
+];
+
+/// `watch`'s flags (also parsed for each line of `watch -i`).
+pub static WATCH_FLAGS: [FlagDef; 4] = [
+    FlagDef::bool("interactive", "Interactive mode").short('i'),
+    FlagDef::bool("prefix", "Watch on a prefix if prefix is set"),
+    FlagDef::bool(
+        "prev-kv",
+        "get the previous key-value pair before the event happens",
+    ),
+    FlagDef::int64("rev", "Revision to start watching"),
 ];
 
 const BENCH_LONG: &str = "
@@ -598,7 +724,12 @@ static BENCH_CHILDREN: [Command; 5] = [
     },
     Command {
         flags: &BENCH_TXN_PUT_FLAGS,
-        ..run("txn-put", "txn-put", "Benchmark txn-put", CommandId::BenchTxnPut)
+        ..run(
+            "txn-put",
+            "txn-put",
+            "Benchmark txn-put",
+            CommandId::BenchTxnPut,
+        )
     },
     Command {
         long: BENCH_WATCH_LONG,
@@ -637,7 +768,10 @@ static BENCH_LEASE_FLAGS: [FlagDef; 1] =
 static BENCH_WATCH_FLAGS: [FlagDef; 8] = [
     FlagDef::int64("key-size", "Key size of watch request").default_to("32"),
     FlagDef::int64("key-space-size", "Maximum possible keys").default_to("1"),
-    FlagDef::int64("put-rate", "Number of keys to put per second (0 is no limit)"),
+    FlagDef::int64(
+        "put-rate",
+        "Number of keys to put per second (0 is no limit)",
+    ),
     FlagDef::int64("put-total", "Number of put requests").default_to("1000"),
     FlagDef::bool("sequential-keys", "Use sequential keys"),
     FlagDef::int64("streams", "Total watch streams").default_to("10"),

@@ -19,6 +19,8 @@ pub struct Invocation {
     pub values: FlagValues,
     /// The positional arguments.
     pub args: Vec<String>,
+    /// How many positional arguments came before a `--`, if there was one.
+    pub args_at_dash: Option<usize>,
 }
 
 impl Invocation {
@@ -81,6 +83,7 @@ pub fn dispatch(argv: &[String], console: &mut Console<'_>) -> Dispatch {
         path,
         values: parsed.values,
         args: parsed.args,
+        args_at_dash: parsed.args_at_dash,
     })
 }
 

@@ -6,10 +6,14 @@
 pub const SUCCESS: i32 = 0;
 /// A failed request or a generic error.
 pub const ERROR: i32 = 1;
+/// The connection failed (`lease keep-alive`).
+pub const BAD_CONNECTION: i32 = 2;
 /// Malformed transaction or watch input on stdin.
 pub const INVALID_INPUT: i32 = 3;
 /// A valid flag with an unsupported value (`--consistency x`, `-w foo`).
 pub const BAD_FEATURE: i32 = 4;
+/// A watch ended because the server cancelled it.
+pub const INTERRUPTED: i32 = 5;
 /// Wrong arguments for a command.
 pub const BAD_ARGS: i32 = 128;
 

@@ -256,6 +256,9 @@ pub struct Parsed {
     pub values: FlagValues,
     /// The positional arguments, in order.
     pub args: Vec<String>,
+    /// How many positional arguments came before a `--` (cobra's `ArgsLenAtDash`), if
+    /// there was one.
+    pub args_at_dash: Option<usize>,
 }
 
 /// Parses `argv` (the command line without the command's own name) against `defs`, with
@@ -263,10 +266,12 @@ pub struct Parsed {
 pub fn parse(defs: &[FlagDef], argv: &[String]) -> Result<Parsed, String> {
     let mut values = FlagValues::defaults(defs);
     let mut args = Vec::new();
+    let mut args_at_dash = None;
     let mut rest = argv;
     while let Some((first, tail)) = rest.split_first() {
         rest = tail;
         if first == "--" {
+            args_at_dash = Some(args.len());
             args.extend(rest.iter().cloned());
             break;
         }
@@ -279,7 +284,11 @@ pub fn parse(defs: &[FlagDef], argv: &[String]) -> Result<Parsed, String> {
             None => parse_shorthands(&mut values, &first[1..], rest)?,
         };
     }
-    Ok(Parsed { values, args })
+    Ok(Parsed {
+        values,
+        args,
+        args_at_dash,
+    })
 }
 
 /// `--name`, `--name=value` or `--name value`; returns the arguments left.
@@ -404,6 +413,7 @@ mod tests {
     fn double_dash_ends_flags() {
         let p = parse(&DEFS, &argv("k -- -v --prefix")).unwrap();
         assert_eq!(p.args, ["k", "-v", "--prefix"]);
+        assert_eq!(p.args_at_dash, Some(1));
         assert!(!p.values.bool("prefix"));
     }
 

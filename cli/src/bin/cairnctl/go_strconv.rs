@@ -76,6 +76,15 @@ pub fn parse_int(s: &str, base: u32) -> Result<i64, NumError> {
     }
 }
 
+/// Go's `strconv.ParseUint(s, base, 64)` (no sign allowed).
+pub fn parse_uint_base(s: &str, base: u32) -> Result<u64, NumError> {
+    parse_uint(s, base).map_err(|reason| NumError {
+        func: "ParseUint",
+        input: s.to_string(),
+        reason,
+    })
+}
+
 /// Go's `ParseUint` core: the magnitude, or why it failed.
 fn parse_uint(s0: &str, base: u32) -> Result<u64, NumErrorReason> {
     if s0.is_empty() {

@@ -14,7 +14,9 @@
 //! * a malformed endpoint is refused at once (etcdctl waits out the command timeout);
 //! * TLS, authentication and DNS discovery flags are refused until cairnctl supports them;
 //! * `endpoint health` lists endpoints in the order given (etcdctl: as checks finish);
-//! * `bench` (etcd's separate `benchmark` tool, as a subcommand) is cairnctl's own.
+//! * `bench` (etcd's separate `benchmark` tool, as a subcommand) is cairnctl's own;
+//! * `watch` does not send clientv3's `hasleader` metadata, and `watch -i` serves all its
+//!   watchers on one stream (clientv3 does too, per context).
 
 mod bench;
 mod command;
@@ -65,7 +67,8 @@ async fn run_process(argv: &[String], env: &[(String, String)]) -> i32 {
     // indicator) write to it too, and a task blocked on the lock would hold a runtime
     // worker (and the task in its LIFO slot) hostage.
     let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr());
-    let mut stdin = std::io::stdin().lock();
+    // Nor is stdin: `watch -i` reads it on a thread of its own.
+    let mut stdin = std::io::BufReader::new(std::io::stdin());
     let mut console = Console::new(&mut stdout, &mut stderr, &mut stdin);
     if let Some(code) = check_api_version(&mut console) {
         return code;

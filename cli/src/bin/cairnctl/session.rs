@@ -101,6 +101,20 @@ impl Session {
         self.printer
     }
 
+    /// Runs one call under the command deadline and returns its failure unreported.
+    pub async fn call_quiet<T>(
+        &self,
+        call: impl Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
+        within(self.deadline, call).await
+    }
+
+    /// Reports a failed call as etcdctl does (clientv3's warning on stderr) and returns the
+    /// error to exit with.
+    pub fn report(&self, console: &mut Console<'_>, error: &ClientError) -> CliError {
+        report(console, &self.target, error)
+    }
+
     /// Starts a fresh command deadline (for `txn`, whose input is read after connecting).
     pub fn restart_deadline(&mut self) {
         self.deadline = Instant::now() + self.globals.command_timeout();

@@ -55,6 +55,9 @@ pub async fn run(options: &BenchOptions, values: &FlagValues) -> Result<Outcome,
 /// Revokes the benchmark's leases (best effort: they expire anyway).
 async fn revoke(pool: &Pool, leases: &[i64]) {
     for id in leases {
-        let _ignored = pool.client(0).lease_revoke(LeaseRevokeRequest { id: *id }).await;
+        let _ignored = pool
+            .client(0)
+            .lease_revoke(LeaseRevokeRequest { id: *id })
+            .await;
     }
 }

@@ -98,8 +98,9 @@ pub fn positive(values: &FlagValues, name: &str) -> Result<usize, CliError> {
 /// A flag that must not be negative.
 pub fn non_negative(values: &FlagValues, name: &str) -> Result<u64, CliError> {
     let value = values.int(name);
-    u64::try_from(value)
-        .map_err(|_negative| CliError::bad_args(format!("expected non-negative --{name}, got ({value})")))
+    u64::try_from(value).map_err(|_negative| {
+        CliError::bad_args(format!("expected non-negative --{name}, got ({value})"))
+    })
 }
 
 /// What a scenario produced.
@@ -141,9 +142,10 @@ pub async fn run(
         CommandId::BenchRange => ("range", range::run(&options, values, args).await?),
         CommandId::BenchTxnPut => ("txn-put", txn_put::run(&options, values).await?),
         CommandId::BenchWatch => ("watch", watch::run(&options, values).await?),
-        CommandId::BenchLeaseKeepalive => {
-            ("lease-keepalive", lease_keepalive::run(&options, values).await?)
-        }
+        CommandId::BenchLeaseKeepalive => (
+            "lease-keepalive",
+            lease_keepalive::run(&options, values).await?,
+        ),
         _ => return Err(CliError::error("not a bench command")),
     };
     print(name, &options, &outcome, console);
@@ -156,10 +158,7 @@ fn print(name: &str, options: &BenchOptions, outcome: &Outcome, console: &mut Co
         (Outcome::Skipped(why), false) => console.err(&format!("bench {name} skipped: {why}\n")),
         (Outcome::Skipped(why), true) => {
             console.err(&format!("bench {name} skipped: {why}\n"));
-            console.out(&format!(
-                "{}\n",
-                json!({"benchmark": name, "skipped": why})
-            ));
+            console.out(&format!("{}\n", json!({"benchmark": name, "skipped": why})));
         }
         (Outcome::Measured { preamble, reports }, false) => {
             if let Some(line) = preamble {

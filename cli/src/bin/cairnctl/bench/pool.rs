@@ -70,5 +70,10 @@ async fn leader_endpoints(
         .find(|m| m.id == status.leader)
         .map(|m| m.client_ur_ls)
         .filter(|urls| !urls.is_empty())
-        .ok_or_else(|| fail(format!("no member with the leader's ID {:x}", status.leader)))
+        .ok_or_else(|| {
+            fail(format!(
+                "no member with the leader's ID {:x}",
+                status.leader
+            ))
+        })
 }

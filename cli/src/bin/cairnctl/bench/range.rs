@@ -81,7 +81,10 @@ mod tests {
     #[test]
     fn range_reads_one_key_or_a_range_with_the_chosen_consistency() {
         let r = request(&args(&["foo"]), "l").unwrap();
-        assert_eq!((r.key.as_slice(), r.range_end.is_empty(), r.serializable), (&b"foo"[..], true, false));
+        assert_eq!(
+            (r.key.as_slice(), r.range_end.is_empty(), r.serializable),
+            (&b"foo"[..], true, false)
+        );
         let r = request(&args(&["a", "z"]), "s").unwrap();
         assert_eq!((r.range_end.as_slice(), r.serializable), (&b"z"[..], true));
     }
@@ -89,7 +92,10 @@ mod tests {
     #[test]
     fn wrong_arguments_and_consistency_are_refused() {
         assert_eq!(request(&[], "l").unwrap_err().code, crate::exit::BAD_ARGS);
-        assert_eq!(request(&args(&["a", "b", "c"]), "l").unwrap_err().code, crate::exit::BAD_ARGS);
+        assert_eq!(
+            request(&args(&["a", "b", "c"]), "l").unwrap_err().code,
+            crate::exit::BAD_ARGS
+        );
         assert_eq!(
             request(&args(&["a"]), "x").unwrap_err(),
             CliError::bad_feature("unknown consistency flag \"x\"")

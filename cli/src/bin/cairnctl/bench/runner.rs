@@ -57,7 +57,12 @@ pub async fn closed_loop(name: &str, pool: &Pool, plan: Plan, make_call: MakeCal
     for worker in workers {
         match worker.await {
             Ok(samples) => report.merge(samples),
-            Err(e) => *report.errors.entry(format!("client task failed: {e}")).or_insert(0) += 1,
+            Err(e) => {
+                *report
+                    .errors
+                    .entry(format!("client task failed: {e}"))
+                    .or_insert(0) += 1
+            }
         }
     }
     report.finish(started.elapsed());
@@ -80,7 +85,9 @@ impl Worker {
     async fn run(self) -> Report {
         let mut samples = Report::new("");
         let share = self.plan.total / self.plan.clients.max(1) as u64 + 1;
-        samples.latencies.reserve(usize::try_from(share).unwrap_or(0));
+        samples
+            .latencies
+            .reserve(usize::try_from(share).unwrap_or(0));
         loop {
             let n = self.next.fetch_add(1, Ordering::Relaxed);
             if n >= self.plan.total {

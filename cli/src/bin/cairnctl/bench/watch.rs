@@ -93,7 +93,12 @@ impl WatchPlan {
     /// How many events stream `s` must receive.
     pub fn expected_events(&self, stream: usize, puts_per_key: &BTreeMap<Vec<u8>, u64>) -> u64 {
         (0..self.watch_per_stream)
-            .map(|w| puts_per_key.get(self.key_of(stream, w)).copied().unwrap_or(0))
+            .map(|w| {
+                puts_per_key
+                    .get(self.key_of(stream, w))
+                    .copied()
+                    .unwrap_or(0)
+            })
             .sum()
     }
 }
@@ -146,10 +151,12 @@ async fn create_watchers(
                 report.merge(samples);
             }
             Ok(Err(e)) => failure = failure.or(Some(e)),
-            Err(e) => failure = failure.or(Some(ClientError::Rpc {
-                code: cairn_client::Code::Internal,
-                message: format!("watch stream task failed: {e}"),
-            })),
+            Err(e) => {
+                failure = failure.or(Some(ClientError::Rpc {
+                    code: cairn_client::Code::Internal,
+                    message: format!("watch stream task failed: {e}"),
+                }))
+            }
         }
     }
     report.finish(started.elapsed());
@@ -264,7 +271,12 @@ async fn deliver_events(
     for task in putters.into_iter().chain(receivers) {
         match task.await {
             Ok(samples) => report.merge(samples),
-            Err(e) => *report.errors.entry(format!("task failed: {e}")).or_insert(0) += 1,
+            Err(e) => {
+                *report
+                    .errors
+                    .entry(format!("task failed: {e}"))
+                    .or_insert(0) += 1
+            }
         }
     }
     report.finish(epoch.elapsed());
@@ -299,11 +311,17 @@ impl Putter {
                 ..Default::default()
             };
             let at = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            if let Some(slot) = usize::try_from(n).ok().and_then(|i| self.put_started.get(i)) {
+            if let Some(slot) = usize::try_from(n)
+                .ok()
+                .and_then(|i| self.put_started.get(i))
+            {
                 slot.store(at, Ordering::Relaxed);
             }
             if let Err(e) = self.client.kv_put(request).await {
-                *samples.errors.entry(format!("put failed: {e}")).or_insert(0) += 1;
+                *samples
+                    .errors
+                    .entry(format!("put failed: {e}"))
+                    .or_insert(0) += 1;
             }
         }
     }
@@ -351,7 +369,12 @@ impl Receiver {
                 .map(|at| at.load(Ordering::Relaxed) as f64 / 1e9);
             match started {
                 Some(at) => samples.latencies.push((now - at).max(0.0)),
-                None => *samples.errors.entry("event of an unknown put".into()).or_insert(0) += 1,
+                None => {
+                    *samples
+                        .errors
+                        .entry("event of an unknown put".into())
+                        .or_insert(0) += 1
+                }
             }
         }
         let count = response.events.len() as u64;
@@ -361,7 +384,10 @@ impl Receiver {
 
     fn missing(&self, mut samples: Report, received: u64, why: &str) -> Report {
         let missing = self.expected.saturating_sub(received);
-        *samples.errors.entry(format!("events not received ({why})")).or_insert(0) += missing;
+        *samples
+            .errors
+            .entry(format!("events not received ({why})"))
+            .or_insert(0) += missing;
         samples
     }
 }
@@ -374,7 +400,9 @@ mod tests {
         WatchPlan {
             streams,
             watch_per_stream: per_stream,
-            watched: (0..keys as i64).map(|k| keys::key(k, 4).unwrap_or_default()).collect(),
+            watched: (0..keys as i64)
+                .map(|k| keys::key(k, 4).unwrap_or_default())
+                .collect(),
             put_total: puts,
             put_rate: 0,
         }
@@ -395,7 +423,7 @@ mod tests {
         let mut p = plan(1, 2, 2, 4);
         p.watched = vec![b"same".to_vec(), b"same".to_vec()];
         let per_key = p.puts_per_key();
-        assert_eq!(per_key.get(&b"same".to_vec()), Some(&4));
+        assert_eq!(per_key.get(b"same".as_slice()), Some(&4));
         assert_eq!(p.expected_events(0, &per_key), 8);
     }
 }

@@ -6,11 +6,14 @@ pub mod compaction;
 pub mod del;
 pub mod endpoint;
 pub mod get;
+pub mod lease;
 pub mod member;
+pub mod move_leader;
 pub mod put;
 pub mod range_end;
 pub mod txn;
 pub mod version;
+pub mod watch;
 
 use crate::commands::CommandId;
 use crate::console::Console;
@@ -34,6 +37,17 @@ pub async fn run(
         CommandId::EndpointHealth => endpoint::health(invocation, env, console).await,
         CommandId::EndpointStatus => endpoint::status(invocation, env, console).await,
         CommandId::MemberList => member::list(invocation, env, console).await,
+        CommandId::MemberAdd => member::add(invocation, env, console).await,
+        CommandId::MemberRemove => member::remove(invocation, env, console).await,
+        CommandId::MemberUpdate => member::update(invocation, env, console).await,
+        CommandId::MemberPromote => member::promote(invocation, env, console).await,
+        CommandId::MoveLeader => move_leader::run(invocation, env, console).await,
+        CommandId::LeaseGrant => lease::grant(invocation, env, console).await,
+        CommandId::LeaseRevoke => lease::revoke(invocation, env, console).await,
+        CommandId::LeaseTimeToLive => lease::time_to_live(invocation, env, console).await,
+        CommandId::LeaseList => lease::list(invocation, env, console).await,
+        CommandId::LeaseKeepAlive => lease::keep_alive(invocation, env, console).await,
+        CommandId::Watch => watch::run(invocation, env, console).await,
         CommandId::Version => {
             version::run(console);
             Ok(())

@@ -8,7 +8,7 @@ use super::{EpHealth, EpStatus};
 use crate::go_strconv::{quote, quote_bytes};
 
 /// The response header lines.
-fn header(out: &mut String, h: &Option<pb::ResponseHeader>) {
+pub fn header(out: &mut String, h: &Option<pb::ResponseHeader>) {
     let h = h.unwrap_or_default();
     out.push_str(&format!("\"ClusterID\" : {}\n", h.cluster_id));
     out.push_str(&format!("\"MemberID\" : {}\n", h.member_id));
@@ -17,7 +17,7 @@ fn header(out: &mut String, h: &Option<pb::ResponseHeader>) {
 }
 
 /// A key-value's lines, each name prefixed (`Prev` for previous pairs).
-fn key_value(out: &mut String, prefix: &str, kv: &KeyValue) {
+pub fn key_value(out: &mut String, prefix: &str, kv: &KeyValue) {
     out.push_str(&format!("\"{prefix}Key\" : {}\n", quote_bytes(&kv.key)));
     out.push_str(&format!(
         "\"{prefix}CreateRevision\" : {}\n",
@@ -132,6 +132,25 @@ pub fn endpoint_status(list: &[EpStatus]) -> String {
         ));
         out.push_str(&format!("\"Errors\" : [{}]\n", s.errors.join(" ")));
         out.push_str(&format!("\"Endpoint\" : {}\n\n", quote(&ep.endpoint)));
+    }
+    out
+}
+
+/// A watch response: its header, then each event's type, previous pair and pair.
+pub fn watch(r: &pb::WatchResponse) -> String {
+    let mut out = String::new();
+    header(&mut out, &r.header);
+    for event in &r.events {
+        out.push_str(&format!(
+            "\"Type\" : {}\n",
+            super::cluster::event_type(event)
+        ));
+        if let Some(prev) = &event.prev_kv {
+            key_value(&mut out, "Prev", prev);
+        }
+        if let Some(kv) = &event.kv {
+            key_value(&mut out, "", kv);
+        }
     }
     out
 }

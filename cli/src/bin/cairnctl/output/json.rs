@@ -100,7 +100,8 @@ pub fn member_list(r: &pb::MemberListResponse) -> String {
         .finish()
 }
 
-fn member(m: &pb::Member) -> String {
+/// `Member`.
+pub fn member(m: &pb::Member) -> String {
     Object::new()
         .uint("ID", m.id)
         .str("name", &m.name)

@@ -3,6 +3,7 @@
 //! lives in its own module; [`Printer`] picks one and refuses the combinations etcdctl
 //! refuses (`table not supported as output format`).
 
+mod cluster;
 mod fields;
 mod go_json;
 mod humanize;
@@ -13,6 +14,8 @@ mod simple;
 mod table;
 
 use cairn_client::pb::etcdserverpb as pb;
+
+pub use cluster::{MemberAdded, event_type as event_type_name};
 
 use crate::console::Console;
 use crate::exit::CliError;
@@ -195,4 +198,234 @@ impl Printer {
         }
         Ok(())
     }
+
+    /// A `member add` response (the simple format's environment lines are printed by the
+    /// command, which needs a fresh member list for them).
+    pub fn member_add(
+        self,
+        r: &pb::MemberAddResponse,
+        c: &mut Console<'_>,
+    ) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out(&cluster::member_add_simple(r)),
+            Format::Json => c.out(&json::line(cluster::members_json(
+                &r.header,
+                r.member.as_ref(),
+                &r.members,
+            ))),
+            Format::Protobuf => c.out_bytes(&protobuf::encode(r)),
+            Format::Fields | Format::Table => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+
+    /// A `member remove` response.
+    pub fn member_remove(
+        self,
+        id: u64,
+        r: &pb::MemberRemoveResponse,
+        c: &mut Console<'_>,
+    ) -> Result<(), CliError> {
+        let change = MemberChange {
+            id,
+            verb: "removed from",
+            header: &r.header,
+            members: &r.members,
+        };
+        self.member_change(&change, &protobuf::encode(r), c)
+    }
+
+    /// A `member update` response.
+    pub fn member_update(
+        self,
+        id: u64,
+        r: &pb::MemberUpdateResponse,
+        c: &mut Console<'_>,
+    ) -> Result<(), CliError> {
+        let change = MemberChange {
+            id,
+            verb: "updated in",
+            header: &r.header,
+            members: &r.members,
+        };
+        self.member_change(&change, &protobuf::encode(r), c)
+    }
+
+    /// A `member promote` response.
+    pub fn member_promote(
+        self,
+        id: u64,
+        r: &pb::MemberPromoteResponse,
+        c: &mut Console<'_>,
+    ) -> Result<(), CliError> {
+        let change = MemberChange {
+            id,
+            verb: "promoted in",
+            header: &r.header,
+            members: &r.members,
+        };
+        self.member_change(&change, &protobuf::encode(r), c)
+    }
+
+    fn member_change(
+        self,
+        change: &MemberChange<'_>,
+        encoded: &[u8],
+        c: &mut Console<'_>,
+    ) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out(&cluster::member_change_simple(
+                change.id,
+                change.verb,
+                change.header,
+            )),
+            Format::Json => c.out(&json::line(cluster::members_json(
+                change.header,
+                None,
+                change.members,
+            ))),
+            Format::Protobuf => c.out_bytes(encoded),
+            Format::Fields | Format::Table => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+
+    /// A `move-leader` response.
+    pub fn move_leader(
+        self,
+        leader: u64,
+        target: u64,
+        r: &pb::MoveLeaderResponse,
+        c: &mut Console<'_>,
+    ) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out(&cluster::move_leader_simple(leader, target)),
+            Format::Json => c.out(&json::line(header_only_json(&r.header))),
+            Format::Protobuf => c.out_bytes(&protobuf::encode(r)),
+            Format::Fields | Format::Table => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+
+    /// A `lease grant` response.
+    pub fn lease_grant(
+        self,
+        r: &pb::LeaseGrantResponse,
+        c: &mut Console<'_>,
+    ) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out(&format!(
+                "lease {:016x} granted with TTL({}s)\n",
+                r.id, r.ttl
+            )),
+            Format::Json => c.out(&json::line(cluster::lease_grant_json(r))),
+            Format::Fields => c.out(&id_ttl_fields(&r.header, r.id, r.ttl)),
+            Format::Protobuf => c.out_bytes(&protobuf::encode(&r.header.unwrap_or_default())),
+            Format::Table => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+
+    /// A `lease revoke` response.
+    pub fn lease_revoke(
+        self,
+        id: i64,
+        r: &pb::LeaseRevokeResponse,
+        c: &mut Console<'_>,
+    ) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out(&format!("lease {id:016x} revoked\n")),
+            Format::Json => c.out(&json::line(header_only_json(&r.header))),
+            Format::Fields => c.out(&cluster::fields_header(&r.header)),
+            Format::Protobuf => c.out_bytes(&protobuf::encode(r)),
+            Format::Table => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+
+    /// A `lease timetolive` response; `keys` is `--keys`.
+    pub fn lease_time_to_live(
+        self,
+        r: &pb::LeaseTimeToLiveResponse,
+        keys: bool,
+        c: &mut Console<'_>,
+    ) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out(&cluster::lease_time_to_live_simple(r, keys)),
+            Format::Json => c.out(&json::line(cluster::lease_time_to_live_json(r))),
+            Format::Fields => c.out(&cluster::lease_time_to_live_fields(r)),
+            Format::Protobuf => c.out_bytes(&protobuf::encode(&r.header.unwrap_or_default())),
+            Format::Table => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+
+    /// A `lease list` response.
+    pub fn lease_list(
+        self,
+        r: &pb::LeaseLeasesResponse,
+        c: &mut Console<'_>,
+    ) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out(&cluster::lease_list_simple(r)),
+            Format::Json => c.out(&json::line(cluster::lease_list_json(r))),
+            Format::Fields => c.out(&cluster::lease_list_fields(r)),
+            Format::Protobuf => c.out_bytes(&protobuf::encode(&r.header.unwrap_or_default())),
+            Format::Table => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+
+    /// A `lease keep-alive` answer.
+    pub fn lease_keep_alive(
+        self,
+        r: &pb::LeaseKeepAliveResponse,
+        c: &mut Console<'_>,
+    ) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out(&format!(
+                "lease {:016x} keepalived with TTL({})\n",
+                r.id, r.ttl
+            )),
+            Format::Json => c.out(&json::line(cluster::lease_keep_alive_json(r))),
+            Format::Fields => c.out(&id_ttl_fields(&r.header, r.id, r.ttl)),
+            Format::Protobuf => c.out_bytes(&protobuf::encode(&r.header.unwrap_or_default())),
+            Format::Table => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+
+    /// One watch response.
+    pub fn watch(self, r: &pb::WatchResponse, c: &mut Console<'_>) -> Result<(), CliError> {
+        match self.format {
+            Format::Simple => c.out_bytes(&simple::watch(r, self.hex)),
+            Format::Json => c.out(&json::line(cluster::watch_json(r))),
+            Format::Fields => c.out(&fields::watch(r)),
+            Format::Protobuf | Format::Table => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+}
+
+/// A membership change, as the printers need it.
+struct MemberChange<'a> {
+    id: u64,
+    verb: &'static str,
+    header: &'a Option<pb::ResponseHeader>,
+    members: &'a [pb::Member],
+}
+
+/// `{"header":…}`, or `{}` without a header.
+fn header_only_json(header: &Option<pb::ResponseHeader>) -> String {
+    go_json::Object::new()
+        .opt("header", header.as_ref().map(json::header))
+        .finish()
+}
+
+/// The header lines, then `"ID"` and `"TTL"`.
+fn id_ttl_fields(header: &Option<pb::ResponseHeader>, id: i64, ttl: i64) -> String {
+    format!(
+        "{}\"ID\" : {id}\n\"TTL\" : {ttl}\n",
+        cluster::fields_header(header)
+    )
 }

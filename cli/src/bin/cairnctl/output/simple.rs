@@ -55,6 +55,22 @@ pub fn txn(r: &pb::TxnResponse, hex: bool) -> Vec<u8> {
     out
 }
 
+/// A watch response: for each event its type, the previous pair if any, and the pair.
+pub fn watch(r: &pb::WatchResponse, hex: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for event in &r.events {
+        out.extend_from_slice(super::cluster::event_type(event).as_bytes());
+        out.push(b'\n');
+        if let Some(prev) = &event.prev_kv {
+            push_kv(&mut out, prev, hex, false);
+        }
+        if let Some(kv) = &event.kv {
+            push_kv(&mut out, kv, hex, false);
+        }
+    }
+    out
+}
+
 /// Member rows, comma separated.
 pub fn member_list(r: &pb::MemberListResponse) -> String {
     join_rows(rows::member_list(r).1)
