@@ -392,7 +392,7 @@ impl EventLoop {
             !readers.is_empty()
         });
         self.ticks += 1;
-        if self.ticks % READ_RETRY_TICKS == 0 {
+        if self.ticks.is_multiple_of(READ_RETRY_TICKS) {
             self.retry_read_rounds();
         }
     }
