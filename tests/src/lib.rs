@@ -379,6 +379,25 @@ fn member_id_and_leader(json: &str) -> Option<(u64, u64)> {
     Some((number("member_id")?, number("leader")?))
 }
 
+/// Replaces the (possibly negative) number after every `needle` with `placeholder`: what
+/// differs between two servers by construction (ids, ports, raft terms, lease ids).
+pub fn mask_number_after(text: &str, needle: &str, placeholder: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(pos) = rest.find(needle) {
+        out.push_str(&rest[..pos + needle.len()]);
+        rest = &rest[pos + needle.len()..];
+        let negative = usize::from(rest.starts_with('-'));
+        let digits = rest[negative..]
+            .find(|c: char| !c.is_ascii_digit())
+            .map_or(rest.len(), |n| n + negative);
+        out.push_str(placeholder);
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Runs the reference etcdctl (API v3) against `endpoint`.
 pub fn etcdctl(endpoint: &str, args: &[&str]) -> Output {
     etcdctl_with_stdin(endpoint, args, "")

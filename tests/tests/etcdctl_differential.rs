@@ -4,7 +4,7 @@
 
 #![cfg(not(madsim))]
 
-use cairn_tests::{Kind, Server, etcdctl_with_stdin};
+use cairn_tests::{Kind, Server, etcdctl_with_stdin, mask_number_after};
 
 /// One etcdctl invocation: arguments and standard input.
 struct Step {
@@ -186,44 +186,10 @@ fn normalize(text: &str) -> String {
         .filter(|line| !line.starts_with("{\"level\":"))
         .map(|line| format!("{line}\n"))
         .collect();
-    out = mask_ports(&out);
+    out = mask_number_after(&out, "127.0.0.1:", "PORT");
     for field in ["cluster_id", "member_id", "raft_term", "ID"] {
-        out = mask_json_number(&out, field);
+        out = mask_number_after(&out, &format!("\"{field}\":"), "N");
     }
-    out
-}
-
-fn mask_ports(text: &str) -> String {
-    let needle = "127.0.0.1:";
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(pos) = rest.find(needle) {
-        out.push_str(&rest[..pos + needle.len()]);
-        rest = &rest[pos + needle.len()..];
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        out.push_str("PORT");
-        rest = &rest[digits..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn mask_json_number(text: &str, field: &str) -> String {
-    let needle = format!("\"{field}\":");
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(pos) = rest.find(&needle) {
-        out.push_str(&rest[..pos + needle.len()]);
-        rest = &rest[pos + needle.len()..];
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        out.push('N');
-        rest = &rest[digits..];
-    }
-    out.push_str(rest);
     out
 }
 

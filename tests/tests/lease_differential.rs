@@ -127,21 +127,8 @@ fn granted_id(output: &Output) -> Option<i64> {
     i64::from_str_radix(hex, 16).ok()
 }
 
-/// Replaces the (possibly negative) number after every `needle` with `N`.
 fn mask_after(text: &str, needle: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(pos) = rest.find(needle) {
-        out.push_str(&rest[..pos + needle.len()]);
-        rest = &rest[pos + needle.len()..];
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '-')
-            .unwrap_or(rest.len());
-        out.push('N');
-        rest = &rest[digits..];
-    }
-    out.push_str(rest);
-    out
+    cairn_tests::mask_number_after(text, needle, "N")
 }
 
 #[test]

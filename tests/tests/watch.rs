@@ -360,21 +360,8 @@ fn a_watcher_that_stops_reading_holds_up_nobody_and_later_gets_every_event_once(
 
 // ---- Side by side with the reference etcd ----
 
-/// Replaces the digits after every `needle` with `N`.
 fn mask_after(text: &str, needle: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(pos) = rest.find(needle) {
-        out.push_str(&rest[..pos + needle.len()]);
-        rest = &rest[pos + needle.len()..];
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        out.push('N');
-        rest = &rest[digits..];
-    }
-    out.push_str(rest);
-    out
+    cairn_tests::mask_number_after(text, needle, "N")
 }
 
 /// Masks what differs between two clusters by construction: ids and the raft term, in
