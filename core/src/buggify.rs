@@ -52,7 +52,11 @@ thread_local! {
 pub fn set(bug: Bug, on: bool) {
     ENABLED.with(|enabled| {
         let bits = enabled.get();
-        enabled.set(if on { bits | bug.bit() } else { bits & !bug.bit() });
+        enabled.set(if on {
+            bits | bug.bit()
+        } else {
+            bits & !bug.bit()
+        });
     });
 }
 

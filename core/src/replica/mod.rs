@@ -551,7 +551,10 @@ impl Replica {
 
 /// A configuration change of one member.
 pub fn single_change(kind: raft::eraftpb::ConfChangeType, id: u64) -> ConfChangeV2 {
-    let mut single = raft::eraftpb::ConfChangeSingle { node_id: id, ..Default::default() };
+    let mut single = raft::eraftpb::ConfChangeSingle {
+        node_id: id,
+        ..Default::default()
+    };
     single.set_change_type(kind);
     let mut change = ConfChangeV2::default();
     change.set_changes(vec![single].into());
@@ -595,7 +598,11 @@ fn stage_bootstrap_log(store: &mut LogStore, voters: &[u64], batch: &mut WriteBa
         })
         .collect();
     store.stage_append(&entries, batch);
-    let hard_state = HardState { term: 1, commit: entries.len() as u64, ..HardState::default() };
+    let hard_state = HardState {
+        term: 1,
+        commit: entries.len() as u64,
+        ..HardState::default()
+    };
     store.stage_hard_state(&hard_state, batch);
 }
 

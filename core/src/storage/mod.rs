@@ -13,11 +13,11 @@
 
 use std::ops::ControlFlow;
 
-pub mod mem;
-#[cfg(not(madsim))]
-pub mod fjall;
 #[cfg(test)]
 mod conformance;
+#[cfg(not(madsim))]
+pub mod fjall;
+pub mod mem;
 
 /// The fixed set of key spaces. Each is an independent ordered map of byte strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,12 +94,20 @@ impl WriteBatch {
 
     /// Sets `key` to `value` in `space`.
     pub fn put(&mut self, space: Space, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
-        self.ops.push(Op { space, key: key.into(), value: Some(value.into()) });
+        self.ops.push(Op {
+            space,
+            key: key.into(),
+            value: Some(value.into()),
+        });
     }
 
     /// Deletes `key` from `space` (no error if absent).
     pub fn delete(&mut self, space: Space, key: impl Into<Vec<u8>>) {
-        self.ops.push(Op { space, key: key.into(), value: None });
+        self.ops.push(Op {
+            space,
+            key: key.into(),
+            value: None,
+        });
     }
 
     /// The changes, in the order they were added.
