@@ -189,15 +189,23 @@ fn run_sweep(
         "sweeping {total} seeds ({}..{}) on {jobs} jobs: {}",
         seeds.start,
         seeds.end,
-        options.replay_command().replace(" run --seed ", " run --seed S #")
+        options
+            .replay_command()
+            .replace(" run --seed ", " run --seed S #")
     );
     let mut progress = Progress::new(total);
-    let summary = sweep::sweep(&options, seeds, jobs, stop_at_first_failure, |report, done| {
-        progress.update(report, done);
-        if !report.passed() {
-            progress.failure(report, out);
-        }
-    });
+    let summary = sweep::sweep(
+        &options,
+        seeds,
+        jobs,
+        stop_at_first_failure,
+        |report, done| {
+            progress.update(report, done);
+            if !report.passed() {
+                progress.failure(report, out);
+            }
+        },
+    );
     progress.finish();
     print!("{}", summary.text(jobs));
     Ok(summary_passed(&summary))
@@ -234,7 +242,7 @@ impl Progress {
             self.failed += 1;
         }
         let step = (self.total / 10).max(1);
-        if !self.terminal && done % step != 0 && done != self.total {
+        if !self.terminal && !done.is_multiple_of(step) && done != self.total {
             return;
         }
         let elapsed = self.started.elapsed().as_secs_f64();

@@ -73,7 +73,9 @@ fn member_config(index: usize, size: usize) -> Config {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl SimCluster {
@@ -151,9 +153,22 @@ impl SimCluster {
         lock(&self.members[index].engine).unsynced_batches()
     }
 
+    /// Member `index`'s disk (a handle sharing its state).
+    pub fn engine(&self, index: usize) -> MemEngine {
+        lock(&self.members[index].engine).clone()
+    }
+
     /// Makes the next fsync of member `index` fail.
     pub fn fail_next_sync(&self, index: usize) {
         lock(&self.members[index].engine).fail_next_sync();
+    }
+
+    /// Clears an fsync failure armed on member `index` that has not fired yet (the disk
+    /// recovered) by syncing its disk once from outside: what it had written becomes
+    /// durable, as if the OS had flushed it.
+    pub fn disarm_sync_failure(&self, index: usize) {
+        // An error here is the armed failure being consumed; success means none was armed.
+        let _ = cairn_core::storage::Engine::sync(&*lock(&self.members[index].engine));
     }
 
     /// Freezes every task of member `index` (a stalled process: its clock jumps when it

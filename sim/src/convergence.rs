@@ -1,14 +1,25 @@
 //! The end of the liveness phase: every member agrees on one leader, applies the same log
 //! prefix, and holds the same data.
 //!
-//! Maintenance.HashKV is not served yet, so "same state hash" is checked the long way: once
-//! every member reports the same applied index and revision, each is asked (serializable
-//! reads, so each answers from its own state) for every key at that revision and at an
-//! older one, and the answers, errors included, must be identical. The put-once keys are
-//! checked against the same answer: every acknowledged one is there, no refused one is.
+//! Once every member reports the same applied index and revision, each member's HashKV
+//! (etcd's hash of the whole key history up to a revision, computed by the member's own state
+//! machine) must be the same; and each member is asked over the network (serializable reads,
+//! so each answers from its own state) for every key at that revision and at an older one,
+//! and the answers, errors included, must be identical (which names the first differing key
+//! when the hashes differ). The put-once keys are checked against the same answer: every
+//! acknowledged one is there, no refused one is. And no client request may be in two
+//! entries of any member's log (it would be applied twice).
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::time::Duration;
+
+use cairn_core::api::cairnpb::InternalRequest;
+use cairn_core::storage::mem::MemEngine;
+use cairn_core::storage::{Engine as _, Order, Space};
+use prost::Message as _;
+use protobuf::Message as _;
+use raft::eraftpb::{Entry, EntryType};
 
 use cairn_client::pb::etcdserverpb::RangeRequest;
 use cairn_client::pb::mvccpb::KeyValue;
@@ -83,6 +94,36 @@ fn agreement(cluster: &SimCluster) -> Option<Agreement> {
     seen.iter().all(|a| *a == first).then_some(first)
 }
 
+/// Every member's HashKV at the agreed revision must be the same.
+pub fn compare_hashes(cluster: &SimCluster, agreement: Agreement) -> Result<(), String> {
+    let mut hashes = Vec::with_capacity(cluster.size());
+    for i in 0..cluster.size() {
+        let handle = cluster
+            .node_handle(i)
+            .ok_or_else(|| format!("n{} stopped before its HashKV was taken", i + 1))?;
+        // Revision 0 is the current one, which every member agreed is `agreement.revision`
+        // (an explicit revision equal to the compacted one is refused, as etcd does).
+        let hash = handle.state_machine().hash_kv(0).map_err(|e| {
+            format!(
+                "HashKV of n{} at revision {}: {e}",
+                i + 1,
+                agreement.revision
+            )
+        })?;
+        hashes.push(hash);
+    }
+    match hashes.iter().position(|h| *h != hashes[0]) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "HashKV at revision {}: n1 has {:?}, n{} has {:?} (hash, compacted, revision)",
+            agreement.revision,
+            hashes[0],
+            i + 1,
+            hashes[i]
+        )),
+    }
+}
+
 /// One member's answer to a full read: the key-values, or the error's text.
 type Answer = Result<Vec<KeyValue>, String>;
 
@@ -146,7 +187,12 @@ fn first_difference(answers: &[Answer]) -> Option<String> {
         }
         return Some(match (first, answer) {
             (Ok(a), Ok(b)) => describe_kv_difference(a, b, i),
-            (a, b) => format!("n1 answered {:?}, n{} answered {:?}", brief(a), i + 1, brief(b)),
+            (a, b) => format!(
+                "n1 answered {:?}, n{} answered {:?}",
+                brief(a),
+                i + 1,
+                brief(b)
+            ),
         });
     }
     None
@@ -203,10 +249,50 @@ pub fn check_put_once(put_once: &BTreeMap<String, Outcome>, kvs: &[KeyValue]) ->
     for (key, outcome) in put_once {
         let there = present.contains(key.as_bytes());
         match (outcome, there) {
-            (Outcome::Ok, false) => breaches.push(format!("acknowledged write of {key} is missing")),
+            (Outcome::Ok, false) => {
+                breaches.push(format!("acknowledged write of {key} is missing"))
+            }
             (Outcome::Fail, true) => breaches.push(format!("refused write of {key} took effect")),
             _ => {}
         }
     }
     breaches
+}
+
+/// One line per client request that two entries of a member's log carry.
+pub fn requests_logged_twice(cluster: &SimCluster) -> Vec<String> {
+    let mut found = Vec::new();
+    for member in 0..cluster.size() {
+        for (id, indexes) in repeated_requests(&cluster.engine(member)) {
+            found.push(format!(
+                "request {id:x} is in entries {indexes:?} of n{}'s log",
+                member + 1
+            ));
+        }
+    }
+    found
+}
+
+/// Request ids carried by more than one normal entry of the log in `engine`.
+fn repeated_requests(engine: &MemEngine) -> Vec<(u64, Vec<u64>)> {
+    let mut entries: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    let mut visit = |_: &[u8], bytes: &[u8]| {
+        if let Some((id, index)) = request_of(bytes) {
+            entries.entry(id).or_default().push(index);
+        }
+        ControlFlow::Continue(())
+    };
+    // A scan of the mem engine cannot fail.
+    let _ = engine.scan(Space::RaftLog, &[], None, Order::Ascending, &mut visit);
+    entries.into_iter().filter(|(_, e)| e.len() > 1).collect()
+}
+
+/// The client request id and the index of an encoded log entry, if it carries one.
+fn request_of(bytes: &[u8]) -> Option<(u64, u64)> {
+    let entry = Entry::parse_from_bytes(bytes).ok()?;
+    if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
+        return None;
+    }
+    let request = InternalRequest::decode(&entry.data[..]).ok()?;
+    (request.id != 0).then_some((request.id, entry.index))
 }

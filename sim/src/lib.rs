@@ -13,6 +13,7 @@
 //! - [`workload`] and [`client`]: the client processes and how their calls are recorded.
 //! - [`recorder`]: the jepsen history and the invariants observed while running.
 //! - [`convergence`]: the liveness phase's agreement and state comparison.
+//! - [`failure`]: what a failed run found, by kind.
 //! - [`simulation`], [`run`], [`sweep`]: one run inside madsim, one seed with its checks,
 //!   many seeds in parallel; [`cli`]: the `cairn-sim` command.
 
@@ -24,6 +25,8 @@ pub mod client;
 pub mod cluster;
 #[cfg(madsim)]
 pub mod convergence;
+#[cfg(madsim)]
+pub mod failure;
 #[cfg(madsim)]
 pub mod nemesis;
 #[cfg(madsim)]

@@ -34,8 +34,8 @@ struct Damage {
     down: Vec<usize>,
     /// Paused members.
     paused: Vec<usize>,
-    /// Simulated message faults are on.
-    lossy: bool,
+    /// Members with an fsync failure armed, maybe not fired yet.
+    failing_disks: Vec<usize>,
 }
 
 /// The fault injector of one run.
@@ -68,7 +68,8 @@ impl<'a> Nemesis<'a> {
         let end = madsim::time::Instant::now() + length;
         while madsim::time::Instant::now() < end {
             let gap = draw_duration(Duration::from_millis(500), Duration::from_secs(3));
-            self.watch(gap.min(end - madsim::time::Instant::now())).await;
+            self.watch(gap.min(end - madsim::time::Instant::now()))
+                .await;
             if self.faults.is_empty() || madsim::time::Instant::now() >= end {
                 continue;
             }
@@ -107,7 +108,9 @@ impl<'a> Nemesis<'a> {
             net.unclog_link(self.cluster.node_id(from), self.cluster.node_id(to));
         }
         sim_faults::set(MessageFaults::default());
-        self.damage.lossy = false;
+        for index in std::mem::take(&mut self.damage.failing_disks) {
+            self.cluster.disarm_sync_failure(index);
+        }
         for index in std::mem::take(&mut self.damage.paused) {
             self.cluster.resume(index);
         }
@@ -234,7 +237,6 @@ impl<'a> Nemesis<'a> {
             faults.max_delay
         ));
         sim_faults::set(faults);
-        self.damage.lossy = true;
     }
 
     fn kill(&mut self) {
@@ -250,9 +252,9 @@ impl<'a> Nemesis<'a> {
     /// Cuts the power of one member, a majority, or all of them at once.
     fn power_cut(&mut self) {
         let n = self.cluster.size();
-        let count = match madsim::rand::thread_rng().gen_range(0..4) {
-            0 | 1 => 1,
-            2 => n / 2 + 1,
+        let count = match madsim::rand::thread_rng().gen_range(0..3) {
+            0 => 1,
+            1 => n / 2 + 1,
             _ => n,
         };
         let mut members = shuffled(n);
@@ -272,7 +274,7 @@ impl<'a> Nemesis<'a> {
             self.damage.paused.retain(|&m| m != member);
         }
         let unsynced = self.cluster.unsynced_batches(member);
-        let kept = madsim::rand::thread_rng().gen_range(0..=unsynced);
+        let kept = torn_tail(unsynced);
         self.note(&format!(
             "power off n{} (keeps {kept} of {unsynced} unsynced batches)",
             member + 1
@@ -285,6 +287,7 @@ impl<'a> Nemesis<'a> {
         let member = self.target();
         self.note(&format!("next fsync of n{} fails", member + 1));
         self.cluster.fail_next_sync(member);
+        self.damage.failing_disks.push(member);
     }
 
     fn pause(&mut self) {
@@ -313,7 +316,7 @@ impl<'a> Nemesis<'a> {
         madsim::time::sleep(RESTART_DELAY).await;
         for (member, error) in stopped {
             let unsynced = self.cluster.unsynced_batches(member);
-            let kept = madsim::rand::thread_rng().gen_range(0..=unsynced);
+            let kept = torn_tail(unsynced);
             self.note(&format!(
                 "n{} stopped ({error}); restart keeping {kept} of {unsynced} unsynced batches",
                 member + 1
@@ -321,6 +324,17 @@ impl<'a> Nemesis<'a> {
             self.cluster.power_off(member, kept);
             self.cluster.start_again(member);
         }
+    }
+}
+
+/// How many of `unsynced` batches survive a power cut: none half of the time (the
+/// disk's cache was lost), else a drawn prefix (the OS had flushed some).
+fn torn_tail(unsynced: usize) -> usize {
+    let mut rng = madsim::rand::thread_rng();
+    if rng.gen_bool(0.5) {
+        0
+    } else {
+        rng.gen_range(0..=unsynced)
     }
 }
 

@@ -181,13 +181,16 @@ pub fn parse_set<T: Copy + Ord>(
     text.split(',')
         .map(str::trim)
         .map(|word| {
-            all.iter().copied().find(|&x| name(x) == word).ok_or_else(|| {
-                let known: Vec<_> = all.iter().map(|&x| name(x)).collect();
-                format!(
-                    "unknown name {word:?} (expected all, none or a list of {})",
-                    known.join(", ")
-                )
-            })
+            all.iter()
+                .copied()
+                .find(|&x| name(x) == word)
+                .ok_or_else(|| {
+                    let known: Vec<_> = all.iter().map(|&x| name(x)).collect();
+                    format!(
+                        "unknown name {word:?} (expected all, none or a list of {})",
+                        known.join(", ")
+                    )
+                })
         })
         .collect()
 }
@@ -215,9 +218,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// The shortest of `2m`, `60s`, `500ms` that says `duration` exactly.
 pub fn format_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
-    if millis % 60_000 == 0 && millis > 0 {
+    if millis.is_multiple_of(60_000) && millis > 0 {
         format!("{}m", millis / 60_000)
-    } else if millis % 1000 == 0 {
+    } else if millis.is_multiple_of(1000) {
         format!("{}s", millis / 1000)
     } else {
         format!("{millis}ms")

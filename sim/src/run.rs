@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use cairn_jepsen::{Budget, CheckResult, History, ModelKind, Verdict};
 
+use crate::failure::{Failure, Kind};
 use crate::options::RunOptions;
 use crate::recorder::Counts;
 use crate::simulation::{self, Outcome};
@@ -35,7 +36,7 @@ pub struct RunReport {
     /// The linearizability check (absent if the simulation panicked).
     pub check: Option<CheckResult>,
     /// Every failure: violations, lost writes, liveness, panics. Empty: the run passed.
-    pub failures: Vec<String>,
+    pub failures: Vec<Failure>,
     /// The nemesis's log.
     pub fault_log: String,
     /// Client call counters.
@@ -49,6 +50,11 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// Whether the run found a failure of `kind`.
+    pub fn found(&self, kind: Kind) -> bool {
+        self.failures.iter().any(|f| f.kind == kind)
+    }
+
     /// Whether no failure was found.
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
@@ -97,9 +103,16 @@ impl RunReport {
         write("history.jsonl", &self.history_jsonl)?;
         write("faults.log", &self.fault_log)?;
         write("report.txt", &self.text_report())?;
-        if let Some(check) = self.check.as_ref().filter(|c| c.verdict == Verdict::Violation) {
+        if let Some(check) = self
+            .check
+            .as_ref()
+            .filter(|c| c.verdict == Verdict::Violation)
+        {
             let name = format!("seed {} history.jsonl", self.options.seed);
-            write("report.html", &cairn_jepsen::report::html(&name, &self.history, check))?;
+            write(
+                "report.html",
+                &cairn_jepsen::report::html(&name, &self.history, check),
+            )?;
         }
         Ok(written)
     }
@@ -161,14 +174,23 @@ fn check(options: &RunOptions, outcome: Outcome, wall: Duration) -> RunReport {
     let check = match cairn_jepsen::check(&history, ModelKind::Register, &budget) {
         Ok(result) => Some(result),
         Err(e) => {
-            failures.push(format!("the history does not fit the register model: {e}"));
+            failures.push(Failure::new(
+                Kind::Linearizability,
+                format!("the history does not fit the register model: {e}"),
+            ));
             None
         }
     };
     if let Some(result) = &check {
         failures.extend(linearizability_failure(result));
     }
-    failures.extend(outcome.record.breaches);
+    failures.extend(
+        outcome
+            .record
+            .breaches
+            .into_iter()
+            .map(|b| Failure::new(Kind::Revisions, b)),
+    );
     failures.extend(outcome.failures);
     RunReport {
         options: options.clone(),
@@ -184,7 +206,7 @@ fn check(options: &RunOptions, outcome: Outcome, wall: Duration) -> RunReport {
     }
 }
 
-fn linearizability_failure(result: &CheckResult) -> Option<String> {
+fn linearizability_failure(result: &CheckResult) -> Option<Failure> {
     match result.verdict {
         Verdict::Linearizable => None,
         Verdict::Violation => {
@@ -193,10 +215,14 @@ fn linearizability_failure(result: &CheckResult) -> Option<String> {
                 .as_ref()
                 .and_then(|v| v.key.clone())
                 .unwrap_or_default();
-            Some(format!("linearizability: the history of key {key} is not linearizable"))
+            Some(Failure::new(
+                Kind::Linearizability,
+                format!("the history of key {key} is not linearizable"),
+            ))
         }
-        Verdict::Unknown => Some(format!(
-            "linearizability: unknown (the check ran out of its {CHECK_MAX_STEPS} steps)"
+        Verdict::Unknown => Some(Failure::new(
+            Kind::Linearizability,
+            format!("unknown (the check ran out of its {CHECK_MAX_STEPS} steps)"),
         )),
     }
 }
@@ -210,7 +236,7 @@ fn panicked(options: &RunOptions, panic: String, wall: Duration) -> RunReport {
             ops: Vec::new(),
         },
         check: None,
-        failures: vec![format!("panic: {panic}")],
+        failures: vec![Failure::new(Kind::Panic, panic)],
         fault_log: String::new(),
         counts: Counts::default(),
         simulated: Duration::ZERO,

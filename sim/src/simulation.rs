@@ -16,6 +16,7 @@ use madsim::runtime::{Handle, NodeHandle};
 
 use crate::cluster::SimCluster;
 use crate::convergence::{self, Agreement};
+use crate::failure::{Failure, Kind};
 use crate::nemesis::Nemesis;
 use crate::options::{RunOptions, Workload};
 use crate::recorder::{Record, Recorder};
@@ -42,7 +43,7 @@ pub struct Outcome {
     /// The nemesis's log of faults.
     pub fault_log: String,
     /// Liveness and convergence failures, and data lost at the end.
-    pub failures: Vec<String>,
+    pub failures: Vec<Failure>,
     /// Simulated time the run took.
     pub simulated: Duration,
 }
@@ -84,14 +85,21 @@ struct Run<'a> {
     cluster: &'a SimCluster,
     recorder: Recorder,
     client_host: NodeHandle,
-    failures: Vec<String>,
+    failures: Vec<Failure>,
 }
 
 impl Run<'_> {
     /// Runs every phase; returns the fault log.
     async fn phases(&mut self) -> String {
         let mut nemesis = Nemesis::new(self.cluster, self.options.faults.iter().copied());
-        if !self.bounded(FIRST_LEADER_BOUND, "electing a first leader", convergence::wait_for_leader(self.cluster)).await {
+        if !self
+            .bounded(
+                FIRST_LEADER_BOUND,
+                "electing a first leader",
+                convergence::wait_for_leader(self.cluster),
+            )
+            .await
+        {
             return nemesis.log().to_string();
         }
         let clients = self.safety_phase(&mut nemesis).await;
@@ -111,7 +119,12 @@ impl Run<'_> {
         let workloads: Vec<Workload> = self.options.workloads.iter().copied().collect();
         let tasks: Vec<_> = (0..self.options.clients as u64)
             .map(|id| {
-                let client = SimClient::new(id, self.cluster.endpoints(), &workloads, self.recorder.clone());
+                let client = SimClient::new(
+                    id,
+                    self.cluster.endpoints(),
+                    &workloads,
+                    self.recorder.clone(),
+                );
                 self.client_host.spawn(client.run_until(stop.clone()))
             })
             .collect();
@@ -128,15 +141,30 @@ impl Run<'_> {
     async fn liveness_phase(&mut self, clients: Vec<SimClient>) {
         let cluster = self.cluster;
         let leader = convergence::wait_for_leader(cluster);
-        if !self.bounded(HEALED_LEADER_BOUND, "electing a leader after healing", leader).await {
+        if !self
+            .bounded(
+                HEALED_LEADER_BOUND,
+                "electing a leader after healing",
+                leader,
+            )
+            .await
+        {
             return;
         }
         if !self.clients_progress(clients).await {
             return;
         }
-        let final_reader = SimClient::new(self.options.clients as u64, cluster.endpoints(), &[], self.recorder.clone());
+        let final_reader = SimClient::new(
+            self.options.clients as u64,
+            cluster.endpoints(),
+            &[],
+            self.recorder.clone(),
+        );
         let agreement = convergence::wait_for_agreement(cluster);
-        let Some(agreement) = self.bounded_value(AGREEMENT_BOUND, "members applying the same log", agreement).await else {
+        let Some(agreement) = self
+            .bounded_value(AGREEMENT_BOUND, "members applying the same log", agreement)
+            .await
+        else {
             return;
         };
         self.final_checks(final_reader, agreement).await;
@@ -158,17 +186,34 @@ impl Run<'_> {
             }
             results
         };
-        let Some(results) = self.bounded_value(LIVENESS_CALLS_BOUND, "clients making progress after healing", all).await else {
+        let Some(results) = self
+            .bounded_value(
+                LIVENESS_CALLS_BOUND,
+                "clients making progress after healing",
+                all,
+            )
+            .await
+        else {
             return false;
         };
         let stalled: Vec<String> = results.into_iter().filter_map(Result::err).collect();
         let ok = stalled.is_empty();
-        self.failures.extend(stalled.into_iter().map(|s| format!("liveness: {s}")));
+        self.failures
+            .extend(stalled.into_iter().map(|s| Failure::new(Kind::Liveness, s)));
         ok
     }
 
     /// Same data on every member, acknowledged writes present, a last read of every key.
     async fn final_checks(&mut self, mut final_reader: SimClient, agreement: Agreement) {
+        if let Err(e) = convergence::compare_hashes(self.cluster, agreement) {
+            self.failures.push(Failure::new(Kind::Convergence, e));
+        }
+        let repeated = convergence::requests_logged_twice(self.cluster);
+        self.failures.extend(
+            repeated
+                .into_iter()
+                .map(|r| Failure::new(Kind::AppliedTwice, r)),
+        );
         let endpoints = self.cluster.endpoints();
         let compared = self
             .client_host
@@ -180,28 +225,45 @@ impl Run<'_> {
             .await
             .expect("final check task");
         match compared {
-            (Err(e), _) => self.failures.push(format!("convergence: {e}")),
+            (Err(e), _) => self.failures.push(Failure::new(Kind::Convergence, e)),
             (Ok(kvs), last_read) => {
                 let put_once = self.recorder.put_once_snapshot();
                 let lost = convergence::check_put_once(&put_once, &kvs);
-                self.failures.extend(lost.into_iter().map(|l| format!("durability: {l}")));
+                self.failures
+                    .extend(lost.into_iter().map(|l| Failure::new(Kind::Durability, l)));
                 if let crate::workload::Progress::Stalled(why) = last_read {
-                    self.failures.push(format!("liveness: the final read got no answer: {why}"));
+                    self.failures.push(Failure::new(
+                        Kind::Liveness,
+                        format!("the final read got no answer: {why}"),
+                    ));
                 }
             }
         }
     }
 
     /// Runs `future` for at most `bound`; a timeout is a liveness failure about `what`.
-    async fn bounded(&mut self, bound: Duration, what: &str, future: impl Future<Output = ()>) -> bool {
+    async fn bounded(
+        &mut self,
+        bound: Duration,
+        what: &str,
+        future: impl Future<Output = ()>,
+    ) -> bool {
         self.bounded_value(bound, what, future).await.is_some()
     }
 
-    async fn bounded_value<T>(&mut self, bound: Duration, what: &str, future: impl Future<Output = T>) -> Option<T> {
+    async fn bounded_value<T>(
+        &mut self,
+        bound: Duration,
+        what: &str,
+        future: impl Future<Output = T>,
+    ) -> Option<T> {
         match madsim::time::timeout(bound, future).await {
             Ok(value) => Some(value),
             Err(_) => {
-                self.failures.push(format!("liveness: no progress within {bound:?} {what}"));
+                self.failures.push(Failure::new(
+                    Kind::Liveness,
+                    format!("no progress within {bound:?} {what}"),
+                ));
                 None
             }
         }

@@ -35,7 +35,10 @@ impl SweepSummary {
             self.simulated.as_secs_f64() / self.wall.as_secs_f64().max(1e-9) / jobs as f64,
         );
         for report in &self.failures {
-            let first = report.failures.first().map_or("", String::as_str);
+            let first = report
+                .failures
+                .first()
+                .map_or(String::new(), ToString::to_string);
             text.push_str(&format!(
                 "  seed {}: {first}\n    replay: {}\n",
                 report.options.seed,

@@ -232,7 +232,10 @@ impl SimClient {
             ..Default::default()
         };
         let calls = vec![(self.process(key), Call::read(Some(&name)))];
-        let response = match self.recorded(calls, |c| async move { c.kv_range(request).await }).await {
+        let response = match self
+            .recorded(calls, |c| async move { c.kv_range(request).await })
+            .await
+        {
             Ok(response) => response,
             Err(progress) => return progress,
         };
@@ -252,7 +255,10 @@ impl SimClient {
             self.process(key),
             Call::write(Some(&name), Value::str(&value)),
         )];
-        let response = match self.recorded(calls, |c| async move { c.kv_put(request).await }).await {
+        let response = match self
+            .recorded(calls, |c| async move { c.kv_put(request).await })
+            .await
+        {
             Ok(response) => response,
             Err(progress) => return progress,
         };
@@ -273,7 +279,10 @@ impl SimClient {
         };
         let call = Call::cas(Some(&name), expected, Value::str(&new));
         let calls = vec![(self.process(key), call)];
-        let response = match self.recorded(calls, |c| async move { c.kv_txn(request).await }).await {
+        let response = match self
+            .recorded(calls, |c| async move { c.kv_txn(request).await })
+            .await
+        {
             Ok(response) => response,
             Err(progress) => return progress,
         };
@@ -309,7 +318,10 @@ impl SimClient {
             ..Default::default()
         };
         let calls = self.read_calls();
-        let response = match self.recorded(calls, |c| async move { c.kv_range(request).await }).await {
+        let response = match self
+            .recorded(calls, |c| async move { c.kv_range(request).await })
+            .await
+        {
             Ok(response) => response,
             Err(progress) => return progress,
         };
@@ -327,7 +339,10 @@ impl SimClient {
             ..Default::default()
         };
         let calls = self.read_calls();
-        let response = match self.recorded(calls, |c| async move { c.kv_txn(request).await }).await {
+        let response = match self
+            .recorded(calls, |c| async move { c.kv_txn(request).await })
+            .await
+        {
             Ok(response) => response,
             Err(progress) => return progress,
         };
@@ -376,7 +391,10 @@ impl SimClient {
             calls.push((self.process(key), call));
             writes.push((key, new));
         }
-        let response = match self.recorded(calls, |c| async move { c.kv_txn(request).await }).await {
+        let response = match self
+            .recorded(calls, |c| async move { c.kv_txn(request).await })
+            .await
+        {
             Ok(response) => response,
             Err(progress) => return progress,
         };
@@ -386,7 +404,12 @@ impl SimClient {
 
     /// Completes the calls of a conditional Txn that put `writes`: all took effect if it
     /// succeeded, none did otherwise (its failure branch read the keys' values).
-    fn finish_conditional(&mut self, writes: &[(usize, String)], response: &TxnResponse, what: &str) {
+    fn finish_conditional(
+        &mut self,
+        writes: &[(usize, String)],
+        response: &TxnResponse,
+        what: &str,
+    ) {
         let processes: Vec<u64> = writes.iter().map(|(k, _)| self.process(*k)).collect();
         if response.succeeded {
             for (key, value) in writes {
@@ -411,7 +434,10 @@ impl SimClient {
             ..Default::default()
         };
         let calls = vec![(self.process(key), Call::write(Some(&name), Value::Nil))];
-        let response = match self.recorded(calls, |c| async move { c.kv_delete_range(request).await }).await {
+        let response = match self
+            .recorded(calls, |c| async move { c.kv_delete_range(request).await })
+            .await
+        {
             Ok(response) => response,
             Err(progress) => return progress,
         };
@@ -429,10 +455,18 @@ impl SimClient {
             ..Default::default()
         };
         let calls: Vec<(u64, Call)> = (0..REGISTER_KEYS)
-            .map(|k| (self.process(k), Call::write(Some(&register_key(k)), Value::Nil)))
+            .map(|k| {
+                (
+                    self.process(k),
+                    Call::write(Some(&register_key(k)), Value::Nil),
+                )
+            })
             .collect();
         let processes: Vec<u64> = calls.iter().map(|(p, _)| *p).collect();
-        let response = match self.recorded(calls, |c| async move { c.kv_delete_range(request).await }).await {
+        let response = match self
+            .recorded(calls, |c| async move { c.kv_delete_range(request).await })
+            .await
+        {
             Ok(response) => response,
             Err(progress) => return progress,
         };

@@ -232,28 +232,26 @@ async fn five_members_serve_with_two_down_and_not_with_three() {
     assert!(refused, "2 of 5 members acknowledged a write");
 }
 
-fn determinism_scenario() -> impl std::future::Future<Output = ()> {
-    async {
-        let cluster = SimCluster::start(3);
-        let endpoints = cluster.endpoints();
-        let client = client_host();
-        let eps = endpoints.clone();
-        let old = client
-            .spawn(async move { leader(&eps).await.expect("leader") })
-            .await
-            .unwrap();
-        cluster.kill(old);
-        let eps = endpoints.clone();
-        client
-            .spawn(async move { write_some(&eps, "d", 10).await })
-            .await
-            .unwrap();
-        cluster.start_again(old);
-        client
-            .spawn(async move { write_some(&endpoints, "e", 10).await })
-            .await
-            .unwrap();
-    }
+async fn determinism_scenario() {
+    let cluster = SimCluster::start(3);
+    let endpoints = cluster.endpoints();
+    let client = client_host();
+    let eps = endpoints.clone();
+    let old = client
+        .spawn(async move { leader(&eps).await.expect("leader") })
+        .await
+        .unwrap();
+    cluster.kill(old);
+    let eps = endpoints.clone();
+    client
+        .spawn(async move { write_some(&eps, "d", 10).await })
+        .await
+        .unwrap();
+    cluster.start_again(old);
+    client
+        .spawn(async move { write_some(&endpoints, "e", 10).await })
+        .await
+        .unwrap();
 }
 
 #[test]

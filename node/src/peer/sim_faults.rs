@@ -5,14 +5,19 @@
 //! that loses packets has to be modelled above the transport. cairn-sim sets a
 //! [`MessageFaults`] for the whole simulated cluster; every outbound batch then draws its fate
 //! from madsim's seeded rng. Raft must tolerate every fate: a lost batch is a lost packet, a
-//! late copy is a duplicate or a reordering, an inline delay is a slow link. The setting is
-//! thread-local: a simulated cluster runs on one thread, and parallel seeds on different ones.
+//! late copy is a duplicate or a reordering, an inline delay is a slow link. A duplicate
+//! never repeats a forwarded proposal (`MsgPropose`): Raft does not deduplicate proposals
+//! (nor does etcd), and cairn's transport never sends a batch twice, so a repeated proposal
+//! would be a fault no deployment can have. The setting is thread-local: a simulated cluster
+//! runs on one thread, and parallel seeds on different ones.
 
 use std::cell::Cell;
 use std::time::Duration;
 
 use cairn_core::api::cairnpb::RaftBatch;
 use madsim::rand::Rng as _;
+use protobuf::Message as _;
+use raft::eraftpb::{Message, MessageType};
 use tonic::transport::Endpoint;
 
 use super::pb::raft_client::RaftClient;
@@ -72,7 +77,7 @@ pub(super) async fn intercept(url: &str, request: &RaftBatch) -> Option<bool> {
     }
     bound += faults.duplicate_per_mille;
     if roll < bound {
-        send_late(url, request, delay);
+        send_late(url, &without_proposals(request), delay);
         return None;
     }
     bound += faults.reorder_per_mille;
@@ -87,8 +92,20 @@ pub(super) async fn intercept(url: &str, request: &RaftBatch) -> Option<bool> {
     None
 }
 
+/// `request` without its forwarded proposals.
+fn without_proposals(request: &RaftBatch) -> RaftBatch {
+    let mut copy = request.clone();
+    copy.messages.retain(|bytes| {
+        !Message::parse_from_bytes(bytes).is_ok_and(|m| m.get_msg_type() == MessageType::MsgPropose)
+    });
+    copy
+}
+
 /// Sends a copy of `request` after `delay` on a connection of its own.
 fn send_late(url: &str, request: &RaftBatch, delay: Duration) {
+    if request.messages.is_empty() {
+        return;
+    }
     let (url, request) = (url.to_owned(), request.clone());
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
