@@ -343,7 +343,9 @@ pub fn start(
         read_rounds: BTreeMap::new(),
         ticks: 0,
         reads_to_release: Vec::new(),
-        next_read_ctx: 1,
+        // Unique across restarts of this member: a late answer to a read asked before a
+        // restart must not release a new one.
+        next_read_ctx: request_id_base,
     };
     (event_loop, handle)
 }
@@ -404,7 +406,8 @@ impl EventLoop {
     fn retry_read_rounds(&mut self) {
         let pending: Vec<u64> = self.read_rounds.keys().copied().collect();
         for ctx in pending {
-            self.replica.read_index(ctx.to_be_bytes().to_vec());
+            let context = self.read_context(ctx);
+            self.replica.read_index(context);
         }
     }
 
@@ -501,13 +504,19 @@ impl EventLoop {
         }
     }
 
+    /// The leader keeps one pending read per context and silently drops a second one with
+    /// the same bytes, so a context names the member as well as the round.
+    fn read_context(&self, round: u64) -> Vec<u8> {
+        [self.replica.id().to_be_bytes(), round.to_be_bytes()].concat()
+    }
+
     fn start_read_round(&mut self) {
         if self.queued_reads.is_empty() {
             return;
         }
         let ctx = self.next_read_ctx;
         self.next_read_ctx += 1;
-        self.replica.read_index(ctx.to_be_bytes().to_vec());
+        self.replica.read_index(self.read_context(ctx));
         self.read_rounds
             .insert(ctx, std::mem::take(&mut self.queued_reads));
     }
@@ -617,6 +626,11 @@ pub fn peer_urls(cluster: &ClusterState) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// The round number in a read context (see `EventLoop::read_context`).
 fn ctx_of(bytes: &[u8]) -> u64 {
-    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+    bytes
+        .get(8..16)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
 }

@@ -104,8 +104,8 @@ impl Run<'_> {
         }
         let clients = self.safety_phase(&mut nemesis).await;
         nemesis.heal().await;
-        // A member may still stop by itself (an armed fsync error): the supervisor keeps
-        // restarting members while the liveness phase runs.
+        // A member that stopped by itself as the safety phase ended (a failed fsync) may not
+        // have been noticed yet: the supervisor keeps restarting members meanwhile.
         tokio::select! {
             () = self.liveness_phase(clients) => {}
             () = nemesis.keep_restarting() => {}
