@@ -92,6 +92,14 @@ pub struct Flags {
         default_value = "10m0s"
     )]
     pub experimental_watch_progress_notify_interval: String,
+    /// Number of entries for a slow follower to catch up after compacting the raft storage
+    /// entries.
+    #[arg(
+        long,
+        env = "ETCD_EXPERIMENTAL_SNAPSHOT_CATCHUP_ENTRIES",
+        default_value_t = 5000
+    )]
+    pub experimental_snapshot_catchup_entries: u64,
     /// Print the version and exit.
     #[arg(long)]
     pub version: bool,
@@ -149,6 +157,8 @@ pub struct Config {
     pub election_ticks: usize,
     /// `--snapshot-count`.
     pub snapshot_count: u64,
+    /// `--experimental-snapshot-catchup-entries`.
+    pub snapshot_catchup_entries: u64,
     /// `--quota-backend-bytes` (0: the 2 GiB default).
     pub quota_backend_bytes: i64,
     /// `--max-request-bytes`.
@@ -228,6 +238,7 @@ impl Config {
             tick: Duration::from_millis(flags.heartbeat_interval),
             election_ticks: (flags.election_timeout / flags.heartbeat_interval) as usize,
             snapshot_count: flags.snapshot_count.max(1),
+            snapshot_catchup_entries: flags.experimental_snapshot_catchup_entries,
             quota_backend_bytes: flags.quota_backend_bytes,
             max_request_bytes: flags.max_request_bytes as usize,
             max_txn_ops: flags.max_txn_ops as usize,

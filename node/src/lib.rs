@@ -158,6 +158,7 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
     let replica_config = ReplicaConfig {
         election_ticks: config.election_ticks,
         snapshot_count: config.snapshot_count,
+        catch_up_entries: config.snapshot_catchup_entries,
         election_seed: request_id_base(member_id) ^ member_id,
         ..ReplicaConfig::new(member_id)
     };
@@ -214,8 +215,9 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
         client_urls,
         shutdown_rx.clone(),
     ));
-    let peer_service =
-        PeerService::new(cluster_id, member_id, inbox_tx).with_members(handle.cluster_updates());
+    let peer_service = PeerService::new(cluster_id, member_id, inbox_tx, max_peer_message_bytes)
+        .with_members(handle.cluster_updates())
+        .with_leases(grpc::lease::LeaseService::new(handle.clone()));
     let mut servers: Vec<JoinHandle<Result<(), NodeError>>> = config
         .listen_peer_addrs
         .iter()

@@ -231,6 +231,11 @@ impl Handle {
         }
     }
 
+    /// How long a request may wait for the cluster (etcd's request timeout).
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
     /// The state machine, for local reads.
     pub fn state_machine(&self) -> &StateMachine {
         &self.state_machine

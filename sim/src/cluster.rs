@@ -50,6 +50,11 @@ pub struct SimCluster {
     members: Vec<SimMember>,
 }
 
+/// Applied entries between Raft log compactions of a simulated member.
+const SNAPSHOT_COUNT: u64 = 200;
+/// Entries a simulated member keeps behind a compaction for slow followers.
+const SNAPSHOT_CATCHUP_ENTRIES: u64 = 20;
+
 fn member_ip(index: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1 + index as u8))
 }
@@ -67,6 +72,10 @@ fn member_config(index: usize, size: usize) -> Config {
         format!("--listen-peer-urls={}", url(index, PEER_PORT)),
         format!("--initial-advertise-peer-urls={}", url(index, PEER_PORT)),
         format!("--initial-cluster={}", cluster.join(",")),
+        // Compact the Raft log often and keep little of it, so that members that were down
+        // or cut off catch up by snapshot, not only by log replay.
+        format!("--snapshot-count={SNAPSHOT_COUNT}"),
+        format!("--experimental-snapshot-catchup-entries={SNAPSHOT_CATCHUP_ENTRIES}"),
     ];
     let flags = Config::from_args(args).expect("simulated member flags are valid");
     Config::from_flags(flags).expect("simulated member config is valid")

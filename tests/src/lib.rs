@@ -264,6 +264,12 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `size` members and waits until every one serves.
     pub fn start(kind: Kind, size: usize) -> Cluster {
+        Cluster::start_with(kind, size, &[])
+    }
+
+    /// Starts `size` members with `extra_args` on every command line and waits until every
+    /// one serves.
+    pub fn start_with(kind: Kind, size: usize, extra_args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("cluster temp dir");
         let mut members: Vec<Server> = (0..size)
             .map(|i| Server {
@@ -274,7 +280,11 @@ impl Cluster {
                 client_port: free_port(),
                 peer_port: free_port(),
                 initial_cluster: None,
-                extra_args: vec!["--initial-cluster-token".into(), "cairn-test".into()],
+                extra_args: ["--initial-cluster-token", "cairn-test"]
+                    .iter()
+                    .chain(extra_args)
+                    .map(|arg| (*arg).to_string())
+                    .collect(),
             })
             .collect();
         let initial: Vec<String> = members

@@ -198,3 +198,57 @@ fn concurrent_linearizable_reads_on_every_member_all_complete() {
         &failures[..failures.len().min(3)]
     );
 }
+
+/// A follower that missed more than the log keeps catches up from a Raft snapshot streamed
+/// in chunks (several MiB here, so several chunks), and then holds every key.
+#[test]
+fn a_lagging_follower_catches_up_by_a_streamed_snapshot() {
+    const KEYS: usize = 700;
+    let mut cluster = Cluster::start_with(
+        Kind::Cairn,
+        3,
+        &[
+            "--snapshot-count",
+            "100",
+            "--experimental-snapshot-catchup-entries",
+            "10",
+        ],
+    );
+    let leader = cluster.leader().expect("a leader");
+    let lagging = (leader + 1) % 3;
+    cluster.members[lagging].kill9();
+    let writer = cluster.members[leader].endpoint();
+    let rt = runtime();
+    let value = "x".repeat(4096);
+    let last_revision = rt.block_on(async {
+        let mut client = client(&[writer]).await;
+        let mut revision = 0;
+        for i in 0..KEYS {
+            let put = client.put(format!("bulk/{i:04}"), value.as_str(), None);
+            revision = put.await.expect("put").header().expect("header").revision();
+        }
+        revision
+    });
+    cluster.members[lagging].start_again();
+    cluster.members[lagging].wait_until_serving_serializable();
+    let endpoint = cluster.members[lagging].endpoint();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (count, revision) = rt.block_on(async {
+        let mut client = client(&[endpoint]).await;
+        loop {
+            let options = GetOptions::new()
+                .with_prefix()
+                .with_count_only()
+                .with_serializable();
+            let resp = client.get("bulk/", Some(options)).await;
+            let seen = resp.map_or((0, 0), |r| {
+                (r.count(), r.header().map_or(0, |h| h.revision()))
+            });
+            if seen.1 >= last_revision || Instant::now() > deadline {
+                break seen;
+            }
+            real_tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    assert_eq!((count, revision), (KEYS as i64, last_revision));
+}

@@ -368,3 +368,47 @@ fn a_lease_outlives_a_leader_kill_and_expires_after_roughly_its_ttl() {
         start.elapsed()
     );
 }
+
+#[test]
+fn a_follower_forwards_keep_alives_and_time_to_live_to_the_leader() {
+    let cluster = Cluster::start(Kind::Cairn, 3);
+    let leader = cluster.leader().expect("a leader");
+    let follower = (leader + 1) % 3;
+    let rt = runtime();
+    rt.block_on(async {
+        let mut client = connect(&cluster.members[follower]).await;
+        let lease = client.lease_grant(3, None).await.expect("grant").id();
+        client
+            .put("held", "v", Some(PutOptions::new().with_lease(lease)))
+            .await
+            .expect("put");
+        let (mut keeper, mut answers) = client.lease_keep_alive(lease).await.expect("keep-alive");
+        // Twice the TTL, renewed through the follower every second.
+        for _ in 0..6 {
+            keeper.keep_alive().await.expect("send keep-alive");
+            let answer = answers
+                .message()
+                .await
+                .expect("answer")
+                .expect("open stream");
+            assert_eq!((answer.id(), answer.ttl()), (lease, 3));
+            real_tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        assert!(
+            exists(&mut client, "held").await,
+            "kept alive through a follower"
+        );
+        let (ttl, granted, keys) = time_to_live(&mut client, lease).await;
+        assert!((1..=3).contains(&ttl), "remaining TTL {ttl}");
+        assert_eq!((granted, keys), (3, vec!["held".to_string()]));
+
+        // An unknown lease: the leader answers TTL 0, which etcd-client reports as not found.
+        let unknown = 0x7777;
+        let refused = client.lease_keep_alive(unknown).await.map(|_| ());
+        assert!(
+            matches!(refused, Err(etcd_client::Error::LeaseKeepAliveError(_))),
+            "{refused:?}"
+        );
+        assert_eq!(time_to_live(&mut client, unknown).await.0, -1);
+    });
+}

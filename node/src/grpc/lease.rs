@@ -4,7 +4,8 @@
 //!
 //! Grant and revoke go through the log. Keep-alives and time-to-live queries are answered
 //! by the leader's lessor, which alone times leases, after the local state caught up with
-//! the log (etcd's `waitAppliedIndex`). A leader that has not promoted its lessor yet, or a
+//! the log (etcd's `waitAppliedIndex`); a follower forwards them to the leader over the peer
+//! URLs, again until the request timeout while there is no leader or it cannot be reached. A leader that has not promoted its lessor yet, or a
 //! lease whose expiry is being revoked, makes the request wait, as etcd's `Renew` does. A
 //! keep-alive of an unknown lease answers TTL 0 and a time-to-live query TTL -1, not an
 //! error, as etcd.
@@ -12,6 +13,7 @@
 use std::pin::Pin;
 use std::time::Duration;
 
+use cairn_core::api::cairnpb::ForwardTimeToLiveResponse;
 use cairn_core::api::cairnpb::internal_request::Request;
 use cairn_core::api::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
@@ -25,6 +27,7 @@ use tonic::{Request as GrpcRequest, Response as GrpcResponse, Status, Streaming}
 
 use super::pb::lease_server::Lease;
 use super::status::{from_core, from_server};
+use crate::peer::LeaderClient;
 use crate::server::{Handle, ServerError};
 
 /// How often a waiting keep-alive or query looks again at the lessor.
@@ -40,12 +43,82 @@ pub type KeepAliveStream =
 #[derive(Clone)]
 pub struct LeaseService {
     handle: Handle,
+    leader_client: LeaderClient,
+}
+
+/// Where keep-alives and time-to-live queries are answered right now.
+enum Primary {
+    Here,
+    /// The leader, at this peer URL.
+    There(String),
+    Unknown,
 }
 
 impl LeaseService {
     /// A Lease service answering through `handle`.
     pub fn new(handle: Handle) -> Self {
-        LeaseService { handle }
+        let leader_client = LeaderClient::new(handle.identity().cluster_id);
+        LeaseService {
+            handle,
+            leader_client,
+        }
+    }
+
+    fn primary(&self) -> Primary {
+        let leader = self.handle.raft_status().leader;
+        if leader == 0 {
+            return Primary::Unknown;
+        }
+        if leader == self.handle.identity().member_id {
+            return Primary::Here;
+        }
+        self.handle
+            .cluster()
+            .members
+            .iter()
+            .find(|m| m.id == leader)
+            .and_then(|m| m.peer_urls.first().cloned())
+            .map_or(Primary::Unknown, Primary::There)
+    }
+
+    /// Asks the leader, wherever it is, until it answers or the request timeout passes
+    /// (etcd's `LeaseRenew`/`LeaseTimeToLive` loops): `here` on this member while it leads,
+    /// `there` with the leader's peer URL otherwise.
+    async fn on_leader<R, Here, There>(
+        &self,
+        here: impl Fn() -> Here,
+        there: impl Fn(String) -> There,
+    ) -> Result<R, Status>
+    where
+        Here: std::future::Future<Output = Result<R, Status>>,
+        There: std::future::Future<Output = Result<R, Status>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.handle.request_timeout();
+        loop {
+            let failed = match self.primary() {
+                Primary::Here => match here().await {
+                    Ok(answer) => return Ok(answer),
+                    // Leadership moved while waiting: ask the new leader.
+                    Err(_) if !matches!(self.primary(), Primary::Here) => None,
+                    Err(status) => return Err(status),
+                },
+                Primary::There(url) => match there(url).await {
+                    Ok(answer) => return Ok(answer),
+                    Err(status) => Some(status),
+                },
+                Primary::Unknown => None,
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(match (failed, self.primary()) {
+                    (_, Primary::Unknown) => from_server(&ServerError::NoLeader),
+                    _ => from_server(&ServerError::Timeout),
+                });
+            }
+            if let Some(status) = failed {
+                tracing::debug!(%status, "forwarding a lease request to the leader failed");
+            }
+            tokio::time::sleep(LEASE_WAIT_POLL).await;
+        }
     }
 
     async fn propose(&self, request: Request) -> Result<Applied, Status> {
@@ -68,18 +141,11 @@ impl LeaseService {
 
     /// Whether this member may answer from its own lessor.
     fn check_leader(&self) -> Result<(), Status> {
-        let leader = self.handle.raft_status().leader;
-        if leader == self.handle.identity().member_id {
-            return Ok(());
+        match self.primary() {
+            Primary::Here => Ok(()),
+            Primary::Unknown => Err(from_server(&ServerError::NoLeader)),
+            Primary::There(_) => Err(from_core(&cairn_core::Error::NotLeader)),
         }
-        if leader == 0 {
-            return Err(from_server(&ServerError::NoLeader));
-        }
-        // FORWARD: a follower must forward keep-alives and time-to-live queries to the
-        // leader, as etcd's `leasehttp.RenewHTTP`/`TimeToLiveHTTP` do over the peer
-        // transport. The peer service has no such RPC yet; until it does, a follower
-        // refuses with etcd's "not leader".
-        Err(from_core(&cairn_core::Error::NotLeader))
     }
 
     /// Runs `answer` on the leader's promoted lessor once the local state caught up, again
@@ -129,8 +195,18 @@ impl LeaseService {
         }
     }
 
-    /// Renews lease `id`: its TTL, or 0 if it does not exist (any more).
+    /// Renews lease `id` on the leader: its TTL, or 0 if it does not exist (any more).
     async fn renew(&self, id: i64) -> Result<i64, Status> {
+        self.on_leader(
+            || self.renew_here(id),
+            |url| async move { self.leader_client.renew(&url, id).await },
+        )
+        .await
+    }
+
+    /// Renews lease `id` with this member's lessor (it must lead): its TTL, or 0 if it does
+    /// not exist (any more).
+    pub async fn renew_here(&self, id: i64) -> Result<i64, Status> {
         self.on_primary(|lessor| match lessor.renew(id) {
             Ok(ttl) => Some(ttl),
             Err(RenewError::NotFound) => Some(0),
@@ -158,13 +234,36 @@ impl LeaseService {
         &self,
         req: &LeaseTimeToLiveRequest,
     ) -> Result<LeaseTimeToLiveResponse, Status> {
+        let (id, keys) = (req.id, req.keys);
+        let found = self
+            .on_leader(
+                || self.time_to_live_here(id, keys),
+                |url| async move { self.leader_client.time_to_live(&url, id, keys).await },
+            )
+            .await?;
+        Ok(LeaseTimeToLiveResponse {
+            header: Some(self.current_header()),
+            id,
+            ttl: found.ttl,
+            granted_ttl: found.granted_ttl,
+            keys: found.keys,
+        })
+    }
+
+    /// How long lease `id` has left by this member's lessor (it must lead): TTL -1 if it
+    /// does not exist.
+    pub async fn time_to_live_here(
+        &self,
+        id: i64,
+        keys: bool,
+    ) -> Result<ForwardTimeToLiveResponse, Status> {
         let found = self
             .on_primary(|lessor| {
-                let Some(ttl) = lessor.time_to_live(req.id) else {
+                let Some(ttl) = lessor.time_to_live(id) else {
                     return Some(Ok(None));
                 };
-                let keys = if req.keys {
-                    lessor.keys(req.id)
+                let keys = if keys {
+                    lessor.keys(id)
                 } else {
                     Ok(Vec::new())
                 };
@@ -172,20 +271,15 @@ impl LeaseService {
             })
             .await?
             .map_err(|e| from_core(&e.into()))?;
-        let header = Some(self.current_header());
         Ok(match found {
-            Some((ttl, keys)) => LeaseTimeToLiveResponse {
-                header,
-                id: req.id,
+            Some((ttl, keys)) => ForwardTimeToLiveResponse {
                 ttl: ttl.remaining_secs,
                 granted_ttl: ttl.granted_ttl_secs,
                 keys,
             },
-            None => LeaseTimeToLiveResponse {
-                header,
-                id: req.id,
+            None => ForwardTimeToLiveResponse {
                 ttl: -1,
-                ..LeaseTimeToLiveResponse::default()
+                ..ForwardTimeToLiveResponse::default()
             },
         })
     }

@@ -8,8 +8,8 @@ use raft::eraftpb::{Message, MessageType};
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 
-use super::MAX_MESSAGES_PER_BATCH;
 use super::pb::raft_client::RaftClient;
+use super::{MAX_MESSAGES_PER_BATCH, snapshot};
 
 /// First retry delay after a failed connection; doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
@@ -59,6 +59,7 @@ impl Link {
     }
 
     pub(super) async fn run(mut self, mut queue: mpsc::Receiver<Message>) {
+        let mut snapshot_in_flight: Option<tokio::task::JoinHandle<()>> = None;
         while let Some(first) = queue.recv().await {
             let mut batch = vec![first];
             while batch.len() < MAX_MESSAGES_PER_BATCH {
@@ -67,12 +68,50 @@ impl Link {
                     Err(_) => break,
                 }
             }
+            let (snapshots, batch): (Vec<Message>, Vec<Message>) = batch
+                .into_iter()
+                .partition(|m| m.get_msg_type() == MessageType::MsgSnapshot);
+            for message in snapshots {
+                if snapshot_in_flight
+                    .as_ref()
+                    .is_some_and(|t| !t.is_finished())
+                {
+                    // One snapshot at a time per member; Raft sends another after the failure.
+                    let _ = self.feedback.send(PeerFeedback::Snapshot(self.to, false));
+                    continue;
+                }
+                snapshot_in_flight = Some(tokio::spawn(self.stream_snapshot(message)));
+            }
+            if batch.is_empty() {
+                continue;
+            }
             let delivered = self.deliver(&batch).await;
-            self.report(&batch, delivered);
+            self.report(delivered);
             if !delivered {
                 tokio::time::sleep(self.backoff).await;
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
             }
+        }
+    }
+
+    /// Streams a snapshot on a connection of its own and reports the outcome.
+    fn stream_snapshot(&self, message: Message) -> impl std::future::Future<Output = ()> + use<> {
+        let route = snapshot::Route {
+            cluster_id: self.cluster_id,
+            from: self.from,
+            to: self.to,
+        };
+        let (url, max, feedback) = (
+            self.url.clone(),
+            self.max_message_bytes,
+            self.feedback.clone(),
+        );
+        async move {
+            let delivered = snapshot::send(route, url, message, max).await;
+            if !delivered {
+                let _ = feedback.send(PeerFeedback::Unreachable(route.to));
+            }
+            let _ = feedback.send(PeerFeedback::Snapshot(route.to, delivered));
         }
     }
 
@@ -131,17 +170,9 @@ impl Link {
         self.client.as_mut()
     }
 
-    fn report(&self, batch: &[Message], delivered: bool) {
+    fn report(&self, delivered: bool) {
         if !delivered {
             let _ = self.feedback.send(PeerFeedback::Unreachable(self.to));
-        }
-        if batch
-            .iter()
-            .any(|m| m.get_msg_type() == MessageType::MsgSnapshot)
-        {
-            let _ = self
-                .feedback
-                .send(PeerFeedback::Snapshot(self.to, delivered));
         }
     }
 }

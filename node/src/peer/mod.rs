@@ -8,20 +8,28 @@
 //! blocks the loop or the other peers: when its queue is full, messages to it are dropped,
 //! which Raft tolerates by design.
 
+mod forward;
 mod link;
 #[cfg(madsim)]
 pub mod sim_faults;
+mod snapshot;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use cairn_core::api::cairnpb::{MembersRequest, MembersResponse, RaftAck, RaftBatch};
+use cairn_core::api::cairnpb::{
+    ForwardRenewRequest, ForwardRenewResponse, ForwardTimeToLiveRequest, ForwardTimeToLiveResponse,
+    MembersRequest, MembersResponse, RaftAck, RaftBatch, SnapshotChunk,
+};
 use cairn_core::membership::ClusterState;
 use protobuf::Message as _;
 use raft::eraftpb::Message;
 use tokio::sync::mpsc;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
+use crate::grpc::lease::LeaseService;
+
+pub use forward::LeaderClient;
 pub use link::PeerFeedback;
 
 /// The generated peer service code.
@@ -43,18 +51,34 @@ pub struct PeerService {
     cluster_id: u64,
     member_id: u64,
     inbox: mpsc::Sender<Message>,
+    max_snapshot_bytes: usize,
     members: Option<tokio::sync::watch::Receiver<ClusterState>>,
+    leases: Option<LeaseService>,
 }
 
 impl PeerService {
-    /// A service that hands messages for `member_id` of `cluster_id` to `inbox`.
-    pub fn new(cluster_id: u64, member_id: u64, inbox: mpsc::Sender<Message>) -> Self {
+    /// A service that hands messages for `member_id` of `cluster_id` to `inbox`, taking
+    /// snapshots of up to `max_snapshot_bytes`.
+    pub fn new(
+        cluster_id: u64,
+        member_id: u64,
+        inbox: mpsc::Sender<Message>,
+        max_snapshot_bytes: usize,
+    ) -> Self {
         PeerService {
             cluster_id,
             member_id,
             inbox,
+            max_snapshot_bytes,
             members: None,
+            leases: None,
         }
+    }
+
+    /// Answers keep-alives and time-to-live queries forwarded by followers with `leases`.
+    pub fn with_leases(mut self, leases: LeaseService) -> Self {
+        self.leases = Some(leases);
+        self
     }
 
     /// Answers `Members` from this view of the membership.
@@ -68,24 +92,13 @@ impl PeerService {
 impl pb::raft_server::Raft for PeerService {
     async fn send(&self, request: Request<RaftBatch>) -> Result<Response<RaftAck>, Status> {
         let batch = request.into_inner();
-        if batch.cluster_id != self.cluster_id {
-            tracing::warn!(
-                from = format_args!("{:x}", batch.from),
-                their_cluster = format_args!("{:x}", batch.cluster_id),
-                our_cluster = format_args!("{:x}", self.cluster_id),
-                "refusing raft traffic from a member of another cluster"
-            );
-            return Err(Status::failed_precondition(format!(
-                "cluster ID mismatch: this member belongs to cluster {:x}, the sender to {:x}",
-                self.cluster_id, batch.cluster_id
-            )));
-        }
-        if batch.to != self.member_id {
-            return Err(Status::failed_precondition(format!(
-                "member ID mismatch: this member is {:x}, the batch is for {:x}",
-                self.member_id, batch.to
-            )));
-        }
+        check_route(
+            self.cluster_id,
+            self.member_id,
+            batch.cluster_id,
+            batch.from,
+            batch.to,
+        )?;
         for bytes in &batch.messages {
             let message = Message::parse_from_bytes(bytes)
                 .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))?;
@@ -112,6 +125,93 @@ impl pb::raft_server::Raft for PeerService {
             members,
         }))
     }
+
+    async fn send_snapshot(
+        &self,
+        request: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<RaftAck>, Status> {
+        let message = snapshot::receive(
+            self.cluster_id,
+            self.member_id,
+            self.max_snapshot_bytes,
+            request.into_inner(),
+        )
+        .await?;
+        self.inbox
+            .send(message)
+            .await
+            .map_err(|_| Status::unavailable("member is stopping"))?;
+        Ok(Response::new(RaftAck {}))
+    }
+
+    async fn forward_renew(
+        &self,
+        request: Request<ForwardRenewRequest>,
+    ) -> Result<Response<ForwardRenewResponse>, Status> {
+        let request = request.into_inner();
+        self.check_cluster(request.cluster_id)?;
+        let ttl = self.leases()?.renew_here(request.id).await?;
+        Ok(Response::new(ForwardRenewResponse { ttl }))
+    }
+
+    async fn forward_time_to_live(
+        &self,
+        request: Request<ForwardTimeToLiveRequest>,
+    ) -> Result<Response<ForwardTimeToLiveResponse>, Status> {
+        let request = request.into_inner();
+        self.check_cluster(request.cluster_id)?;
+        let answer = self
+            .leases()?
+            .time_to_live_here(request.id, request.keys)
+            .await?;
+        Ok(Response::new(answer))
+    }
+}
+
+impl PeerService {
+    fn check_cluster(&self, cluster_id: u64) -> Result<(), Status> {
+        check_route(
+            self.cluster_id,
+            self.member_id,
+            cluster_id,
+            0,
+            self.member_id,
+        )
+    }
+
+    fn leases(&self) -> Result<&LeaseService, Status> {
+        self.leases
+            .as_ref()
+            .ok_or_else(|| Status::unavailable("member does not serve leases yet"))
+    }
+}
+
+/// Refuses traffic for another cluster (with a log line saying so) or another member.
+fn check_route(
+    cluster_id: u64,
+    member_id: u64,
+    their_cluster: u64,
+    from: u64,
+    to: u64,
+) -> Result<(), Status> {
+    if their_cluster != cluster_id {
+        tracing::warn!(
+            from = format_args!("{from:x}"),
+            their_cluster = format_args!("{their_cluster:x}"),
+            our_cluster = format_args!("{cluster_id:x}"),
+            "refusing raft traffic from a member of another cluster"
+        );
+        return Err(Status::failed_precondition(format!(
+            "cluster ID mismatch: this member belongs to cluster {cluster_id:x}, the sender to \
+             {their_cluster:x}"
+        )));
+    }
+    if to != member_id {
+        return Err(Status::failed_precondition(format!(
+            "member ID mismatch: this member is {member_id:x}, the message is for {to:x}"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a snapshot whose checksum does not match before raft-rs sees it, so the

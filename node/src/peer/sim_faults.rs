@@ -92,6 +92,14 @@ pub(super) async fn intercept(url: &str, request: &RaftBatch) -> Option<bool> {
     None
 }
 
+/// Whether a streamed snapshot is lost on the way (as often as a batch is dropped); the
+/// sender then learns of the failure, as a broken stream tells it.
+pub(super) fn lose_snapshot() -> bool {
+    let faults = current();
+    faults.drop_per_mille > 0
+        && madsim::rand::thread_rng().gen_range(0..1000) < faults.drop_per_mille
+}
+
 /// `request` without its forwarded proposals.
 fn without_proposals(request: &RaftBatch) -> RaftBatch {
     let mut copy = request.clone();
