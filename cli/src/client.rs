@@ -22,6 +22,7 @@ use crate::grpc::maintenance_client::MaintenanceClient;
 use crate::grpc::watch_client::WatchClient;
 use crate::pb::etcdserverpb as pb;
 use crate::stream::{KeepAliveStream, WatchStream};
+use crate::tls::TlsOptions;
 
 /// How [`Client::connect_with`] dials, and how long calls may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,8 @@ pub struct ConnectOptions {
     /// Limit for each call, after which it fails with [`ClientError::Timeout`]. `None`
     /// (the default) lets calls run until the server answers.
     pub request_timeout: Option<Duration>,
+    /// TLS files: `Some` dials `host:port` endpoints with TLS too.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for ConnectOptions {
@@ -39,6 +42,7 @@ impl Default for ConnectOptions {
         ConnectOptions {
             dial_timeout: Some(Duration::from_secs(2)),
             request_timeout: None,
+            tls: None,
         }
     }
 }
@@ -74,13 +78,20 @@ impl Client {
         }
         let uris = endpoints
             .iter()
-            .map(|e| endpoint_uri(e))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|e| {
+                let uri = endpoint_uri(e)?;
+                Ok(match &options.tls {
+                    Some(_) if !e.contains("://") => uri.replacen("http://", "https://", 1),
+                    _ => uri,
+                })
+            })
+            .collect::<Result<Vec<_>, EndpointError>>()?;
         let mut failures = Vec::with_capacity(endpoints.len());
         for (endpoint, uri) in endpoints.iter().zip(uris) {
-            match dial(&uri, options.dial_timeout).await {
+            match dial(&uri, options.dial_timeout, options.tls.as_ref()).await {
                 Ok(channel) => return Ok(Client::over(endpoint.trim(), channel, &options)),
                 Err(DialError::Endpoint(e)) => return Err(e.into()),
+                Err(DialError::Tls(e)) => return Err(e),
                 Err(DialError::Failed(why)) => failures.push((endpoint.clone(), why)),
             }
         }
@@ -322,15 +333,36 @@ impl Client {
 enum DialError {
     /// The endpoint is malformed: no point trying the others.
     Endpoint(EndpointError),
+    /// The TLS files cannot be used: no point trying the others.
+    Tls(ClientError),
     /// The endpoint did not accept a connection.
     Failed(String),
 }
 
 /// Opens a channel to `uri`, bounded by `dial_timeout`.
-async fn dial(uri: &str, dial_timeout: Option<Duration>) -> Result<Channel, DialError> {
-    let mut endpoint = Endpoint::from_shared(uri.to_string()).map_err(|e| {
-        DialError::Endpoint(EndpointError::InvalidUri(uri.to_string(), e.to_string()))
-    })?;
+async fn dial(
+    uri: &str,
+    dial_timeout: Option<Duration>,
+    tls: Option<&TlsOptions>,
+) -> Result<Channel, DialError> {
+    let invalid =
+        |e: &dyn std::fmt::Display| EndpointError::InvalidUri(uri.to_string(), e.to_string());
+    let mut endpoint =
+        Endpoint::from_shared(uri.to_string()).map_err(|e| DialError::Endpoint(invalid(&e)))?;
+    if let Some(authority) = uri.strip_prefix("https://") {
+        let host = authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host)
+            .trim_matches(['[', ']']);
+        let config = tls
+            .cloned()
+            .unwrap_or_default()
+            .config(host)
+            .map_err(DialError::Tls)?;
+        endpoint = endpoint
+            .tls_config(config)
+            .map_err(|e| DialError::Endpoint(invalid(&e)))?;
+    }
     if let Some(limit) = dial_timeout {
         endpoint = endpoint.connect_timeout(limit);
     }

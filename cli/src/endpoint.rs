@@ -7,11 +7,11 @@ pub enum EndpointError {
     /// The string is empty (after trimming spaces).
     #[error("empty endpoint")]
     Empty,
-    /// `https://` (TLS) is not supported by this client yet.
-    #[error("endpoint {0:?}: TLS (https) endpoints are not supported yet")]
-    TlsUnsupported(String),
-    /// A scheme other than `http` (or `unix`/`unixs`, which are not supported).
-    #[error("endpoint {0:?}: unsupported scheme (expected http://host:port or host:port)")]
+    /// A scheme other than `http` or `https` (`unix`/`unixs` are not supported).
+    #[error(
+        "endpoint {0:?}: unsupported scheme (expected host:port, http://host:port or \
+         https://host:port)"
+    )]
     UnsupportedScheme(String),
     /// No port, or a port that is not a number.
     #[error("endpoint {0:?}: expected host:port")]
@@ -21,23 +21,23 @@ pub enum EndpointError {
     InvalidUri(String, String),
 }
 
-/// The `http://host:port` URI for an endpoint written as `host:port` or `http://host:port`.
+/// The URI for an endpoint written as `host:port`, `http://host:port` or
+/// `https://host:port`: `http://host:port` for the first two, `https://host:port` for TLS.
 pub fn endpoint_uri(endpoint: &str) -> Result<String, EndpointError> {
     let trimmed = endpoint.trim();
     if trimmed.is_empty() {
         return Err(EndpointError::Empty);
     }
-    let authority = match trimmed.split_once("://") {
-        None => trimmed,
-        Some(("http", rest)) => rest,
-        Some(("https", _)) => return Err(EndpointError::TlsUnsupported(trimmed.to_string())),
+    let (scheme, authority) = match trimmed.split_once("://") {
+        None => ("http", trimmed),
+        Some((scheme @ ("http" | "https"), rest)) => (scheme, rest),
         Some(_) => return Err(EndpointError::UnsupportedScheme(trimmed.to_string())),
     };
     let authority = authority.trim_end_matches('/');
     if !has_port(authority) {
         return Err(EndpointError::MissingPort(trimmed.to_string()));
     }
-    Ok(format!("http://{authority}"))
+    Ok(format!("{scheme}://{authority}"))
 }
 
 /// Whether `authority` ends in `:<digits>` (after an IPv6 literal's `]`, if any).
@@ -84,10 +84,7 @@ mod tests {
             endpoint_uri("localhost"),
             Err(EndpointError::MissingPort("localhost".into()))
         );
-        assert!(matches!(
-            endpoint_uri("https://h:1"),
-            Err(EndpointError::TlsUnsupported(_))
-        ));
+        assert_eq!(endpoint_uri("https://h:1/").as_deref(), Ok("https://h:1"));
         assert!(matches!(
             endpoint_uri("unix://x:1"),
             Err(EndpointError::UnsupportedScheme(_))

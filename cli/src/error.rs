@@ -19,6 +19,9 @@ pub enum ClientError {
     /// An endpoint string cannot be dialled.
     #[error(transparent)]
     InvalidEndpoint(#[from] EndpointError),
+    /// The TLS files cannot be used.
+    #[error("{0}")]
+    Tls(String),
     /// No endpoint accepted a connection; one `(endpoint, reason)` per endpoint tried.
     #[error("cannot connect to any endpoint: {}", describe_failures(.failures))]
     Unreachable {
@@ -53,7 +56,9 @@ impl ClientError {
             ClientError::Rpc { code, .. } => *code,
             ClientError::Timeout(_) => Code::DeadlineExceeded,
             ClientError::Unreachable { .. } => Code::Unavailable,
-            ClientError::NoEndpoints | ClientError::InvalidEndpoint(_) => Code::InvalidArgument,
+            ClientError::NoEndpoints | ClientError::InvalidEndpoint(_) | ClientError::Tls(_) => {
+                Code::InvalidArgument
+            }
             ClientError::StreamClosed => Code::Cancelled,
         }
     }

@@ -19,11 +19,13 @@ mod error;
 pub mod etcd_error;
 mod grpc;
 mod stream;
+mod tls;
 
 pub use client::{Client, ConnectOptions};
 pub use endpoint::{EndpointError, endpoint_uri};
 pub use error::{ClientError, go_code_name, go_status_text};
 pub use stream::{KeepAliveStream, WatchStream};
+pub use tls::TlsOptions;
 pub use tonic::Code;
 
 /// etcd's wire messages (re-exported from cairn-core).

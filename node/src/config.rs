@@ -100,6 +100,49 @@ pub struct Flags {
         default_value_t = 5000
     )]
     pub experimental_snapshot_catchup_entries: u64,
+    /// Path to the client server TLS cert file.
+    #[arg(long, env = "ETCD_CERT_FILE", default_value = "")]
+    pub cert_file: String,
+    /// Path to the client server TLS key file.
+    #[arg(long, env = "ETCD_KEY_FILE", default_value = "")]
+    pub key_file: String,
+    /// Enable client cert authentication.
+    #[arg(long, env = "ETCD_CLIENT_CERT_AUTH", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub client_cert_auth: bool,
+    /// Path to the client server TLS trusted CA cert file.
+    #[arg(long, env = "ETCD_TRUSTED_CA_FILE", default_value = "")]
+    pub trusted_ca_file: String,
+    /// Client TLS using generated certificates.
+    #[arg(long, env = "ETCD_AUTO_TLS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub auto_tls: bool,
+    /// Path to the peer server TLS cert file.
+    #[arg(long, env = "ETCD_PEER_CERT_FILE", default_value = "")]
+    pub peer_cert_file: String,
+    /// Path to the peer server TLS key file.
+    #[arg(long, env = "ETCD_PEER_KEY_FILE", default_value = "")]
+    pub peer_key_file: String,
+    /// Enable peer client cert authentication.
+    #[arg(long, env = "ETCD_PEER_CLIENT_CERT_AUTH", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub peer_client_cert_auth: bool,
+    /// Path to the peer server TLS trusted CA file.
+    #[arg(long, env = "ETCD_PEER_TRUSTED_CA_FILE", default_value = "")]
+    pub peer_trusted_ca_file: String,
+    /// Peer TLS using generated certificates.
+    #[arg(long, env = "ETCD_PEER_AUTO_TLS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub peer_auto_tls: bool,
+    /// Allowed CN for inter peer authentication.
+    #[arg(long, env = "ETCD_PEER_CERT_ALLOWED_CN", default_value = "")]
+    pub peer_cert_allowed_cn: String,
+    /// Comma-separated list of supported TLS cipher suites between client/server and peers
+    /// (empty will be auto-populated by Go).
+    #[arg(long, env = "ETCD_CIPHER_SUITES", default_value = "")]
+    pub cipher_suites: String,
+    /// Minimum TLS version supported by etcd (TLS1.2 or TLS1.3).
+    #[arg(long, env = "ETCD_TLS_MIN_VERSION", default_value = "TLS1.2")]
+    pub tls_min_version: String,
+    /// Maximum TLS version supported by etcd (empty: the highest the implementation supports).
+    #[arg(long, env = "ETCD_TLS_MAX_VERSION", default_value = "")]
+    pub tls_max_version: String,
     /// Print the version and exit.
     #[arg(long)]
     pub version: bool,
@@ -139,6 +182,14 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Addresses to serve clients on.
     pub listen_client_addrs: Vec<SocketAddr>,
+    /// Those of `listen_client_addrs` given as `https://` URLs: served with `client_tls`.
+    pub tls_client_addrs: Vec<SocketAddr>,
+    /// TLS of the client listeners (required when any client URL is `https://`).
+    pub client_tls: Option<TlsSettings>,
+    /// Those of `listen_peer_addrs` given as `https://` URLs: served with `peer_tls`.
+    pub tls_peer_addrs: Vec<SocketAddr>,
+    /// TLS of the peer listeners and of this member's connections to its peers.
+    pub peer_tls: Option<TlsSettings>,
     /// Client URLs advertised in MemberList.
     pub advertise_client_urls: Vec<String>,
     /// Addresses to serve peers on.
@@ -226,6 +277,10 @@ impl Config {
             name: flags.name.clone(),
             data_dir,
             listen_client_addrs: listen_addrs("listen-client-urls", &flags.listen_client_urls)?,
+            tls_client_addrs: https_addrs("listen-client-urls", &flags.listen_client_urls)?,
+            client_tls: TlsSettings::client(&flags)?,
+            tls_peer_addrs: https_addrs("listen-peer-urls", &flags.listen_peer_urls)?,
+            peer_tls: TlsSettings::peer(&flags)?,
             advertise_client_urls: parse_urls(
                 "advertise-client-urls",
                 &flags.advertise_client_urls,
@@ -315,6 +370,18 @@ fn parse_urls(flag: &'static str, list: &str) -> Result<Vec<String>, ConfigError
         return Err(bad_url(flag, list, "no URL given"));
     }
     Ok(urls)
+}
+
+/// The addresses of the `https://` URLs among `list`.
+fn https_addrs(flag: &'static str, list: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+    let https: Vec<String> = parse_urls(flag, list)?
+        .into_iter()
+        .filter(|u| u.starts_with("https://"))
+        .collect();
+    if https.is_empty() {
+        return Ok(Vec::new());
+    }
+    listen_addrs(flag, &https.join(","))
 }
 
 /// Resolves listen URLs to socket addresses (`localhost` to the loopback address).
@@ -505,5 +572,149 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.contains("does not name this member"), "{e}");
+    }
+}
+
+/// A TLS version as etcd's `--tls-min-version`/`--tls-max-version` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    Tls12,
+    /// TLS 1.3.
+    Tls13,
+}
+
+/// TLS of one side (client or peer) of a member, from etcd's flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Certificate and key files (PEM); `None` with `auto`: generated at start-up.
+    pub cert_key: Option<(PathBuf, PathBuf)>,
+    /// CA bundle (PEM) that connecting certificates must chain to.
+    pub trusted_ca: Option<PathBuf>,
+    /// Whether connecting parties must present a certificate signed by `trusted_ca`.
+    pub client_cert_auth: bool,
+    /// `--auto-tls`/`--peer-auto-tls`: a self-signed certificate made at start-up.
+    pub auto: bool,
+    /// `--peer-cert-allowed-cn`: the only common name peers may present.
+    pub allowed_cn: Option<String>,
+    /// `--cipher-suites`, as IANA names (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`).
+    pub cipher_suites: Vec<String>,
+    /// Lowest and highest TLS versions accepted.
+    pub min_version: TlsVersion,
+    /// See `min_version`.
+    pub max_version: TlsVersion,
+}
+
+impl TlsSettings {
+    /// Settings with nothing configured: a dialler trusting the system's defaults.
+    pub fn default_client() -> TlsSettings {
+        TlsSettings {
+            cert_key: None,
+            trusted_ca: None,
+            client_cert_auth: false,
+            auto: false,
+            allowed_cn: None,
+            cipher_suites: Vec::new(),
+            min_version: TlsVersion::Tls12,
+            max_version: TlsVersion::Tls13,
+        }
+    }
+
+    fn client(flags: &Flags) -> Result<Option<TlsSettings>, ConfigError> {
+        TlsSettings::from_parts(
+            flags,
+            ("cert-file", &flags.cert_file, "key-file", &flags.key_file),
+            &flags.trusted_ca_file,
+            flags.client_cert_auth,
+            flags.auto_tls,
+            "",
+        )
+    }
+
+    fn peer(flags: &Flags) -> Result<Option<TlsSettings>, ConfigError> {
+        TlsSettings::from_parts(
+            flags,
+            (
+                "peer-cert-file",
+                &flags.peer_cert_file,
+                "peer-key-file",
+                &flags.peer_key_file,
+            ),
+            &flags.peer_trusted_ca_file,
+            flags.peer_client_cert_auth,
+            flags.peer_auto_tls,
+            &flags.peer_cert_allowed_cn,
+        )
+    }
+
+    fn from_parts(
+        flags: &Flags,
+        (cert_flag, cert, key_flag, key): (&'static str, &str, &'static str, &str),
+        trusted_ca: &str,
+        client_cert_auth: bool,
+        auto: bool,
+        allowed_cn: &str,
+    ) -> Result<Option<TlsSettings>, ConfigError> {
+        let cert_key = match (cert.is_empty(), key.is_empty()) {
+            (true, true) => None,
+            (false, false) => Some((PathBuf::from(cert), PathBuf::from(key))),
+            (false, true) => {
+                return Err(bad_value(
+                    key_flag,
+                    key,
+                    &format!("required with --{cert_flag}"),
+                ));
+            }
+            (true, false) => {
+                return Err(bad_value(
+                    cert_flag,
+                    cert,
+                    &format!("required with --{key_flag}"),
+                ));
+            }
+        };
+        if cert_key.is_none() && !auto && trusted_ca.is_empty() && !client_cert_auth {
+            return Ok(None);
+        }
+        let version = |flag: &'static str, value: &str, default: TlsVersion| match value {
+            "" => Ok(default),
+            "TLS1.2" => Ok(TlsVersion::Tls12),
+            "TLS1.3" => Ok(TlsVersion::Tls13),
+            "TLS1.0" | "TLS1.1" => Err(bad_value(
+                flag,
+                value,
+                "TLS versions below 1.2 are not supported",
+            )),
+            _ => Err(bad_value(
+                flag,
+                value,
+                "unexpected TLS version (TLS1.2 or TLS1.3)",
+            )),
+        };
+        let min_version = version("tls-min-version", &flags.tls_min_version, TlsVersion::Tls12)?;
+        let max_version = version("tls-max-version", &flags.tls_max_version, TlsVersion::Tls13)?;
+        if max_version < min_version {
+            return Err(bad_value(
+                "tls-max-version",
+                &flags.tls_max_version,
+                "below --tls-min-version",
+            ));
+        }
+        Ok(Some(TlsSettings {
+            cert_key,
+            trusted_ca: (!trusted_ca.is_empty()).then(|| PathBuf::from(trusted_ca)),
+            client_cert_auth,
+            auto,
+            allowed_cn: (!allowed_cn.is_empty()).then(|| allowed_cn.to_string()),
+            cipher_suites: flags
+                .cipher_suites
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            min_version,
+            max_version,
+        }))
     }
 }

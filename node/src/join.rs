@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use cairn_core::api::cairnpb::MembersRequest;
 use cairn_core::membership::ClusterState;
-use tonic::transport::Endpoint;
 
 use crate::NodeError;
-use crate::config::Config;
+use crate::config::{Config, TlsSettings};
 use crate::peer::pb::raft_client::RaftClient;
 
 const ASK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -23,7 +22,7 @@ pub async fn existing_cluster(config: &Config) -> Result<ClusterState, NodeError
         .iter()
         .filter(|(name, _)| name != &config.name)
     {
-        match ask(url).await {
+        match ask(url, config.peer_tls.as_ref()).await {
             Ok(mut cluster) => {
                 let me = cluster
                     .members
@@ -53,8 +52,8 @@ pub async fn existing_cluster(config: &Config) -> Result<ClusterState, NodeError
     )))
 }
 
-async fn ask(url: &str) -> Result<ClusterState, String> {
-    let endpoint = Endpoint::from_shared(url.to_string())
+async fn ask(url: &str, tls: Option<&TlsSettings>) -> Result<ClusterState, String> {
+    let endpoint = crate::tls::peer_endpoint(url, tls)
         .map_err(|e| e.to_string())?
         .connect_timeout(ASK_TIMEOUT);
     let channel = endpoint.connect().await.map_err(|e| e.to_string())?;

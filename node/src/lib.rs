@@ -9,6 +9,7 @@ pub mod lease_expiry;
 pub mod peer;
 mod publish;
 pub mod server;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -52,6 +53,9 @@ pub enum NodeError {
         /// The cluster the flags describe.
         flags_cluster: u64,
     },
+    /// A TLS file or setting is unusable.
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] tls::TlsError),
     /// Joining an existing cluster failed.
     #[error("cannot join the existing cluster: {0}")]
     Join(String),
@@ -148,6 +152,18 @@ async fn resolve_cluster(
 
 /// Opens the member stored in `engine` and starts serving clients.
 pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError> {
+    let client_tls = listener_tls(
+        config.client_tls.as_ref(),
+        &config.tls_client_addrs,
+        &config.advertise_client_urls,
+        "--cert-file/--key-file",
+    )?;
+    let peer_tls = listener_tls(
+        config.peer_tls.as_ref(),
+        &config.tls_peer_addrs,
+        &config.advertise_peer_urls,
+        "--peer-cert-file/--peer-key-file",
+    )?;
     let (cluster, voters) = resolve_cluster(config, engine.as_ref()).await?;
     let identity = Identity {
         cluster_id: cluster.cluster_id,
@@ -186,6 +202,7 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
         member_id,
         &peer_urls,
         max_peer_message_bytes,
+        config.peer_tls.clone().map(Arc::new),
         feedback_tx,
     );
     let timing = Timing {
@@ -217,19 +234,25 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
     ));
     let peer_service = PeerService::new(cluster_id, member_id, inbox_tx, max_peer_message_bytes)
         .with_members(handle.cluster_updates())
-        .with_leases(grpc::lease::LeaseService::new(handle.clone()));
+        .with_leases(grpc::lease::LeaseService::new(
+            handle.clone(),
+            config.peer_tls.clone().map(Arc::new),
+        ));
     let mut servers: Vec<JoinHandle<Result<(), NodeError>>> = config
         .listen_peer_addrs
         .iter()
         .map(|&addr| {
             let service = peer_service.clone();
             let mut stop = shutdown_rx.clone();
+            let tls = peer_tls
+                .clone()
+                .filter(|_| config.tls_peer_addrs.contains(&addr));
             tokio::spawn(async move {
                 let signal = async move {
                     let _ = stop.changed().await;
                 };
                 tracing::info!(%addr, "serving peer traffic");
-                peer::serve_peers(service, addr, max_peer_message_bytes, signal)
+                peer::serve_peers(service, addr, max_peer_message_bytes, tls, signal)
                     .await
                     .map_err(|e| NodeError::Serve {
                         addr,
@@ -245,12 +268,15 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
             let handle = handle.clone();
             let mut stop = shutdown_rx.clone();
             let config = config.clone();
+            let tls = client_tls
+                .clone()
+                .filter(|_| config.tls_client_addrs.contains(&addr));
             tokio::spawn(async move {
                 let signal = async move {
                     let _ = stop.changed().await;
                 };
                 tracing::info!(%addr, "serving client requests");
-                grpc::serve_clients(handle, addr, config, signal)
+                grpc::serve_clients(handle, addr, config, tls, signal)
                     .await
                     .map_err(|e| NodeError::Serve {
                         addr,
@@ -266,6 +292,33 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
         event_loop,
         servers,
     })
+}
+
+/// The TLS of the listeners given as `https://` URLs (none if there are none), checked now
+/// so that a member with a missing or unusable file refuses to start, naming it.
+fn listener_tls(
+    settings: Option<&config::TlsSettings>,
+    https_addrs: &[std::net::SocketAddr],
+    advertised: &[String],
+    files_flags: &str,
+) -> Result<Option<Arc<tls::ServerTls>>, NodeError> {
+    if https_addrs.is_empty() {
+        return Ok(None);
+    }
+    let Some(settings) = settings else {
+        return Err(tls::TlsError {
+            what: files_flags.to_string(),
+            reason: "a TLS key and certificate must be provided for https:// listen URLs"
+                .to_string(),
+        }
+        .into());
+    };
+    let hosts: Vec<String> = advertised
+        .iter()
+        .filter_map(|u| url::Url::parse(u).ok())
+        .filter_map(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()))
+        .collect();
+    Ok(Some(Arc::new(tls::ServerTls::new(settings, &hosts)?)))
 }
 
 /// The largest peer message: a Raft snapshot carries the whole state machine, so the bound

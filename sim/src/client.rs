@@ -48,6 +48,7 @@ impl Connection {
         let options = ConnectOptions {
             dial_timeout: Some(DIAL_TIMEOUT),
             request_timeout: Some(REQUEST_TIMEOUT),
+            tls: None,
         };
         match Client::connect_with(&[endpoint], options).await {
             Ok(client) => {

@@ -134,6 +134,7 @@ async fn read_everything(endpoints: &[String], revision: i64) -> Result<Vec<Answ
         let options = ConnectOptions {
             dial_timeout: Some(Duration::from_secs(1)),
             request_timeout: Some(Duration::from_secs(10)),
+            tls: None,
         };
         let client = Client::connect_with(std::slice::from_ref(endpoint), options)
             .await

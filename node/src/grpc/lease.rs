@@ -11,6 +11,7 @@
 //! error, as etcd.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::api::cairnpb::ForwardTimeToLiveResponse;
@@ -27,6 +28,7 @@ use tonic::{Request as GrpcRequest, Response as GrpcResponse, Status, Streaming}
 
 use super::pb::lease_server::Lease;
 use super::status::{from_core, from_server};
+use crate::config::TlsSettings;
 use crate::peer::LeaderClient;
 use crate::server::{Handle, ServerError};
 
@@ -55,9 +57,10 @@ enum Primary {
 }
 
 impl LeaseService {
-    /// A Lease service answering through `handle`.
-    pub fn new(handle: Handle) -> Self {
-        let leader_client = LeaderClient::new(handle.identity().cluster_id);
+    /// A Lease service answering through `handle`, reaching the leader over the peer URLs
+    /// with `peer_tls` when they are `https://`.
+    pub fn new(handle: Handle, peer_tls: Option<Arc<TlsSettings>>) -> Self {
+        let leader_client = LeaderClient::new(handle.identity().cluster_id, peer_tls);
         LeaseService {
             handle,
             leader_client,

@@ -55,8 +55,9 @@ pub async fn serve_clients(
     handle: Handle,
     addr: SocketAddr,
     config: crate::config::Config,
+    tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (max_request_bytes, max_txn_ops) = (config.max_request_bytes, config.max_txn_ops);
     let watch_config = watch::WatchConfig::from_config(&config);
     let max_decoding = max_request_bytes + GRPC_OVERHEAD_BYTES;
@@ -76,8 +77,11 @@ pub async fn serve_clients(
         config.initial_cluster_token.clone(),
     ))
     .max_decoding_message_size(max_decoding);
-    let lease = pb::lease_server::LeaseServer::new(lease::LeaseService::new(handle.clone()))
-        .max_decoding_message_size(max_decoding);
+    let lease = pb::lease_server::LeaseServer::new(lease::LeaseService::new(
+        handle.clone(),
+        config.peer_tls.clone().map(std::sync::Arc::new),
+    ))
+    .max_decoding_message_size(max_decoding);
     // Watch streams never end by themselves: they end when `stop` turns true, so that the
     // server can shut down.
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -94,12 +98,11 @@ pub async fn serve_clients(
     };
     // Auth, Election and Lock are not registered yet: tonic answers `Unimplemented` for a
     // service it does not serve.
-    tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .add_service(kv)
         .add_service(maintenance)
         .add_service(cluster)
         .add_service(lease)
-        .add_service(watch)
-        .serve_with_shutdown(addr, shutdown)
-        .await
+        .add_service(watch);
+    crate::tls::serve(router, addr, tls, shutdown).await
 }

@@ -10,7 +10,9 @@ use cairn_core::api::cairnpb::{
     ForwardRenewRequest, ForwardTimeToLiveRequest, ForwardTimeToLiveResponse,
 };
 use tonic::Status;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
+
+use crate::config::TlsSettings;
 
 use super::pb::raft_client::RaftClient;
 
@@ -22,14 +24,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Clone, Default)]
 pub struct LeaderClient {
     cluster_id: u64,
+    tls: Option<Arc<TlsSettings>>,
     channels: Arc<Mutex<BTreeMap<String, Channel>>>,
 }
 
 impl LeaderClient {
-    /// A client forwarding on behalf of a member of `cluster_id`.
-    pub fn new(cluster_id: u64) -> Self {
+    /// A client forwarding on behalf of a member of `cluster_id`, dialling `https://` peer
+    /// URLs with `tls`.
+    pub fn new(cluster_id: u64, tls: Option<Arc<TlsSettings>>) -> Self {
         LeaderClient {
             cluster_id,
+            tls,
             channels: Arc::default(),
         }
     }
@@ -67,7 +72,7 @@ impl LeaderClient {
         let channel = match cached {
             Some(channel) => channel,
             None => {
-                let endpoint = Endpoint::from_shared(url.to_owned())
+                let endpoint = crate::tls::peer_endpoint(url, self.tls.as_deref())
                     .map_err(|e| Status::unavailable(format!("bad peer URL {url}: {e}")))?
                     .connect_timeout(CONNECT_TIMEOUT);
                 let channel = endpoint.connect().await.map_err(|e| {

@@ -5,8 +5,12 @@ use std::time::Duration;
 use cairn_core::api::cairnpb::RaftBatch;
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
+use std::sync::Arc;
 use tokio::sync::mpsc;
-use tonic::transport::{Channel, Endpoint};
+
+use tonic::transport::Channel;
+
+use crate::config::TlsSettings;
 
 use super::pb::raft_client::RaftClient;
 use super::{MAX_MESSAGES_PER_BATCH, snapshot};
@@ -32,6 +36,7 @@ pub(super) struct Link {
     to: u64,
     url: String,
     max_message_bytes: usize,
+    tls: Option<Arc<TlsSettings>>,
     feedback: mpsc::UnboundedSender<PeerFeedback>,
     client: Option<RaftClient<Channel>>,
     backoff: Duration,
@@ -44,6 +49,7 @@ impl Link {
         to: u64,
         url: String,
         max_message_bytes: usize,
+        tls: Option<Arc<TlsSettings>>,
         feedback: mpsc::UnboundedSender<PeerFeedback>,
     ) -> Link {
         Link {
@@ -52,6 +58,7 @@ impl Link {
             to,
             url,
             max_message_bytes,
+            tls,
             feedback,
             client: None,
             backoff: MIN_BACKOFF,
@@ -101,13 +108,14 @@ impl Link {
             from: self.from,
             to: self.to,
         };
-        let (url, max, feedback) = (
+        let (url, max, feedback, tls) = (
             self.url.clone(),
             self.max_message_bytes,
             self.feedback.clone(),
+            self.tls.clone(),
         );
         async move {
-            let delivered = snapshot::send(route, url, message, max).await;
+            let delivered = snapshot::send(route, url, message, max, tls.as_deref()).await;
             if !delivered {
                 let _ = feedback.send(PeerFeedback::Unreachable(route.to));
             }
@@ -151,9 +159,13 @@ impl Link {
 
     async fn connect(&mut self) -> Option<&mut RaftClient<Channel>> {
         if self.client.is_none() {
-            let endpoint = Endpoint::from_shared(self.url.clone())
-                .ok()?
-                .connect_timeout(SEND_TIMEOUT);
+            let endpoint = match crate::tls::peer_endpoint(&self.url, self.tls.as_deref()) {
+                Ok(endpoint) => endpoint.connect_timeout(SEND_TIMEOUT),
+                Err(e) => {
+                    tracing::warn!(url = %self.url, error = %e, "cannot dial peer");
+                    return None;
+                }
+            };
             match endpoint.connect().await {
                 Ok(channel) => {
                     let client = RaftClient::new(channel)

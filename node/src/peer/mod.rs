@@ -226,20 +226,19 @@ fn check_snapshot(message: &Message, from: u64) -> Result<(), Status> {
     })
 }
 
-/// Serves the peer protocol on `addr` until `shutdown` completes.
+/// Serves the peer protocol on `addr` (with `tls` if given) until `shutdown` completes.
 pub async fn serve_peers(
     service: PeerService,
     addr: SocketAddr,
     max_message_bytes: usize,
+    tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let server = pb::raft_server::RaftServer::new(service)
         .max_decoding_message_size(max_message_bytes)
         .max_encoding_message_size(max_message_bytes);
-    tonic::transport::Server::builder()
-        .add_service(server)
-        .serve_with_shutdown(addr, shutdown)
-        .await
+    let router = tonic::transport::Server::builder().add_service(server);
+    crate::tls::serve(router, addr, tls, shutdown).await
 }
 
 /// The outbound side: one queue and sender task per remote member.
@@ -247,6 +246,7 @@ pub struct Peers {
     cluster_id: u64,
     self_id: u64,
     max_message_bytes: usize,
+    tls: Option<std::sync::Arc<crate::config::TlsSettings>>,
     feedback: mpsc::UnboundedSender<PeerFeedback>,
     links: BTreeMap<u64, (String, mpsc::Sender<Message>)>,
 }
@@ -259,12 +259,14 @@ impl Peers {
         self_id: u64,
         members: &[(u64, String)],
         max_message_bytes: usize,
+        tls: Option<std::sync::Arc<crate::config::TlsSettings>>,
         feedback: mpsc::UnboundedSender<PeerFeedback>,
     ) -> Peers {
         let mut peers = Peers {
             cluster_id,
             self_id,
             max_message_bytes,
+            tls,
             feedback,
             links: BTreeMap::new(),
         };
@@ -293,6 +295,7 @@ impl Peers {
                 id,
                 url.clone(),
                 self.max_message_bytes,
+                self.tls.clone(),
                 self.feedback.clone(),
             );
             tokio::spawn(link.run(rx));

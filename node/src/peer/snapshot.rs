@@ -16,7 +16,8 @@ use std::time::Duration;
 use cairn_core::api::cairnpb::SnapshotChunk;
 use protobuf::Message as _;
 use raft::eraftpb::Message;
-use tonic::transport::Endpoint;
+
+use crate::config::TlsSettings;
 use tonic::{Status, Streaming};
 
 use super::pb::raft_client::RaftClient;
@@ -65,6 +66,7 @@ pub(super) async fn send(
     url: String,
     message: Message,
     max_message_bytes: usize,
+    tls: Option<&TlsSettings>,
 ) -> bool {
     #[cfg(madsim)]
     if super::sim_faults::lose_snapshot() {
@@ -74,7 +76,7 @@ pub(super) async fn send(
     let mib = pieces.iter().map(|c| c.data.len()).sum::<usize>() / (1024 * 1024);
     let timeout = BASE_TIMEOUT + TIMEOUT_PER_MIB * u32::try_from(mib).unwrap_or(u32::MAX);
     let attempt = async {
-        let endpoint = Endpoint::from_shared(url.clone())
+        let endpoint = crate::tls::peer_endpoint(&url, tls)
             .ok()?
             .connect_timeout(BASE_TIMEOUT);
         let channel = endpoint.connect().await.ok()?;

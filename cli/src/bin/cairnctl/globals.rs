@@ -25,6 +25,8 @@ pub struct Globals {
     pub dial_timeout: GoDuration,
     /// `--command-timeout`.
     pub command_timeout: GoDuration,
+    /// `--cacert`, `--cert`, `--key`: `Some` when any is given.
+    pub tls: Option<cairn_client::TlsOptions>,
 }
 
 impl Globals {
@@ -42,7 +44,17 @@ impl Globals {
             hex: values.bool("hex"),
             dial_timeout: values.duration("dial-timeout"),
             command_timeout: values.duration("command-timeout"),
+            tls: tls_options(values),
         })
+    }
+
+    /// How to dial the endpoints.
+    pub fn connect_options(&self) -> cairn_client::ConnectOptions {
+        cairn_client::ConnectOptions {
+            dial_timeout: self.dial_timeout(),
+            request_timeout: None,
+            tls: self.tls.clone(),
+        }
     }
 
     /// `--command-timeout` as a std duration.
@@ -58,7 +70,7 @@ impl Globals {
 
 /// Flags etcdctl accepts that cairnctl cannot honour yet.
 fn refuse_unsupported(values: &FlagValues) -> Result<(), CliError> {
-    let set_strings = ["cacert", "cert", "key", "user", "password", "discovery-srv"];
+    let set_strings = ["user", "password", "discovery-srv"];
     for name in set_strings {
         if !values.str(name).is_empty() {
             return Err(unsupported(name));
@@ -67,10 +79,21 @@ fn refuse_unsupported(values: &FlagValues) -> Result<(), CliError> {
     if values.bool("insecure-skip-tls-verify") {
         return Err(unsupported("insecure-skip-tls-verify"));
     }
-    if !values.bool("insecure-transport") {
-        return Err(unsupported("insecure-transport=false"));
-    }
     Ok(())
+}
+
+/// The TLS files given, if any (etcdctl dials with TLS as soon as one is).
+fn tls_options(values: &FlagValues) -> Option<cairn_client::TlsOptions> {
+    let path = |name: &str| {
+        let value = values.str(name);
+        (!value.is_empty()).then(|| std::path::PathBuf::from(value))
+    };
+    let options = cairn_client::TlsOptions {
+        ca_file: path("cacert"),
+        cert_file: path("cert"),
+        key_file: path("key"),
+    };
+    (options != cairn_client::TlsOptions::default()).then_some(options)
 }
 
 fn unsupported(flag: &str) -> CliError {

@@ -74,7 +74,7 @@ impl Session {
     ) -> Result<Session, CliError> {
         let target = go_log::balancer_target(&globals.endpoints);
         let deadline = Instant::now() + globals.command_timeout();
-        match connect_until(&globals.endpoints, globals.dial_timeout(), deadline).await {
+        match connect_until(&globals.endpoints, globals.connect_options(), deadline).await {
             Ok(client) => Ok(Session {
                 client,
                 printer,
@@ -204,14 +204,11 @@ pub async fn within<T>(
 /// [`REDIAL_INTERVAL_MS`] until `deadline`.
 pub async fn connect_until(
     endpoints: &[String],
-    dial_timeout: Option<Duration>,
+    options: ConnectOptions,
     deadline: Instant,
 ) -> Result<Client, ClientError> {
     loop {
-        let options = ConnectOptions {
-            dial_timeout,
-            request_timeout: None,
-        };
+        let options = options.clone();
         let error = match within(deadline, Client::connect_with(endpoints, options)).await {
             Ok(client) => return Ok(client),
             Err(error @ ClientError::Unreachable { .. }) => error,

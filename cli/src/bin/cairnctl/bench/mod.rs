@@ -54,6 +54,8 @@ pub struct BenchOptions {
     pub target_leader: bool,
     /// `--dial-timeout`.
     pub dial_timeout: Option<Duration>,
+    /// `--cacert`, `--cert`, `--key`.
+    pub tls: Option<cairn_client::TlsOptions>,
 }
 
 impl BenchOptions {
@@ -80,6 +82,7 @@ impl BenchOptions {
             precise: values.bool("precise"),
             target_leader: values.bool("target-leader"),
             dial_timeout: globals.dial_timeout(),
+            tls: globals.tls.clone(),
             endpoints: globals.endpoints,
             json,
         })

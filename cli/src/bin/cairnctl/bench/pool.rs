@@ -22,6 +22,7 @@ impl Pool {
         let connect = ConnectOptions {
             dial_timeout: options.dial_timeout,
             request_timeout: None,
+            tls: options.tls.clone(),
         };
         let endpoints = match options.target_leader {
             true => leader_endpoints(&options.endpoints, &connect).await?,

@@ -145,7 +145,7 @@ async fn connect_one(
     globals: &Globals,
     deadline: Instant,
 ) -> Result<Client, ClientError> {
-    session::connect_until(&[endpoint.to_string()], globals.dial_timeout(), deadline).await
+    session::connect_until(&[endpoint.to_string()], globals.connect_options(), deadline).await
 }
 
 /// The outcome of a call that never found a connection: a malformed endpoint is reported
