@@ -258,7 +258,7 @@ impl Mutex {
     /// the header of the answer that gave the lock (clientv3's `Mutex.Header`).
     pub async fn wait(&self, client: &Client) -> Result<ResponseHeader, ConcurrencyError> {
         if let Some(header) = &self.owner {
-            return Ok(header.clone());
+            return Ok(*header);
         }
         wait_deletes(client, &self.prefix, self.revision - 1).await
     }
@@ -425,7 +425,7 @@ async fn first_put(
         if let Some((_, kv)) = put {
             let header = ResponseHeader {
                 revision: kv.mod_revision,
-                ..events.header.clone()
+                ..events.header
             };
             return Some((header, kv.clone()));
         }
@@ -456,11 +456,7 @@ async fn follow(
             if kind == EventType::Delete {
                 return true;
             }
-            if out
-                .send(leader_response(events.header.clone(), kv))
-                .await
-                .is_err()
-            {
+            if out.send(leader_response(events.header, kv)).await.is_err() {
                 return false;
             }
         }

@@ -113,17 +113,6 @@ impl LocalClient {
             pending,
         }
     }
-
-    /// Whether the member is shutting down.
-    pub fn stopping(&self) -> bool {
-        *self.stop.borrow()
-    }
-
-    /// Completes when the member starts shutting down.
-    pub async fn stopped(&self) {
-        let mut stop = self.stop.clone();
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    }
 }
 
 /// One watcher of a [`LocalClient`].
