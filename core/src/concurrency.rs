@@ -140,10 +140,12 @@ pub fn proclaim(key: &[u8], revision: i64, value: &[u8], lease: i64) -> TxnReque
 /// at `revision`.
 pub fn resign(key: &[u8], revision: i64) -> TxnRequest {
     let delete = RequestOp {
-        request: Some(request_op::Request::RequestDeleteRange(DeleteRangeRequest {
-            key: key.to_vec(),
-            ..DeleteRangeRequest::default()
-        })),
+        request: Some(request_op::Request::RequestDeleteRange(
+            DeleteRangeRequest {
+                key: key.to_vec(),
+                ..DeleteRangeRequest::default()
+            },
+        )),
     };
     TxnRequest {
         compare: vec![create_revision_is(key, revision)],
@@ -168,7 +170,11 @@ pub fn lock(key: &[u8], prefix: &[u8], lease: i64) -> TxnRequest {
 pub struct Malformed;
 
 fn range_at(response: &TxnResponse, index: usize) -> Result<&RangeResponse, Malformed> {
-    match response.responses.get(index).and_then(|r| r.response.as_ref()) {
+    match response
+        .responses
+        .get(index)
+        .and_then(|r| r.response.as_ref())
+    {
         Some(response_op::Response::ResponseRange(range)) => Ok(range),
         _ => Err(Malformed),
     }
@@ -262,7 +268,10 @@ mod tests {
 
     #[test]
     fn session_keys_use_gos_signed_hex() {
-        assert_eq!(session_key(b"e/", 0x694d_8c2a_13f0_a01d), b"e/694d8c2a13f0a01d");
+        assert_eq!(
+            session_key(b"e/", 0x694d_8c2a_13f0_a01d),
+            b"e/694d8c2a13f0a01d"
+        );
         assert_eq!(session_key(b"e/", -26), b"e/-1a");
         assert_eq!(session_key(b"/", 0), b"/0");
     }
@@ -280,12 +289,7 @@ mod tests {
         let q = last_created_at_most(b"l/", 7);
         assert_eq!(
             (q.limit, q.max_create_revision, q.sort_order, q.sort_target),
-            (
-                1,
-                7,
-                SortOrder::Descend as i32,
-                SortTarget::Create as i32
-            )
+            (1, 7, SortOrder::Descend as i32, SortTarget::Create as i32)
         );
     }
 
