@@ -14,6 +14,7 @@
 //! `Lease.LeaseKeepAlive`, are [`WatchStream`] and [`KeepAliveStream`].
 
 mod client;
+pub mod concurrency;
 mod endpoint;
 mod error;
 pub mod etcd_error;

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod apply;
 pub mod buggify;
+pub mod concurrency;
 pub mod error;
 pub mod lease;
 pub mod membership;

@@ -2,10 +2,14 @@
 //! node's build script; the same handler code compiles against tonic and madsim-tonic.
 
 pub mod cluster;
+pub mod concurrency;
+pub mod election;
 pub mod kv;
 pub mod lease;
+pub mod lock;
 pub mod maintenance;
 pub mod status;
+pub mod v3client;
 pub mod watch;
 
 use std::future::Future;
@@ -61,13 +65,10 @@ pub async fn serve_clients(
     let (max_request_bytes, max_txn_ops) = (config.max_request_bytes, config.max_txn_ops);
     let watch_config = watch::WatchConfig::from_config(&config);
     let max_decoding = max_request_bytes + GRPC_OVERHEAD_BYTES;
-    let kv = pb::kv_server::KvServer::new(kv::KvService::new(
-        handle.clone(),
-        max_request_bytes,
-        max_txn_ops,
-    ))
-    .max_decoding_message_size(max_decoding)
-    .max_encoding_message_size(usize::MAX);
+    let kv_service = kv::KvService::new(handle.clone(), max_request_bytes, max_txn_ops);
+    let kv = pb::kv_server::KvServer::new(kv_service.clone())
+        .max_decoding_message_size(max_decoding)
+        .max_encoding_message_size(usize::MAX);
     let maintenance = pb::maintenance_server::MaintenanceServer::new(
         maintenance::MaintenanceService::new(handle.clone()),
     )
@@ -77,14 +78,24 @@ pub async fn serve_clients(
         config.initial_cluster_token.clone(),
     ))
     .max_decoding_message_size(max_decoding);
-    let lease = pb::lease_server::LeaseServer::new(lease::LeaseService::new(
+    let lease_service = lease::LeaseService::new(
         handle.clone(),
         config.peer_tls.clone().map(std::sync::Arc::new),
-    ))
-    .max_decoding_message_size(max_decoding);
-    // Watch streams never end by themselves: they end when `stop` turns true, so that the
-    // server can shut down.
+    );
+    let lease = pb::lease_server::LeaseServer::new(lease_service.clone())
+        .max_decoding_message_size(max_decoding);
+    // Watch streams, observers and blocked campaigns and locks never end by themselves:
+    // they end when `stop` turns true, so that the server can shut down.
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    // Election and Lock are built on the member's own KV, Lease and Watch (etcd's v3client).
+    let local =
+        v3client::LocalClient::new(handle.clone(), kv_service, lease_service, stopped.clone());
+    let election = election_pb::election_server::ElectionServer::new(
+        election::ElectionService::new(handle.clone(), local.clone()),
+    )
+    .max_decoding_message_size(max_decoding);
+    let lock = lock_pb::lock_server::LockServer::new(lock::LockService::new(handle.clone(), local))
+        .max_decoding_message_size(max_decoding);
     let watch = pb::watch_server::WatchServer::new(watch::WatchService::new(
         handle.clone(),
         watch_config,
@@ -96,13 +107,15 @@ pub async fn serve_clients(
         shutdown.await;
         let _ = stop.send(true);
     };
-    // Auth, Election and Lock are not registered yet: tonic answers `Unimplemented` for a
-    // service it does not serve.
+    // Auth is not registered yet: tonic answers `Unimplemented` for a service it does not
+    // serve.
     let router = tonic::transport::Server::builder()
         .add_service(kv)
         .add_service(maintenance)
         .add_service(cluster)
         .add_service(lease)
-        .add_service(watch);
+        .add_service(watch)
+        .add_service(election)
+        .add_service(lock);
     crate::tls::serve(router, addr, tls, shutdown).await
 }

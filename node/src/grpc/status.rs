@@ -5,6 +5,7 @@
 use cairn_core::Error;
 use tonic::{Code, Status};
 
+use super::concurrency::RecipeError;
 use crate::server::{MembershipError, ServerError};
 
 /// The gRPC status etcd answers for a state-machine error.
@@ -52,6 +53,29 @@ pub fn from_server(error: &ServerError) -> Status {
     }
 }
 
+/// The gRPC status etcd's election and lock servers answer for an error of their own: a
+/// plain Go error, which gRPC sends as `Unknown`.
+pub fn from_recipe(error: &RecipeError) -> Status {
+    let code = match error {
+        RecipeError::NotLeader | RecipeError::NoLeader | RecipeError::MissingLeaderKey => {
+            Code::Unknown
+        }
+        RecipeError::Malformed(_) => Code::Internal,
+    };
+    Status::new(code, error.to_string())
+}
+
+/// A status as etcd's election and lock servers pass it on from their in-process client:
+/// clientv3's `toErr` turns each error etcd knows by its message (all of [`from_core`]'s and
+/// [`from_server`]'s but an internal failure) into a plain Go error, which gRPC sends as
+/// `Unknown` with the same message.
+pub fn through_client(status: Status) -> Status {
+    match status.code() {
+        Code::Internal => status,
+        _ => Status::new(Code::Unknown, status.message()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +95,22 @@ mod tests {
         let s = from_server(&ServerError::Timeout);
         assert_eq!(s.code(), Code::Unavailable);
         assert_eq!(s.message(), "etcdserver: request timed out");
+    }
+
+    #[test]
+    fn election_errors_are_unknown_with_etcds_messages() {
+        let not_leader = from_recipe(&RecipeError::NotLeader);
+        assert_eq!(
+            (not_leader.code(), not_leader.message()),
+            (Code::Unknown, "election: not leader")
+        );
+        let missing = from_recipe(&RecipeError::MissingLeaderKey);
+        assert_eq!(missing.message(), "\"leader\" field must be provided");
+        let lease = through_client(from_core(&Error::LeaseNotFound));
+        assert_eq!(
+            (lease.code(), lease.message()),
+            (Code::Unknown, "etcdserver: requested lease not found")
+        );
     }
 
     #[test]

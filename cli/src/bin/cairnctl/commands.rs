@@ -63,6 +63,10 @@ pub enum CommandId {
     LeaseKeepAlive,
     /// `watch`.
     Watch,
+    /// `elect`.
+    Elect,
+    /// `lock`.
+    Lock,
     /// `version`.
     Version,
     /// `bench put`.
@@ -310,11 +314,15 @@ static ROOT_CHILDREN: [Command; 25] = [
         "Defragments the storage of the etcd members with given endpoints",
     ),
     DEL,
-    not_yet(
-        "elect",
-        "elect <election-name> [proposal]",
-        "Observes and participates in leader election",
-    ),
+    Command {
+        flags: &[FlagDef::bool("listen", "observation mode").short('l')],
+        ..run(
+            "elect",
+            "elect <election-name> [proposal]",
+            "Observes and participates in leader election",
+            CommandId::Elect,
+        )
+    },
     Command {
         persistent: &[FlagDef::bool(
             "cluster",
@@ -339,11 +347,15 @@ static ROOT_CHILDREN: [Command; 25] = [
         "Lease related commands",
         &LEASE_CHILDREN,
     ),
-    not_yet(
-        "lock",
-        "lock <lockname> [exec-command arg1 arg2 ...]",
-        "Acquires a named lock",
-    ),
+    Command {
+        flags: &[FlagDef::int64("ttl", "timeout for session").default_to("10")],
+        ..run(
+            "lock",
+            "lock <lockname> [exec-command arg1 arg2 ...]",
+            "Acquires a named lock",
+            CommandId::Lock,
+        )
+    },
     not_yet(
         "make-mirror",
         "make-mirror [options] <destination>",

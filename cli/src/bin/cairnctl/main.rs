@@ -29,6 +29,7 @@ mod globals;
 mod go_duration;
 mod go_log;
 mod go_strconv;
+mod interrupt;
 mod output;
 mod session;
 mod tabwriter;

@@ -4,9 +4,11 @@
 
 pub mod compaction;
 pub mod del;
+pub mod elect;
 pub mod endpoint;
 pub mod get;
 pub mod lease;
+pub mod lock;
 pub mod member;
 pub mod move_leader;
 pub mod put;
@@ -48,6 +50,8 @@ pub async fn run(
         CommandId::LeaseList => lease::list(invocation, env, console).await,
         CommandId::LeaseKeepAlive => lease::keep_alive(invocation, env, console).await,
         CommandId::Watch => watch::run(invocation, env, console).await,
+        CommandId::Elect => elect::run(invocation, env, console).await,
+        CommandId::Lock => lock::run(invocation, env, console).await,
         CommandId::Version => {
             version::run(console);
             Ok(())
