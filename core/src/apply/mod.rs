@@ -137,6 +137,11 @@ impl StateMachine {
         self.engine.size_bytes()
     }
 
+    /// Defragments the storage engine (`Maintenance.Defragment`); blocks until done.
+    pub fn defragment(&self) -> Result<(), StorageError> {
+        self.engine.defragment()
+    }
+
     /// The active alarms of type `alarm` (`NONE`: all), in (type, member id) order.
     pub fn alarms(&self, alarm: AlarmType) -> Vec<AlarmMember> {
         self.read().alarms.list(alarm as i32)

@@ -189,4 +189,11 @@ pub trait Engine: Send + Sync {
 
     /// Approximate bytes on disk (for `Status.dbSize`).
     fn size_bytes(&self) -> u64;
+
+    /// Gives the space of deleted and overwritten data back to the file system
+    /// (`Maintenance.Defragment`); blocks until done. Engines that hold nothing dead (the
+    /// in-memory one) have nothing to do.
+    fn defragment(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
