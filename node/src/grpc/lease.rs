@@ -24,6 +24,7 @@ use futures::Stream;
 use tonic::{Request as GrpcRequest, Response as GrpcResponse, Status, Streaming};
 
 use super::pb::lease_server::Lease;
+use super::quota::Quota;
 use super::status::{from_core, from_server};
 use crate::server::{Handle, ServerError};
 
@@ -40,12 +41,24 @@ pub type KeepAliveStream =
 #[derive(Clone)]
 pub struct LeaseService {
     handle: Handle,
+    quota: Quota,
 }
 
 impl LeaseService {
     /// A Lease service answering through `handle`.
     pub fn new(handle: Handle) -> Self {
-        LeaseService { handle }
+        LeaseService {
+            quota: Quota::new(handle.clone(), 0),
+            handle,
+        }
+    }
+
+    /// The same service with `--quota-backend-bytes` `quota_bytes` (0: etcd's default).
+    pub fn with_quota(self, quota_bytes: i64) -> Self {
+        LeaseService {
+            quota: Quota::new(self.handle.clone(), quota_bytes),
+            ..self
+        }
     }
 
     async fn propose(&self, request: Request) -> Result<Applied, Status> {
@@ -225,6 +238,9 @@ impl Lease for LeaseService {
         request: GrpcRequest<LeaseGrantRequest>,
     ) -> Result<GrpcResponse<LeaseGrantResponse>, Status> {
         super::require_leader(&self.handle, &request)?;
+        self.quota
+            .check(cairn_core::apply::quota::LEASE_OVERHEAD_BYTES)
+            .await?;
         self.wait_for_promotion_if_leader().await;
         match self
             .propose(Request::LeaseGrant(request.into_inner()))

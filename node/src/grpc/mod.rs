@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod kv;
 pub mod lease;
 pub mod maintenance;
+pub mod quota;
 pub mod status;
 pub mod watch;
 
@@ -60,11 +61,10 @@ pub async fn serve_clients(
     let (max_request_bytes, max_txn_ops) = (config.max_request_bytes, config.max_txn_ops);
     let watch_config = watch::WatchConfig::from_config(&config);
     let max_decoding = max_request_bytes + GRPC_OVERHEAD_BYTES;
-    let kv = pb::kv_server::KvServer::new(kv::KvService::new(
-        handle.clone(),
-        max_request_bytes,
-        max_txn_ops,
-    ))
+    let kv = pb::kv_server::KvServer::new(
+        kv::KvService::new(handle.clone(), max_request_bytes, max_txn_ops)
+            .with_quota(config.quota_backend_bytes),
+    )
     .max_decoding_message_size(max_decoding)
     .max_encoding_message_size(usize::MAX);
     let maintenance = pb::maintenance_server::MaintenanceServer::new(
@@ -76,8 +76,10 @@ pub async fn serve_clients(
         config.initial_cluster_token.clone(),
     ))
     .max_decoding_message_size(max_decoding);
-    let lease = pb::lease_server::LeaseServer::new(lease::LeaseService::new(handle.clone()))
-        .max_decoding_message_size(max_decoding);
+    let lease = pb::lease_server::LeaseServer::new(
+        lease::LeaseService::new(handle.clone()).with_quota(config.quota_backend_bytes),
+    )
+    .max_decoding_message_size(max_decoding);
     // Watch streams never end by themselves: they end when `stop` turns true, so that the
     // server can shut down.
     let (stop, stopped) = tokio::sync::watch::channel(false);
