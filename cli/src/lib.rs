@@ -23,7 +23,7 @@ mod stream;
 pub use client::{Client, ConnectOptions};
 pub use endpoint::{EndpointError, endpoint_uri};
 pub use error::{ClientError, go_code_name, go_status_text};
-pub use stream::{KeepAliveStream, WatchStream};
+pub use stream::{KeepAliveStream, SnapshotStream, WatchStream};
 pub use tonic::Code;
 
 /// etcd's wire messages (re-exported from cairn-core).
