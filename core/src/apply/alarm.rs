@@ -204,7 +204,7 @@ mod tests {
         );
         assert!(alarms.is_active(AlarmType::Nospace));
         let off = request(AlarmAction::Deactivate, 7, AlarmType::Nospace);
-        assert_eq!(apply(&engine, &mut alarms, off.clone()).len(), 1);
+        assert_eq!(apply(&engine, &mut alarms, off).len(), 1);
         assert!(apply(&engine, &mut alarms, off).is_empty());
         assert!(!alarms.is_active(AlarmType::Nospace));
         assert_eq!(Alarms::open(&engine).unwrap(), Alarms::default());

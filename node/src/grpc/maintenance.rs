@@ -46,6 +46,26 @@ fn alarm_text(alarm: &AlarmMember) -> String {
     )
 }
 
+/// Runs the storage engine's defragmentation on a blocking thread: it takes as long as
+/// rewriting the whole database.
+#[cfg(not(madsim))]
+async fn defragment_off_the_runtime(
+    handle: Handle,
+) -> Result<Result<(), cairn_core::storage::StorageError>, Status> {
+    tokio::task::spawn_blocking(move || handle.state_machine().defragment())
+        .await
+        .map_err(|e| Status::internal(format!("defragment did not finish: {e}")))
+}
+
+/// In simulation the engine is the in-memory one, whose defragmentation does nothing, and
+/// madsim allows no blocking threads.
+#[cfg(madsim)]
+async fn defragment_off_the_runtime(
+    handle: Handle,
+) -> Result<Result<(), cairn_core::storage::StorageError>, Status> {
+    Ok(handle.state_machine().defragment())
+}
+
 /// Bytes per `SnapshotResponse` (etcd sends 32 KiB blobs).
 const SNAPSHOT_CHUNK_BYTES: usize = 32 * 1024;
 
@@ -76,9 +96,7 @@ impl Maintenance for MaintenanceService {
         let handle = self.handle.clone();
         let before = handle.state_machine().size_bytes();
         tracing::info!(size_bytes = before, "starting defragment");
-        let done = tokio::task::spawn_blocking(move || handle.state_machine().defragment())
-            .await
-            .map_err(|e| Status::internal(format!("defragment did not finish: {e}")))?;
+        let done = defragment_off_the_runtime(handle).await?;
         done.map_err(|e| {
             tracing::warn!(error = %e, "failed to defragment");
             Status::internal(e.to_string())
