@@ -432,6 +432,7 @@ const SCENARIO: &[Step] = &[
     step(&["alarm", "disarm", "extra"]),
     step(&["defrag"]),
     step(&["snapshot", "save"]),
+    step(&["snapshot", "save", "/nonexistent/cairn-test.db"]),
     step(&["snapshot", "status"]),
     step(&["snapshot", "status", "/nonexistent/cairn-test.db"]),
     step(&["snapshot", "restore"]),

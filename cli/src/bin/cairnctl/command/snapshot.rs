@@ -96,7 +96,7 @@ async fn download(
         .create(true)
         .truncate(true)
         .open(part)
-        .map_err(|e| format!("could not open {part} ({})", io_text(&e)))?;
+        .map_err(|e| format!("could not open {part} (open {part}: {})", io_text(&e)))?;
     console.err(&go_log::zap_info(
         &caller(119),
         "created temporary db file",
