@@ -132,9 +132,11 @@ impl StateMachine {
         self.read().mvcc.compacted_revision()
     }
 
-    /// Bytes on disk.
+    /// Bytes the state machine takes in storage (the Raft log excluded), for
+    /// `Status.dbSize` and the backend quota.
     pub fn size_bytes(&self) -> u64 {
-        self.engine.size_bytes()
+        let spaces: Vec<Space> = crate::snapshot::state_machine_spaces().collect();
+        self.engine.size_bytes_of(&spaces)
     }
 
     /// Defragments the storage engine (`Maintenance.Defragment`); blocks until done.

@@ -198,13 +198,25 @@ impl Engine for FjallEngine {
     }
 
     /// The tables of every keyspace plus what the memtables hold (written, not flushed
-    /// yet): the data itself, as etcd's db size is its bolt file. The journal is left out,
-    /// as etcd leaves its WAL out: fjall's `disk_space` counts the active journal at its
-    /// preallocated 64 MiB, which would put every member over a small
-    /// `--quota-backend-bytes` at once, and no defragmentation could shrink it.
+    /// yet). The journal is left out, as etcd leaves its WAL out of its db size: fjall's
+    /// own `disk_space` counts the active journal at its preallocated 64 MiB, which would
+    /// put every member over a small `--quota-backend-bytes` at once, and no
+    /// defragmentation could shrink it.
     fn size_bytes(&self) -> u64 {
-        let tables: u64 = self.keyspaces.iter().map(Keyspace::disk_space).sum();
-        tables + self.db.write_buffer_size()
+        self.size_bytes_of(&Space::ALL)
+    }
+
+    /// The tables and active memtables of `spaces` (a sealed memtable, about to be flushed
+    /// into a table, is not counted meanwhile).
+    fn size_bytes_of(&self, spaces: &[Space]) -> u64 {
+        use fjall::AbstractTree as _;
+        spaces
+            .iter()
+            .map(|space| {
+                let keyspace = self.keyspace(*space);
+                keyspace.disk_space() + keyspace.tree.active_memtable().size()
+            })
+            .sum()
     }
 
     /// Flushes every memtable (so the journals holding them can be dropped), then rewrites
@@ -322,6 +334,20 @@ mod tests {
             engine.get(Space::History, &0u32.to_be_bytes()).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn size_of_some_spaces_leaves_the_others_out() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = FjallEngine::open(dir.path()).expect("open");
+        let mut batch = WriteBatch::new();
+        batch.put(Space::RaftLog, b"entry".to_vec(), vec![1u8; 10_000]);
+        batch.put(Space::History, b"key".to_vec(), vec![2u8; 100]);
+        engine.write(batch, Durability::Sync).expect("write");
+        let history = engine.size_bytes_of(&[Space::History]);
+        assert!(history >= 100, "{history}");
+        assert!(history < 1_000, "{history}");
+        assert!(engine.size_bytes() >= 10_100, "{}", engine.size_bytes());
     }
 
     #[test]
