@@ -21,7 +21,7 @@ use crate::grpc::lease_client::LeaseClient;
 use crate::grpc::maintenance_client::MaintenanceClient;
 use crate::grpc::watch_client::WatchClient;
 use crate::pb::etcdserverpb as pb;
-use crate::stream::{KeepAliveStream, WatchStream};
+use crate::stream::{KeepAliveStream, SnapshotStream, WatchStream};
 use crate::tls::TlsOptions;
 
 /// How [`Client::connect_with`] dials, and how long calls may take.
@@ -175,6 +175,38 @@ impl Client {
     ) -> Result<pb::StatusResponse, ClientError> {
         let mut maintenance = self.maintenance.clone();
         self.call(maintenance.status(request)).await
+    }
+
+    /// `Maintenance.Alarm`: lists, raises or disarms alarms.
+    pub async fn maintenance_alarm(
+        &self,
+        request: pb::AlarmRequest,
+    ) -> Result<pb::AlarmResponse, ClientError> {
+        let mut maintenance = self.maintenance.clone();
+        self.call(maintenance.alarm(request)).await
+    }
+
+    /// `Maintenance.Defragment` of the connected member.
+    pub async fn maintenance_defragment(&self) -> Result<pb::DefragmentResponse, ClientError> {
+        let mut maintenance = self.maintenance.clone();
+        self.call(maintenance.defragment(pb::DefragmentRequest {}))
+            .await
+    }
+
+    /// `Maintenance.Hash` of the connected member's whole stored state.
+    pub async fn maintenance_hash(&self) -> Result<pb::HashResponse, ClientError> {
+        let mut maintenance = self.maintenance.clone();
+        self.call(maintenance.hash(pb::HashRequest {})).await
+    }
+
+    /// `Maintenance.Snapshot`: starts downloading the connected member's snapshot. The
+    /// request timeout bounds opening the stream, not reading it.
+    pub async fn maintenance_snapshot(&self) -> Result<SnapshotStream, ClientError> {
+        let mut maintenance = self.maintenance.clone();
+        let responses = self
+            .call(maintenance.snapshot(pb::SnapshotRequest {}))
+            .await?;
+        Ok(SnapshotStream::new(responses))
     }
 
     /// `Cluster.MemberList`: the cluster's members as the connected member knows them.

@@ -25,7 +25,7 @@ mod tls;
 pub use client::{Client, ConnectOptions};
 pub use endpoint::{EndpointError, endpoint_uri};
 pub use error::{ClientError, go_code_name, go_status_text};
-pub use stream::{KeepAliveStream, WatchStream};
+pub use stream::{KeepAliveStream, SnapshotStream, WatchStream};
 pub use tls::TlsOptions;
 pub use tonic::Code;
 

@@ -4,7 +4,8 @@
 //! [`STREAM_REQUEST_QUEUE_LEN`] requests, so a caller that sends faster than the transport
 //! drains waits instead of growing memory. Dropping a handle ends the stream. Sending takes
 //! `&mut self` like reading: a handle is used by one task at a time (the simulated
-//! transport's response stream is `Send` but not `Sync`).
+//! transport's response stream is `Send` but not `Sync`). [`SnapshotStream`] reads the
+//! server-streaming `Maintenance.Snapshot`.
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -105,5 +106,22 @@ impl KeepAliveStream {
     /// The next answer; `None` once the server has ended the stream.
     pub async fn message(&mut self) -> Result<Option<pb::LeaseKeepAliveResponse>, ClientError> {
         next(&mut self.responses).await
+    }
+}
+
+/// A `Maintenance.Snapshot` download: the snapshot's bytes, in order, one chunk at a time.
+#[derive(Debug)]
+pub struct SnapshotStream {
+    responses: Streaming<pb::SnapshotResponse>,
+}
+
+impl SnapshotStream {
+    pub(crate) fn new(responses: Streaming<pb::SnapshotResponse>) -> SnapshotStream {
+        SnapshotStream { responses }
+    }
+
+    /// The next chunk of bytes; `None` once the server has sent the whole snapshot.
+    pub async fn chunk(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
+        Ok(next(&mut self.responses).await?.map(|r| r.blob))
     }
 }

@@ -424,6 +424,32 @@ const SCENARIO: &[Step] = &[
     bare(&["lease", "keep-alive", "--help"]),
     bare(&["member", "add", "--help"]),
     bare(&["move-leader", "--help"]),
+    // operations
+    step(&["alarm", "list"]),
+    step(&["alarm", "list", "-w", "json"]),
+    step(&["alarm", "list", "extra"]),
+    step(&["alarm", "disarm"]),
+    step(&["alarm", "disarm", "extra"]),
+    step(&["defrag"]),
+    step(&["snapshot", "save"]),
+    step(&["snapshot", "save", "/nonexistent/cairn-test.db"]),
+    step(&["snapshot", "status"]),
+    step(&["snapshot", "status", "/nonexistent/cairn-test.db"]),
+    step(&["snapshot", "restore"]),
+    step(&[
+        "snapshot",
+        "restore",
+        "/nonexistent/cairn-test.db",
+        "--name",
+        "zz",
+    ]),
+    bare(&["alarm"]),
+    bare(&["alarm", "list", "--help"]),
+    bare(&["defrag", "--help"]),
+    bare(&["snapshot"]),
+    bare(&["snapshot", "save", "--help"]),
+    bare(&["snapshot", "status", "--help"]),
+    bare(&["snapshot", "restore", "--help"]),
 ];
 
 #[test]

@@ -50,6 +50,13 @@ pub enum Error {
     /// forward them to the leader, as etcd's `LeaseRenew`/`LeaseTimeToLive` do).
     #[error("etcdserver: not leader")]
     NotLeader,
+    /// A write that needs space while the NOSPACE alarm is active, or that would take the
+    /// backend past `--quota-backend-bytes` (etcd's `ErrNoSpace`).
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
+    /// A write while the CORRUPT alarm is active (etcd's `ErrCorrupt`).
+    #[error("etcdserver: corrupt cluster")]
+    Corrupt,
     /// The storage engine failed; the request may or may not have been applied.
     #[error("etcdserver: storage failure: {0}")]
     Storage(String),

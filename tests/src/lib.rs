@@ -103,6 +103,16 @@ impl Server {
         format!("http://127.0.0.1:{}", self.peer_port)
     }
 
+    /// The member's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The member's data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// The client endpoint, `127.0.0.1:port`.
     pub fn endpoint(&self) -> String {
         format!("127.0.0.1:{}", self.client_port)
@@ -270,6 +280,19 @@ impl Cluster {
     /// Starts `size` members with `extra_args` on every command line and waits until every
     /// one serves.
     pub fn start_with(kind: Kind, size: usize, extra_args: &[&str]) -> Cluster {
+        let mut cluster = Cluster::plan_with(kind, size, "cairn-test", extra_args);
+        cluster.start_planned();
+        cluster
+    }
+
+    /// Chooses names, ports and data dirs for `size` members of a cluster with `token`,
+    /// without starting them (to prepare their data dirs first, e.g. by a restore).
+    pub fn plan(kind: Kind, size: usize, token: &str) -> Cluster {
+        Cluster::plan_with(kind, size, token, &[])
+    }
+
+    /// Like [`Cluster::plan`], with `extra_args` on every command line.
+    pub fn plan_with(kind: Kind, size: usize, token: &str, extra_args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("cluster temp dir");
         let mut members: Vec<Server> = (0..size)
             .map(|i| Server {
@@ -280,25 +303,37 @@ impl Cluster {
                 client_port: free_port(),
                 peer_port: free_port(),
                 initial_cluster: None,
-                extra_args: ["--initial-cluster-token", "cairn-test"]
+                extra_args: ["--initial-cluster-token", token]
                     .iter()
                     .chain(extra_args)
                     .map(|arg| (*arg).to_string())
                     .collect(),
             })
             .collect();
-        let initial: Vec<String> = members
+        let initial = members
             .iter()
             .map(|m| format!("{}={}", m.name, m.peer_url()))
-            .collect();
+            .collect::<Vec<String>>()
+            .join(",");
         for member in &mut members {
-            member.initial_cluster = Some(initial.join(","));
-            member.spawn();
-        }
-        for member in &members {
-            member.wait_until_serving();
+            member.initial_cluster = Some(initial.clone());
         }
         Cluster { members, _dir: dir }
+    }
+
+    /// The `--initial-cluster` value of this cluster.
+    pub fn initial_cluster(&self) -> String {
+        self.members[0].initial_cluster.clone().unwrap_or_default()
+    }
+
+    /// Starts every planned member and waits until every one serves.
+    pub fn start_planned(&mut self) {
+        for member in &mut self.members {
+            member.spawn();
+        }
+        for member in &self.members {
+            member.wait_until_serving();
+        }
     }
 
     /// Adds a member the way etcd documents it: `member add` (as a learner when `learner`),

@@ -11,8 +11,14 @@
 //! Leases (`apply/lease.rs`): LeaseGrant and LeaseRevoke change the [`Lessor`]; every applied
 //! Put, DeleteRange, Txn and revoke also moves keys between leases in the same batch, from
 //! the events it produced (etcd's `Attach`/`Detach` in `storeTxnWrite.put`/`delete`).
+//!
+//! Alarms (`apply/alarm.rs`): AlarmRequests change the alarm store; an active NOSPACE or
+//! CORRUPT alarm makes the writes etcd's capped and corrupt appliers refuse fail here, on
+//! every member alike. `apply/quota.rs` estimates what a write costs the backend quota.
 
+pub mod alarm;
 mod lease;
+pub mod quota;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -20,8 +26,9 @@ use prost::Message as _;
 
 use crate::api::cairnpb::{InternalRequest, internal_request::Request};
 use crate::api::etcdserverpb::{
-    CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, PutResponse,
-    RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+    AlarmMember, AlarmResponse, AlarmType, CompactionResponse, DeleteRangeResponse,
+    LeaseGrantResponse, LeaseRevokeResponse, PutResponse, RangeRequest, RangeResponse, TxnRequest,
+    TxnResponse,
 };
 use crate::api::mvccpb::Event;
 use crate::error::Error;
@@ -47,6 +54,8 @@ pub enum Response {
     LeaseGrant(LeaseGrantResponse),
     /// A LeaseRevoke.
     LeaseRevoke(LeaseRevokeResponse),
+    /// An Alarm.
+    Alarm(AlarmResponse),
 }
 
 /// The outcome of applying one entry that carried a client request.
@@ -65,6 +74,7 @@ pub struct Applied {
 struct Inner {
     mvcc: Mvcc,
     lessor: Lessor,
+    alarms: alarm::Alarms,
     consistent_index: u64,
 }
 
@@ -79,6 +89,7 @@ impl StateMachine {
     pub fn open(engine: Arc<dyn Engine>) -> Result<StateMachine, StorageError> {
         let mvcc = Mvcc::open(engine.clone())?;
         let lessor = Lessor::open(engine.clone())?;
+        let alarms = alarm::Alarms::open(engine.as_ref())?;
         let consistent_index = match engine.get(Space::Meta, CONSISTENT_INDEX_KEY)? {
             Some(bytes) => decode_u64(&bytes)?,
             None => 0,
@@ -88,6 +99,7 @@ impl StateMachine {
             inner: RwLock::new(Inner {
                 mvcc,
                 lessor,
+                alarms,
                 consistent_index,
             }),
         })
@@ -120,9 +132,47 @@ impl StateMachine {
         self.read().mvcc.compacted_revision()
     }
 
-    /// Bytes on disk.
+    /// Bytes the state machine takes in storage (the Raft log excluded), for
+    /// `Status.dbSize` and the backend quota.
     pub fn size_bytes(&self) -> u64 {
-        self.engine.size_bytes()
+        let spaces: Vec<Space> = crate::snapshot::state_machine_spaces().collect();
+        self.engine.size_bytes_of(&spaces)
+    }
+
+    /// Defragments the storage engine (`Maintenance.Defragment`); blocks until done.
+    pub fn defragment(&self) -> Result<(), StorageError> {
+        self.engine.defragment()
+    }
+
+    /// The active alarms of type `alarm` (`NONE`: all), in (type, member id) order.
+    pub fn alarms(&self, alarm: AlarmType) -> Vec<AlarmMember> {
+        self.read().alarms.list(alarm as i32)
+    }
+
+    /// etcd's `Maintenance.Hash`, defined over cairn's own storage: CRC-32C over every
+    /// state-machine space (its name, then each key and value in key order), skipping the
+    /// consistent index as etcd's `DefaultIgnores` does. Members that applied the same
+    /// entries agree. Returns `(hash, current revision)`.
+    pub fn hash(&self) -> Result<(u32, i64), StorageError> {
+        let inner = self.read();
+        let mut crc = crate::mvcc::Crc32c::new();
+        for space in crate::snapshot::state_machine_spaces() {
+            crc.update(space.name().as_bytes());
+            self.engine.scan(
+                space,
+                &[],
+                None,
+                crate::storage::Order::Ascending,
+                &mut |k, v| {
+                    if !(space == Space::Meta && k == CONSISTENT_INDEX_KEY) {
+                        crc.update(k);
+                        crc.update(v);
+                    }
+                    std::ops::ControlFlow::Continue(())
+                },
+            )?;
+        }
+        Ok((crc.finish(), inner.mvcc.current_revision()))
     }
 
     /// Serves a Range from the local state (the caller decides linearizability).
@@ -272,7 +322,15 @@ fn execute_request(
     request: Option<Request>,
     batch: &mut WriteBatch,
 ) -> Executed {
-    let Inner { mvcc, lessor, .. } = inner;
+    let Inner {
+        mvcc,
+        lessor,
+        alarms,
+        ..
+    } = inner;
+    if let Some(refused) = refused_by_alarm(alarms, request.as_ref()) {
+        return (Err(refused), vec![]);
+    }
     let result = match request {
         Some(Request::Put(req)) => mvcc
             .put(&req, lessor, batch)
@@ -288,6 +346,7 @@ fn execute_request(
             .map(|r| (Response::Compaction(r), vec![])),
         Some(Request::LeaseGrant(req)) => lease::grant(mvcc, lessor, request_id, &req, batch),
         Some(Request::LeaseRevoke(req)) => lease::revoke(mvcc, lessor, &req, batch),
+        Some(Request::Alarm(req)) => Ok((Response::Alarm(alarms.apply(&req, batch)), vec![])),
         None => Err(Error::Storage("log entry without a request".into())),
     };
     match result {
@@ -297,6 +356,21 @@ fn execute_request(
         }
         Err(e) => (Err(e), vec![]),
     }
+}
+
+/// The error an active alarm answers `request` with, if any: CORRUPT refuses every write
+/// (etcd's `applierV3Corrupt`), NOSPACE every write that needs space (`applierV3Capped`).
+fn refused_by_alarm(alarms: &alarm::Alarms, request: Option<&Request>) -> Option<Error> {
+    let is_write = !matches!(request, Some(Request::Alarm(_)) | None);
+    if is_write && alarms.is_active(AlarmType::Corrupt) {
+        return Some(Error::Corrupt);
+    }
+    let needs_space = match request {
+        Some(Request::Put(_) | Request::LeaseGrant(_)) => true,
+        Some(Request::Txn(txn)) => quota::txn_cost(txn) > 0,
+        _ => false,
+    };
+    (needs_space && alarms.is_active(AlarmType::Nospace)).then_some(Error::NoSpace)
 }
 
 fn decode_u64(bytes: &[u8]) -> Result<u64, StorageError> {

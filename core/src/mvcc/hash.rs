@@ -149,7 +149,8 @@ fn etcd_value_bytes(key: &[u8], rev: Revision, stored: StoredVersion) -> KeyValu
 
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as Go's
 /// `crc32.New(crc32.MakeTable(crc32.Castagnoli))`.
-pub(crate) struct Crc32c {
+#[derive(Debug, Clone)]
+pub struct Crc32c {
     state: u32,
 }
 
@@ -192,6 +193,12 @@ impl Crc32c {
     /// The checksum of everything fed so far.
     pub fn finish(&self) -> u32 {
         !self.state
+    }
+}
+
+impl Default for Crc32c {
+    fn default() -> Self {
+        Crc32c::new()
     }
 }
 

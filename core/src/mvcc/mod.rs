@@ -31,4 +31,5 @@ mod model_tests;
 #[cfg(test)]
 mod tests;
 
+pub use hash::Crc32c;
 pub use store::{LeaseLookup, Mvcc};

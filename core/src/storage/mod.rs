@@ -187,6 +187,21 @@ pub trait Engine: Send + Sync {
     /// Makes every earlier write durable.
     fn sync(&self) -> Result<(), StorageError>;
 
-    /// Approximate bytes on disk (for `Status.dbSize`).
+    /// Approximate bytes on disk.
     fn size_bytes(&self) -> u64;
+
+    /// Approximate bytes stored for `spaces` only (`Status.dbSize` and the backend quota
+    /// count the state machine, not the Raft log, as etcd counts its bolt file and not its
+    /// WAL). Engines that cannot tell spaces apart answer [`Engine::size_bytes`].
+    fn size_bytes_of(&self, spaces: &[Space]) -> u64 {
+        let _ = spaces;
+        self.size_bytes()
+    }
+
+    /// Gives the space of deleted and overwritten data back to the file system
+    /// (`Maintenance.Defragment`); blocks until done. Engines that hold nothing dead (the
+    /// in-memory one) have nothing to do.
+    fn defragment(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }

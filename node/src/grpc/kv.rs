@@ -10,11 +10,13 @@ use cairn_core::api::etcdserverpb::{
     PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse, request_op,
 };
 use cairn_core::apply::Response as Applied;
+use cairn_core::apply::quota;
 use cairn_core::mvcc::check;
 use prost::Message as _;
 use tonic::{Request as GrpcRequest, Response as GrpcResponse, Status};
 
 use super::pb::kv_server::Kv;
+use super::quota::Quota;
 use super::status::{from_core, from_server};
 use crate::server::Handle;
 
@@ -24,15 +26,25 @@ pub struct KvService {
     handle: Handle,
     max_request_bytes: usize,
     max_txn_ops: usize,
+    quota: Quota,
 }
 
 impl KvService {
     /// A KV service answering through `handle`.
     pub fn new(handle: Handle, max_request_bytes: usize, max_txn_ops: usize) -> Self {
         KvService {
+            quota: Quota::new(handle.clone(), 0),
             handle,
             max_request_bytes,
             max_txn_ops,
+        }
+    }
+
+    /// The same service with `--quota-backend-bytes` `quota_bytes` (0: etcd's default).
+    pub fn with_quota(self, quota_bytes: i64) -> Self {
+        KvService {
+            quota: Quota::new(self.handle.clone(), quota_bytes),
+            ..self
         }
     }
 
@@ -118,6 +130,7 @@ impl Kv for KvService {
         let req = request.into_inner();
         check::put(&req).map_err(|e| from_core(&e))?;
         self.check_size(req.encoded_len())?;
+        self.quota.check(quota::put_cost(&req)).await?;
         match self.propose(Request::Put(req)).await? {
             Applied::Put(mut resp) => {
                 self.stamp(&mut resp.header);
@@ -162,6 +175,7 @@ impl Kv for KvService {
             self.stamp(&mut resp.header);
             return Ok(GrpcResponse::new(resp));
         }
+        self.quota.check(quota::txn_cost(&req)).await?;
         match self.propose(Request::Txn(req)).await? {
             Applied::Txn(mut resp) => {
                 self.stamp(&mut resp.header);

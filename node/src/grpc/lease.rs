@@ -27,6 +27,7 @@ use futures::Stream;
 use tonic::{Request as GrpcRequest, Response as GrpcResponse, Status, Streaming};
 
 use super::pb::lease_server::Lease;
+use super::quota::Quota;
 use super::status::{from_core, from_server};
 use crate::config::TlsSettings;
 use crate::peer::LeaderClient;
@@ -46,6 +47,7 @@ pub type KeepAliveStream =
 pub struct LeaseService {
     handle: Handle,
     leader_client: LeaderClient,
+    quota: Quota,
 }
 
 /// Where keep-alives and time-to-live queries are answered right now.
@@ -62,6 +64,7 @@ impl LeaseService {
     pub fn new(handle: Handle, peer_tls: Option<Arc<TlsSettings>>) -> Self {
         let leader_client = LeaderClient::new(handle.identity().cluster_id, peer_tls);
         LeaseService {
+            quota: Quota::new(handle.clone(), 0),
             handle,
             leader_client,
         }
@@ -121,6 +124,14 @@ impl LeaseService {
                 tracing::debug!(%status, "forwarding a lease request to the leader failed");
             }
             tokio::time::sleep(LEASE_WAIT_POLL).await;
+        }
+    }
+
+    /// The same service with `--quota-backend-bytes` `quota_bytes` (0: etcd's default).
+    pub fn with_quota(self, quota_bytes: i64) -> Self {
+        LeaseService {
+            quota: Quota::new(self.handle.clone(), quota_bytes),
+            ..self
         }
     }
 
@@ -322,6 +333,9 @@ impl Lease for LeaseService {
         request: GrpcRequest<LeaseGrantRequest>,
     ) -> Result<GrpcResponse<LeaseGrantResponse>, Status> {
         super::require_leader(&self.handle, &request)?;
+        self.quota
+            .check(cairn_core::apply::quota::LEASE_OVERHEAD_BYTES)
+            .await?;
         self.wait_for_promotion_if_leader().await;
         match self
             .propose(Request::LeaseGrant(request.into_inner()))

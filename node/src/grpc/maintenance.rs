@@ -1,19 +1,26 @@
-//! The Maintenance service: Status, HashKV, MoveLeader and Snapshot (the state machine in
-//! cairn's snapshot format, see `cairn_core::snapshot`). Alarm, Defragment and Hash answer
-//! `Unimplemented` until the operations issue lands.
+//! The Maintenance service (etcd `api/v3rpc/maintenance.go`): Status, Hash, HashKV,
+//! MoveLeader, Snapshot (the state machine in cairn's snapshot format, see
+//! `cairn_core::snapshot`), Alarm and Defragment.
+//!
+//! Every Alarm request, GET included, goes through Raft as etcd's `EtcdServer.Alarm` does,
+//! and is answered without a header, as etcd answers it. Defragment runs the storage
+//! engine's compaction on a blocking thread. Hash is CRC-32C over cairn's own stored
+//! state-machine data (`StateMachine::hash`), equal on members at the same applied index
+//! but not comparable with etcd's bolt-file hash.
 
 use std::pin::Pin;
 
+use cairn_core::api::cairnpb::internal_request::Request as Proposal;
 use cairn_core::api::etcdserverpb::{
-    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
-    HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest, MoveLeaderResponse,
-    SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
+    AlarmMember, AlarmRequest, AlarmResponse, AlarmType, DefragmentRequest, DefragmentResponse,
+    HashKvRequest, HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest,
+    MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
 use futures::Stream;
 use tonic::{Request, Response, Status};
 
 use super::pb::maintenance_server::Maintenance;
-use super::status::{from_core, from_membership};
+use super::status::{from_core, from_membership, from_server};
 use crate::config::ETCD_COMPAT_VERSION;
 use crate::server::{Handle, MembershipError};
 
@@ -30,8 +37,33 @@ impl MaintenanceService {
     }
 }
 
-fn pending(rpc: &str) -> Status {
-    Status::unimplemented(format!("cairn: {rpc} is not implemented yet"))
+/// An alarm as etcd's Status lists it in `errors` (gogoproto's compact text form).
+fn alarm_text(alarm: &AlarmMember) -> String {
+    format!(
+        "memberID:{} alarm:{} ",
+        alarm.member_id,
+        cairn_core::apply::alarm::alarm_name(alarm.alarm)
+    )
+}
+
+/// Runs the storage engine's defragmentation on a blocking thread: it takes as long as
+/// rewriting the whole database.
+#[cfg(not(madsim))]
+async fn defragment_off_the_runtime(
+    handle: Handle,
+) -> Result<Result<(), cairn_core::storage::StorageError>, Status> {
+    tokio::task::spawn_blocking(move || handle.state_machine().defragment())
+        .await
+        .map_err(|e| Status::internal(format!("defragment did not finish: {e}")))
+}
+
+/// In simulation the engine is the in-memory one, whose defragmentation does nothing, and
+/// madsim allows no blocking threads.
+#[cfg(madsim)]
+async fn defragment_off_the_runtime(
+    handle: Handle,
+) -> Result<Result<(), cairn_core::storage::StorageError>, Status> {
+    Ok(handle.state_machine().defragment())
 }
 
 /// Bytes per `SnapshotResponse` (etcd sends 32 KiB blobs).
@@ -45,19 +77,50 @@ pub type SnapshotStream =
 impl Maintenance for MaintenanceService {
     type SnapshotStream = SnapshotStream;
 
-    async fn alarm(&self, _: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
-        Err(pending("Alarm"))
+    async fn alarm(
+        &self,
+        request: Request<AlarmRequest>,
+    ) -> Result<Response<AlarmResponse>, Status> {
+        let proposal = Proposal::Alarm(request.into_inner());
+        match self.handle.propose(proposal).await {
+            Ok(cairn_core::apply::Response::Alarm(response)) => Ok(Response::new(response)),
+            Ok(_) => Err(Status::internal("etcdserver: unexpected response to alarm")),
+            Err(e) => Err(from_server(&e)),
+        }
     }
 
     async fn defragment(
         &self,
         _: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
-        Err(pending("Defragment"))
+        let handle = self.handle.clone();
+        let before = handle.state_machine().size_bytes();
+        tracing::info!(size_bytes = before, "starting defragment");
+        let done = defragment_off_the_runtime(handle).await?;
+        done.map_err(|e| {
+            tracing::warn!(error = %e, "failed to defragment");
+            Status::internal(e.to_string())
+        })?;
+        let after = self.handle.state_machine().size_bytes();
+        tracing::info!(
+            size_bytes_before = before,
+            size_bytes_after = after,
+            "finished defragment"
+        );
+        // etcd answers an empty response, without a header.
+        Ok(Response::new(DefragmentResponse { header: None }))
     }
 
     async fn hash(&self, _: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
-        Err(pending("Hash"))
+        let (hash, revision) = self
+            .handle
+            .state_machine()
+            .hash()
+            .map_err(|e| from_core(&e.into()))?;
+        Ok(Response::new(HashResponse {
+            header: Some(self.handle.header(revision)),
+            hash,
+        }))
     }
 
     async fn hash_kv(
@@ -138,6 +201,11 @@ impl Maintenance for MaintenanceService {
         let raft = self.handle.raft_status();
         let state_machine = self.handle.state_machine();
         let db_size = i64::try_from(state_machine.size_bytes()).unwrap_or(i64::MAX);
+        let mut errors = Vec::new();
+        if raft.leader == 0 {
+            errors.push(crate::server::ServerError::NoLeader.to_string());
+        }
+        errors.extend(state_machine.alarms(AlarmType::None).iter().map(alarm_text));
         Ok(Response::new(StatusResponse {
             header: Some(self.handle.header(state_machine.current_revision())),
             version: ETCD_COMPAT_VERSION.to_string(),
@@ -146,7 +214,7 @@ impl Maintenance for MaintenanceService {
             raft_index: raft.commit_index,
             raft_term: raft.term,
             raft_applied_index: raft.applied_index,
-            errors: vec![],
+            errors,
             db_size_in_use: db_size,
             is_learner: false,
             storage_version: String::new(),

@@ -8,6 +8,7 @@ pub mod kv;
 pub mod lease;
 pub mod lock;
 pub mod maintenance;
+pub mod quota;
 pub mod status;
 pub mod v3client;
 pub mod watch;
@@ -65,7 +66,8 @@ pub async fn serve_clients(
     let (max_request_bytes, max_txn_ops) = (config.max_request_bytes, config.max_txn_ops);
     let watch_config = watch::WatchConfig::from_config(&config);
     let max_decoding = max_request_bytes + GRPC_OVERHEAD_BYTES;
-    let kv_service = kv::KvService::new(handle.clone(), max_request_bytes, max_txn_ops);
+    let kv_service = kv::KvService::new(handle.clone(), max_request_bytes, max_txn_ops)
+        .with_quota(config.quota_backend_bytes);
     let kv = pb::kv_server::KvServer::new(kv_service.clone())
         .max_decoding_message_size(max_decoding)
         .max_encoding_message_size(usize::MAX);
@@ -81,7 +83,8 @@ pub async fn serve_clients(
     let lease_service = lease::LeaseService::new(
         handle.clone(),
         config.peer_tls.clone().map(std::sync::Arc::new),
-    );
+    )
+    .with_quota(config.quota_backend_bytes);
     let lease = pb::lease_server::LeaseServer::new(lease_service.clone())
         .max_decoding_message_size(max_decoding);
     // Watch streams, observers and blocked campaigns and locks never end by themselves:

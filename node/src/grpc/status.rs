@@ -22,6 +22,8 @@ pub fn from_core(error: &Error) -> Status {
         Error::Compacted | Error::FutureRevision | Error::LeaseTtlTooLarge => Code::OutOfRange,
         Error::LeaseNotFound => Code::NotFound,
         Error::LeaseExists | Error::NotLeader => Code::FailedPrecondition,
+        Error::NoSpace => Code::ResourceExhausted,
+        Error::Corrupt => Code::DataLoss,
         Error::Storage(_) => Code::Internal,
     };
     Status::new(code, error.to_string())
@@ -87,6 +89,23 @@ mod tests {
         assert_eq!(
             s.message(),
             "etcdserver: mvcc: required revision has been compacted"
+        );
+    }
+
+    #[test]
+    fn alarm_errors_have_etcds_codes_and_messages() {
+        let nospace = from_core(&Error::NoSpace);
+        assert_eq!(
+            (nospace.code(), nospace.message()),
+            (
+                Code::ResourceExhausted,
+                "etcdserver: mvcc: database space exceeded"
+            )
+        );
+        let corrupt = from_core(&Error::Corrupt);
+        assert_eq!(
+            (corrupt.code(), corrupt.message()),
+            (Code::DataLoss, "etcdserver: corrupt cluster")
         );
     }
 

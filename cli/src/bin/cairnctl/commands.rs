@@ -79,6 +79,18 @@ pub enum CommandId {
     BenchWatch,
     /// `bench lease-keepalive`.
     BenchLeaseKeepalive,
+    /// `alarm list`.
+    AlarmList,
+    /// `alarm disarm`.
+    AlarmDisarm,
+    /// `defrag`.
+    Defrag,
+    /// `snapshot save`.
+    SnapshotSave,
+    /// `snapshot status`.
+    SnapshotStatus,
+    /// `snapshot restore`.
+    SnapshotRestore,
 }
 
 /// One command of the tree.
@@ -270,7 +282,12 @@ const fn not_yet(name: &'static str, use_line: &'static str, short: &'static str
 }
 
 static ROOT_CHILDREN: [Command; 25] = [
-    not_yet("alarm", "alarm <subcommand>", "Alarm related commands"),
+    group(
+        "alarm",
+        "alarm <subcommand>",
+        "Alarm related commands",
+        &ALARM_CHILDREN,
+    ),
     not_yet(
         "auth",
         "auth <enable or disable>",
@@ -308,11 +325,23 @@ static ROOT_CHILDREN: [Command; 25] = [
         "completion",
         "Generate the autocompletion script for the specified shell",
     ),
-    not_yet(
-        "defrag",
-        "defrag",
-        "Defragments the storage of the etcd members with given endpoints",
-    ),
+    Command {
+        flags: &[FlagDef::str(
+            "data-dir",
+            "",
+            "Optional. If present, defragments a data directory not in use by etcd.",
+        )],
+        persistent: &[FlagDef::bool(
+            "cluster",
+            "use all endpoints from the cluster member list",
+        )],
+        ..run(
+            "defrag",
+            "defrag",
+            "Defragments the storage of the etcd members with given endpoints",
+            CommandId::Defrag,
+        )
+    },
     DEL,
     Command {
         flags: &[FlagDef::bool("listen", "observation mode").short('l')],
@@ -380,10 +409,11 @@ static ROOT_CHILDREN: [Command; 25] = [
     ),
     PUT,
     not_yet("role", "role <subcommand>", "Role related commands"),
-    not_yet(
+    group(
         "snapshot",
         "snapshot <subcommand>",
         "Manages etcd node snapshots",
+        &SNAPSHOT_CHILDREN,
     ),
     Command {
         flags: &[FlagDef::bool("interactive", "Input transaction in interactive mode").short('i')],
@@ -585,6 +615,75 @@ The items in the lists are endpoint, ID, version, db size, is leader, is learner
             CommandId::EndpointStatus,
         )
     },
+];
+
+static ALARM_CHILDREN: [Command; 2] = [
+    run(
+        "disarm",
+        "disarm",
+        "Disarms all alarms",
+        CommandId::AlarmDisarm,
+    ),
+    run("list", "list", "Lists all alarms", CommandId::AlarmList),
+];
+
+static SNAPSHOT_CHILDREN: [Command; 3] = [
+    Command {
+        flags: &SNAPSHOT_RESTORE_FLAGS,
+        ..run(
+            "restore",
+            "restore <filename> [options]",
+            "Restores an etcd member snapshot to an etcd directory",
+            CommandId::SnapshotRestore,
+        )
+    },
+    run(
+        "save",
+        "save <filename>",
+        "Stores an etcd node backend snapshot to a given file",
+        CommandId::SnapshotSave,
+    ),
+    Command {
+        long: "When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.
+The items in the lists are hash, revision, total keys, total size.
+",
+        ..run(
+            "status",
+            "status <filename>",
+            "Gets backend snapshot status of a given file",
+            CommandId::SnapshotStatus,
+        )
+    },
+];
+
+/// `snapshot restore`'s flags (etcdctl's, in its alphabetical order).
+static SNAPSHOT_RESTORE_FLAGS: [FlagDef; 7] = [
+    FlagDef::str("data-dir", "", "Path to the data directory"),
+    FlagDef::str(
+        "initial-advertise-peer-urls",
+        "http://localhost:2380",
+        "List of this member's peer URLs to advertise to the rest of the cluster",
+    ),
+    FlagDef::str(
+        "initial-cluster",
+        "default=http://localhost:2380",
+        "Initial cluster configuration for restore bootstrap",
+    ),
+    FlagDef::str(
+        "initial-cluster-token",
+        "etcd-cluster",
+        "Initial cluster token for the etcd cluster during restore bootstrap",
+    ),
+    FlagDef::str("name", "default", "Human-readable name for this member"),
+    FlagDef::bool(
+        "skip-hash-check",
+        "Ignore snapshot integrity hash value (required if copied from data directory)",
+    ),
+    FlagDef::str(
+        "wal-dir",
+        "",
+        "Path to the WAL directory (use --data-dir if none given)",
+    ),
 ];
 
 static MEMBER_CHILDREN: [Command; 5] = [

@@ -57,6 +57,27 @@ pub fn retry_warning(target: &str, attempt: u32, error: &str) -> String {
     )
 }
 
+/// A zap production-logger info line (`zap.NewProduction`, as `snapshot` commands log):
+/// `ts` in seconds since the epoch; `fields` are `(name, already-encoded JSON value)`.
+pub fn zap_info(caller: &str, msg: &str, fields: &[(&str, String)]) -> String {
+    let ts = UtcTime::nanos_since_epoch() as f64 / 1e9;
+    let mut line = format!(
+        "{{\"level\":\"info\",\"ts\":{ts},\"caller\":\"{}\",\"msg\":\"{}\"",
+        zap_escape(caller),
+        zap_escape(msg)
+    );
+    for (name, value) in fields {
+        line.push_str(&format!(",\"{}\":{value}", zap_escape(name)));
+    }
+    line.push_str("}\n");
+    line
+}
+
+/// A string as a zap JSON field value.
+pub fn zap_string(s: &str) -> String {
+    format!("\"{}\"", zap_escape(s))
+}
+
 /// The gRPC target clientv3 names in its logs for a client over `endpoints`:
 /// `endpoint://client-<uuid>/<first endpoint without scheme>`.
 pub fn balancer_target(endpoints: &[String]) -> String {

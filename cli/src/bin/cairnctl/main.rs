@@ -16,7 +16,12 @@
 //! * `endpoint health` lists endpoints in the order given (etcdctl: as checks finish);
 //! * `bench` (etcd's separate `benchmark` tool, as a subcommand) is cairnctl's own;
 //! * `watch` does not send clientv3's `hasleader` metadata, and `watch -i` serves all its
-//!   watchers on one stream (clientv3 does too, per context).
+//!   watchers on one stream (clientv3 does too, per context);
+//! * `snapshot status` and `snapshot restore` read cairn's snapshot format, not etcd's bolt
+//!   files; `status`'s hash is CRC-32C over the snapshot's records, not over bolt buckets;
+//!   `restore` has no `--wal-dir`, refuses only a non-empty data dir, and leaves nothing
+//!   behind when it fails (etcdctl leaves a partial data dir);
+//! * `snapshot save` also checks the downloaded SHA-256 trailer (etcdctl only its length).
 
 mod bench;
 mod command;

@@ -140,7 +140,8 @@ async fn status_of(
     answer.map_err(|e| session::etcdctl_message(&e))
 }
 
-async fn connect_one(
+/// A client of `endpoint` alone, connected before `deadline`.
+pub(crate) async fn connect_one(
     endpoint: &str,
     globals: &Globals,
     deadline: Instant,
@@ -189,7 +190,7 @@ fn pinned_dial_failure(endpoint: &str, reason: &str) -> ClientError {
 
 /// The endpoints to check: `--endpoints`, or every client URL of every member with
 /// `--cluster`.
-async fn endpoints(
+pub(crate) async fn endpoints(
     invocation: &Invocation,
     globals: &Globals,
     console: &mut Console<'_>,

@@ -2,7 +2,9 @@
 //! etcdctl's `get*Op` functions do (same checks, same messages, same exit codes, in the
 //! same order: arguments first, then the client), sends it, and prints the answer.
 
+pub mod alarm;
 pub mod compaction;
+pub mod defrag;
 pub mod del;
 pub mod elect;
 pub mod endpoint;
@@ -13,6 +15,7 @@ pub mod member;
 pub mod move_leader;
 pub mod put;
 pub mod range_end;
+pub mod snapshot;
 pub mod txn;
 pub mod version;
 pub mod watch;
@@ -52,6 +55,12 @@ pub async fn run(
         CommandId::Watch => watch::run(invocation, env, console).await,
         CommandId::Elect => elect::run(invocation, env, console).await,
         CommandId::Lock => lock::run(invocation, env, console).await,
+        CommandId::AlarmList => alarm::list(invocation, env, console).await,
+        CommandId::AlarmDisarm => alarm::disarm(invocation, env, console).await,
+        CommandId::Defrag => defrag::run(invocation, env, console).await,
+        CommandId::SnapshotSave => snapshot::save(invocation, env, console).await,
+        CommandId::SnapshotStatus => snapshot::status(invocation, env, console).await,
+        CommandId::SnapshotRestore => snapshot::restore(invocation, env, console).await,
         CommandId::Version => {
             version::run(console);
             Ok(())

@@ -8,6 +8,7 @@ mod fields;
 mod go_json;
 mod humanize;
 mod json;
+mod ops;
 mod protobuf;
 mod rows;
 mod simple;
@@ -16,6 +17,7 @@ mod table;
 use cairn_client::pb::etcdserverpb as pb;
 
 pub use cluster::{MemberAdded, event_type as event_type_name};
+pub use humanize::bytes as humanize_bytes;
 
 use crate::console::Console;
 use crate::exit::CliError;

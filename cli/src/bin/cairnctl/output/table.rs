@@ -28,6 +28,11 @@ pub fn endpoint_status(list: &[EpStatus]) -> String {
     render(rows::endpoint_status(list))
 }
 
+/// `snapshot status` as a table.
+pub fn db_status(table: Table) -> String {
+    render(table)
+}
+
 fn render((header, rows): Table) -> String {
     let header: Vec<Vec<String>> = header.iter().map(|h| wrap_cell(h)).collect();
     let rows: Vec<Vec<Vec<String>>> = rows

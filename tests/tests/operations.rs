@@ -1,0 +1,456 @@
+//! Operations on real processes: snapshot save/status/restore into a new cluster, the
+//! NOSPACE alarm under a small `--quota-backend-bytes` (differentially against the
+//! reference etcd 3.4), defragmentation and `Maintenance.Hash`.
+
+#![cfg(not(madsim))]
+
+use std::path::Path;
+
+use sha2::Digest as _;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use cairn_tests::{
+    Cluster, Kind, Server, etcdctl, mask_number_after, run_with_stdin, workspace_bin,
+};
+
+fn cairnctl(endpoint: &str, args: &[&str]) -> Output {
+    run_with_stdin(&workspace_bin("cairnctl"), endpoint, args, "")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "failed: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// The `Error: ...` lines of stderr (the zap warnings carry timestamps and ids).
+fn error_lines(out: &Output) -> String {
+    stderr(out)
+        .lines()
+        .filter(|l| l.starts_with("Error:"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// A value of `len` bytes that compression cannot shrink, different for each `seed`.
+fn noise(seed: u64, len: usize) -> String {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(
+                b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    [(state % 62) as usize],
+            )
+        })
+        .collect()
+}
+
+/// The `"kvs"` array and the header revision of `get "" --prefix -w json`.
+fn kvs_and_revision(endpoint: &str) -> (String, i64) {
+    let json = ok(etcdctl(
+        endpoint,
+        &["get", "", "--prefix", "-w", "json", "--consistency", "s"],
+    ));
+    let kvs = json
+        .find("\"kvs\":")
+        .and_then(|start| {
+            json[start..]
+                .find(",\"count\"")
+                .map(|end| &json[start..start + end])
+        })
+        .unwrap_or_default()
+        .to_string();
+    (kvs, revision_in(&json))
+}
+
+fn revision_in(json: &str) -> i64 {
+    let start = json.find("\"revision\":").map_or(json.len(), |i| i + 11);
+    json[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or(0)
+}
+
+fn load(endpoint: &str) {
+    for i in 0..60 {
+        let key = format!("key{:02}", i % 25);
+        ok(etcdctl(endpoint, &["put", &key, &noise(i, 200)]));
+    }
+    ok(etcdctl(endpoint, &["del", "key03"]));
+    ok(etcdctl(endpoint, &["compaction", "20"]));
+    ok(etcdctl(endpoint, &["put", "last", "value"]));
+}
+
+#[test]
+fn a_restored_snapshot_starts_a_new_cluster_with_every_key_and_revision() {
+    let old = Cluster::start(Kind::Cairn, 3);
+    let endpoint = old.members[1].endpoint();
+    load(&endpoint);
+    let before = kvs_and_revision(&endpoint);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.db");
+    let file = file.to_str().unwrap();
+
+    let several = format!("{},{}", old.members[0].endpoint(), endpoint);
+    let refused = cairnctl(&several, &["snapshot", "save", file]);
+    assert_eq!(refused.status.code(), Some(5));
+    assert!(error_lines(&refused).contains("snapshot must be requested to one selected node"));
+    let saved = ok(cairnctl(&endpoint, &["snapshot", "save", file]));
+    assert_eq!(saved, format!("Snapshot saved at {file}\n"));
+    assert!(!Path::new(&format!("{file}.part")).exists());
+    let status = ok(cairnctl(
+        &endpoint,
+        &["snapshot", "status", file, "-w", "json"],
+    ));
+    assert!(
+        status.contains(&format!("\"revision\":{}", before.1)),
+        "{status}"
+    );
+
+    // The reference etcdctl checks the SHA-256 trailer of what it downloads.
+    let by_etcdctl = dir.path().join("etcdctl.db");
+    ok(etcdctl(
+        &endpoint,
+        &["snapshot", "save", by_etcdctl.to_str().unwrap()],
+    ));
+    let header = cairn_core::snapshot::verify(&std::fs::read(&by_etcdctl).unwrap()).unwrap();
+    assert_eq!(header.revision, before.1);
+
+    let old_ids = member_ids(&ok(etcdctl(&endpoint, &["member", "list"])));
+    let mut new = Cluster::plan(Kind::Cairn, 3, "cairn-restored");
+    let initial = new.initial_cluster();
+    for member in &new.members {
+        let data_dir = member.data_dir().to_str().unwrap().to_string();
+        let out = cairnctl(
+            &endpoint,
+            &[
+                "snapshot",
+                "restore",
+                file,
+                "--name",
+                member.name(),
+                "--data-dir",
+                &data_dir,
+                "--initial-cluster",
+                &initial,
+                "--initial-cluster-token",
+                "cairn-restored",
+                "--initial-advertise-peer-urls",
+                &member.peer_url(),
+            ],
+        );
+        ok(out);
+    }
+    drop(old);
+    new.start_planned();
+    for member in &new.members {
+        assert_eq!(
+            kvs_and_revision(&member.endpoint()),
+            before,
+            "{}",
+            member.name()
+        );
+    }
+    let compacted = etcdctl(&new.members[0].endpoint(), &["get", "key00", "--rev", "10"]);
+    assert_eq!(
+        error_lines(&compacted),
+        "Error: etcdserver: mvcc: required revision has been compacted\n"
+    );
+    let put = ok(etcdctl(
+        &new.members[2].endpoint(),
+        &["put", "after", "restore"],
+    ));
+    assert_eq!(put, "OK\n");
+    let new_ids = member_ids(&ok(etcdctl(
+        &new.members[0].endpoint(),
+        &["member", "list"],
+    )));
+    assert_eq!(new_ids.len(), 3);
+    assert!(
+        new_ids.iter().all(|id| !old_ids.contains(id)),
+        "{old_ids:?} {new_ids:?}"
+    );
+}
+
+/// The member ids (first column) of `member list`.
+fn member_ids(list: &str) -> Vec<String> {
+    list.lines()
+        .filter_map(|l| l.split(',').next())
+        .map(str::to_string)
+        .collect()
+}
+
+fn restore_into(file: &Path, data_dir: &Path) -> Output {
+    cairnctl(
+        "127.0.0.1:1",
+        &[
+            "snapshot",
+            "restore",
+            file.to_str().unwrap(),
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ],
+    )
+}
+
+#[test]
+fn damaged_snapshots_and_used_data_dirs_are_refused_leaving_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Kind::Cairn, &dir.path().join("server"));
+    load(&server.endpoint());
+    let file = dir.path().join("good.db");
+    ok(cairnctl(
+        &server.endpoint(),
+        &["snapshot", "save", file.to_str().unwrap()],
+    ));
+    let good = std::fs::read(&file).unwrap();
+
+    let mut flipped = good.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x40;
+    let flipped_file = dir.path().join("flipped.db");
+    std::fs::write(&flipped_file, &flipped).unwrap();
+    let target = dir.path().join("restored");
+    let out = restore_into(&flipped_file, &target);
+    assert_eq!(out.status.code(), Some(1));
+    let errors = error_lines(&out);
+    assert!(errors.starts_with("Error: expected sha256 ["), "{errors}");
+    assert!(errors.contains("checksum mismatch"), "{errors}");
+    assert!(!target.exists());
+
+    let truncated_file = dir.path().join("truncated.db");
+    std::fs::write(&truncated_file, &good[..good.len() - 100]).unwrap();
+    let out = restore_into(&truncated_file, &target);
+    assert_eq!(
+        error_lines(&out),
+        "Error: snapshot missing hash but --skip-hash-check=false\n"
+    );
+    assert!(!target.exists());
+
+    // A well-formed trailer over bytes that are not a snapshot: refused by the restore
+    // itself, after the storage was created, which must not be left behind.
+    let mut garbage = noise(7, 1024).into_bytes();
+    let digest = sha2::Sha256::digest(&garbage);
+    garbage.extend_from_slice(&digest);
+    let garbage_file = dir.path().join("garbage.db");
+    std::fs::write(&garbage_file, &garbage).unwrap();
+    let out = restore_into(&garbage_file, &target);
+    assert!(
+        error_lines(&out).contains("damaged snapshot"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!target.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains("restoring"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let out = restore_into(&file, server.data_dir());
+    assert_eq!(
+        error_lines(&out),
+        format!(
+            "Error: data-dir {:?} exists\n",
+            server.data_dir().display().to_string()
+        )
+    );
+
+    let status = cairnctl(
+        &server.endpoint(),
+        &["snapshot", "status", flipped_file.to_str().unwrap()],
+    );
+    assert!(
+        error_lines(&status).contains("checksum"),
+        "{}",
+        stderr(&status)
+    );
+    ok(restore_into(&file, &target));
+    assert!(target.join("member").is_dir());
+}
+
+/// The quota scenario, as etcdctl sees it: fill until NOSPACE, check what still works,
+/// then compact, defragment and disarm. Returns the transcript to compare.
+fn quota_scenario(server: &Server) -> Vec<String> {
+    let ep = server.endpoint();
+    let mut transcript = Vec::new();
+    let mut record = |label: &str, out: &Output| {
+        let text = format!("{label}: {}{}", stdout(out), error_lines(out));
+        let text = mask_number_after(&text, "memberID:", "<ID>");
+        transcript.push(text.replace(&ep, "<EP>"));
+    };
+    let mut filled = None;
+    for i in 0..400 {
+        let out = etcdctl(&ep, &["put", &format!("k{i:03}"), &noise(i, 6000)]);
+        if !out.status.success() {
+            filled = Some(i);
+            record("put over quota", &out);
+            break;
+        }
+    }
+    assert!(
+        filled.is_some_and(|i| i > 5),
+        "never hit the quota: {filled:?}"
+    );
+    record("alarm list", &etcdctl(&ep, &["alarm", "list"]));
+    record("put", &etcdctl(&ep, &["put", "a", "b"]));
+    record("get", &etcdctl(&ep, &["get", "k000", "--keys-only"]));
+    record("del", &etcdctl(&ep, &["del", "k000"]));
+    record("lease grant", &etcdctl(&ep, &["lease", "grant", "10"]));
+    record(
+        "txn",
+        &run_with_stdin(
+            &cairn_tests::installed("etcdctl"),
+            &ep,
+            &["txn"],
+            "\nput x y\n\n",
+        ),
+    );
+    let status = etcdctl(&ep, &["endpoint", "status"]);
+    let shown = stdout(&status).contains("alarm:NOSPACE");
+    record(
+        &format!("status shows the alarm: {shown}"),
+        &Output {
+            stdout: vec![],
+            ..status
+        },
+    );
+    ok(etcdctl(&ep, &["del", "--prefix", "k"]));
+    let revision = revision_in(&ok(etcdctl(&ep, &["get", "k", "-w", "json"])));
+    ok(etcdctl(&ep, &["compaction", &revision.to_string()]));
+    record("defrag", &etcdctl(&ep, &["defrag"]));
+    record("put before disarm", &etcdctl(&ep, &["put", "a", "b"]));
+    record("alarm disarm", &etcdctl(&ep, &["alarm", "disarm"]));
+    record("put after disarm", &etcdctl(&ep, &["put", "a", "b"]));
+    record("alarm list after", &etcdctl(&ep, &["alarm", "list"]));
+    transcript
+}
+
+#[test]
+fn nospace_alarm_caps_writes_until_compaction_defrag_and_disarm_as_in_etcd() {
+    let quota = ["--quota-backend-bytes", "400000"];
+    let etcd_dir = tempfile::tempdir().unwrap();
+    let etcd = Server::start_with(Kind::Etcd, etcd_dir.path(), &quota);
+    let expected = quota_scenario(&etcd);
+    drop(etcd);
+    let cairn_dir = tempfile::tempdir().unwrap();
+    let cairn = Server::start_with(Kind::Cairn, cairn_dir.path(), &quota);
+    let actual = quota_scenario(&cairn);
+    assert_eq!(actual, expected);
+    assert!(
+        expected
+            .iter()
+            .any(|l| l == "alarm list: memberID:<ID> alarm:NOSPACE \n"),
+        "{expected:#?}"
+    );
+    assert!(
+        expected
+            .iter()
+            .any(|l| l == "put: Error: etcdserver: mvcc: database space exceeded\n")
+    );
+}
+
+#[test]
+fn cairnctl_alarm_commands_print_what_etcdctl_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        Kind::Cairn,
+        dir.path(),
+        &["--quota-backend-bytes", "100000"],
+    );
+    let ep = server.endpoint();
+    for i in 0..100 {
+        if !etcdctl(&ep, &["put", &format!("k{i}"), &noise(i, 6000)])
+            .status
+            .success()
+        {
+            break;
+        }
+    }
+    for format in ["simple", "json"] {
+        let ours = cairnctl(&ep, &["alarm", "list", "-w", format]);
+        let theirs = etcdctl(&ep, &["alarm", "list", "-w", format]);
+        assert_eq!(stdout(&ours), stdout(&theirs), "-w {format}");
+        assert!(stdout(&ours).contains("NOSPACE") || stdout(&ours).contains("\"alarm\":1"));
+    }
+    let ours = cairnctl(&ep, &["put", "a", "b"]);
+    assert_eq!(
+        error_lines(&ours),
+        error_lines(&etcdctl(&ep, &["put", "a", "b"]))
+    );
+    let disarmed = ok(cairnctl(&ep, &["alarm", "disarm"]));
+    assert!(disarmed.ends_with(" alarm:NOSPACE \n"), "{disarmed}");
+    assert_eq!(ok(cairnctl(&ep, &["alarm", "list"])), "");
+    assert_eq!(ok(cairnctl(&ep, &["alarm", "disarm"])), "");
+}
+
+#[test]
+fn defrag_cluster_reaches_every_member_and_hashes_agree() {
+    let cluster = Cluster::start(Kind::Cairn, 3);
+    let ep = cluster.members[0].endpoint();
+    load(&ep);
+    let out = ok(cairnctl(&ep, &["defrag", "--cluster"]));
+    let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
+    lines.sort();
+    let mut expected: Vec<String> = cluster
+        .endpoints()
+        .iter()
+        .map(|e| format!("Finished defragmenting etcd member[http://{e}]"))
+        .collect();
+    expected.sort();
+    assert_eq!(lines, expected);
+    assert_eq!(
+        ok(cairnctl(&ep, &["defrag"])),
+        format!("Finished defragmenting etcd member[{ep}]\n")
+    );
+    let agreed = hashes_agree(&cluster.endpoints());
+    ok(etcdctl(&ep, &["put", "one", "more"]));
+    let after = hashes_agree(&cluster.endpoints());
+    assert_ne!(agreed, after);
+}
+
+/// Waits (bounded) until every member answers the same `Maintenance.Hash`; returns it.
+fn hashes_agree(endpoints: &[String]) -> u32 {
+    let runtime = real_tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let hashes: Vec<(u32, i64)> = endpoints
+            .iter()
+            .map(|e| {
+                runtime.block_on(async {
+                    let mut client = etcd_client::Client::connect([e.as_str()], None)
+                        .await
+                        .expect("connect");
+                    let response = client.hash().await.expect("hash");
+                    let revision = response.header().map_or(0, |h| h.revision());
+                    (response.hash(), revision)
+                })
+            })
+            .collect();
+        if hashes.iter().all(|h| *h == hashes[0]) {
+            return hashes[0].0;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "members never agreed: {hashes:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
