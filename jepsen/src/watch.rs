@@ -30,7 +30,9 @@
 //! - [`Rule::Atomic`]: all events of one revision in one response, unless the response holding
 //!   the first part has `fragment` set.
 //! - [`Rule::PrevKv`]: with `prev_kv` requested, each event carries the key's state just before
-//!   it (absent if the key did not exist); without, it carries none.
+//!   it (absent if the key did not exist, or may be absent if a recorded compaction is above
+//!   the revision before the event, as etcd reads it at `mod_revision - 1`); without, it
+//!   carries none.
 //! - [`Rule::Compaction`]: a watch whose start revision is below a compaction that completed
 //!   before it was issued is canceled with `compact_revision` set and delivers no event; any
 //!   compaction cancel names a recorded compaction above the revision the watcher needed next.
