@@ -27,6 +27,9 @@
 //!   `fragment`). A start revision of 0 ("from now") starts at the first delivered event or
 //!   just after the `created` response's header revision, whichever is earlier: etcd fixes
 //!   the start revision before it reads the header's, so that is all a checker can know.
+//!   A deletion at the revision of a recorded compaction may be missing (etcd's compaction
+//!   at `r` drops the tombstones at `r`, so a watch from `r` does not see them), never
+//!   delivered out of order.
 //! - [`Rule::Atomic`]: all events of one revision in one response, unless the response holding
 //!   the first part has `fragment` set.
 //! - [`Rule::PrevKv`]: with `prev_kv` requested, each event carries the key's state just before
