@@ -312,10 +312,8 @@ impl LeaseClient {
 
     /// Asks for `id`'s time to live; -1 means it was revoked.
     async fn look_at(&mut self, id: i64) {
-        if let Some(gone) = time_to_live(&mut self.conn, id).await {
-            if gone {
-                self.log.revoked(id, "time-to-live answered -1");
-            }
+        if time_to_live(&mut self.conn, id).await == Some(true) {
+            self.log.revoked(id, "time-to-live answered -1");
         }
     }
 }

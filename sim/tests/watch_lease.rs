@@ -79,10 +79,10 @@ async fn write_all(endpoints: Vec<String>, range: std::ops::Range<usize>) {
                 value: b"v".to_vec(),
                 ..Default::default()
             };
-            if let Some(client) = connect(&endpoints[member]).await {
-                if client.kv_put(request).await.is_ok() {
-                    break;
-                }
+            if let Some(client) = connect(&endpoints[member]).await
+                && client.kv_put(request).await.is_ok()
+            {
+                break;
             }
             member = (member + 1) % endpoints.len();
             sleep(Duration::from_millis(100)).await;
@@ -118,23 +118,23 @@ async fn watch_resuming(
         let request = WatchRequest {
             request_union: Some(watch_request::RequestUnion::CreateRequest(create)),
         };
-        if let Some(client) = connect(&endpoints[member]).await {
-            if let Ok(mut stream) = client.watch(request).await {
-                let mut quiet = 0;
-                loop {
-                    match timeout(Duration::from_secs(1), stream.message()).await {
-                        Ok(Ok(Some(response))) => {
-                            quiet = 0;
-                            events.extend(response.events);
-                        }
-                        Ok(_) => break,
-                        Err(_quiet) if done.load(Ordering::Relaxed) => {
-                            return (events, sessions - 1);
-                        }
-                        // A member that went away may leave the stream silent.
-                        Err(_quiet) if quiet >= 3 => break,
-                        Err(_quiet) => quiet += 1,
+        if let Some(client) = connect(&endpoints[member]).await
+            && let Ok(mut stream) = client.watch(request).await
+        {
+            let mut quiet = 0;
+            loop {
+                match timeout(Duration::from_secs(1), stream.message()).await {
+                    Ok(Ok(Some(response))) => {
+                        quiet = 0;
+                        events.extend(response.events);
                     }
+                    Ok(_) => break,
+                    Err(_quiet) if done.load(Ordering::Relaxed) => {
+                        return (events, sessions - 1);
+                    }
+                    // A member that went away may leave the stream silent.
+                    Err(_quiet) if quiet >= 3 => break,
+                    Err(_quiet) => quiet += 1,
                 }
             }
         }
