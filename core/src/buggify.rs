@@ -17,17 +17,36 @@ pub enum Bug {
     /// Linearizable reads skip the ReadIndex round and read the local state at once, so a
     /// follower or a deposed leader serves stale data.
     LocalReads,
+    /// The watch fan-out of applied entries skips the events of an occasional revision
+    /// (every [`DROPPED_WATCH_REVISION_PERIOD`]th) for every synced watcher, as if a
+    /// response were lost: a watcher misses committed events.
+    DropWatchEvent,
+    /// Followers time leases too (from when they applied the grant, never seeing the
+    /// leader's renewals) and propose revoking the ones they find expired, so a lease kept
+    /// alive on the leader is revoked about one TTL after it was granted.
+    LeaseExpiryOnFollower,
 }
+
+/// With [`Bug::DropWatchEvent`] on, the fan-out drops the events of revisions that are a
+/// multiple of this.
+pub const DROPPED_WATCH_REVISION_PERIOD: i64 = 23;
 
 impl Bug {
     /// Every bug, in a fixed order.
-    pub const ALL: [Bug; 2] = [Bug::AckBeforeFsync, Bug::LocalReads];
+    pub const ALL: [Bug; 4] = [
+        Bug::AckBeforeFsync,
+        Bug::LocalReads,
+        Bug::DropWatchEvent,
+        Bug::LeaseExpiryOnFollower,
+    ];
 
     /// The switch's name on the simulator's command line.
     pub fn name(self) -> &'static str {
         match self {
             Bug::AckBeforeFsync => "ack-before-fsync",
             Bug::LocalReads => "local-reads",
+            Bug::DropWatchEvent => "drop-watch-event",
+            Bug::LeaseExpiryOnFollower => "lease-expiry-on-follower",
         }
     }
 
@@ -84,4 +103,16 @@ pub fn ack_before_fsync() -> bool {
 #[inline]
 pub fn local_reads() -> bool {
     is_on(Bug::LocalReads)
+}
+
+/// [`Bug::DropWatchEvent`] is on and the fan-out must drop the events of `revision`.
+#[inline]
+pub fn drop_watch_event(revision: i64) -> bool {
+    revision % DROPPED_WATCH_REVISION_PERIOD == 0 && is_on(Bug::DropWatchEvent)
+}
+
+/// [`Bug::LeaseExpiryOnFollower`] is on.
+#[inline]
+pub fn lease_expiry_on_follower() -> bool {
+    is_on(Bug::LeaseExpiryOnFollower)
 }

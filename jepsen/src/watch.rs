@@ -27,10 +27,15 @@
 //!   `fragment`). A start revision of 0 ("from now") starts at the first delivered event or
 //!   just after the `created` response's header revision, whichever is earlier: etcd fixes
 //!   the start revision before it reads the header's, so that is all a checker can know.
+//!   A deletion at the revision of a recorded compaction may be missing (etcd's compaction
+//!   at `r` drops the tombstones at `r`, so a watch from `r` does not see them), never
+//!   delivered out of order.
 //! - [`Rule::Atomic`]: all events of one revision in one response, unless the response holding
 //!   the first part has `fragment` set.
 //! - [`Rule::PrevKv`]: with `prev_kv` requested, each event carries the key's state just before
-//!   it (absent if the key did not exist); without, it carries none.
+//!   it (absent if the key did not exist, or may be absent if a recorded compaction is above
+//!   the revision before the event, as etcd reads it at `mod_revision - 1`); without, it
+//!   carries none.
 //! - [`Rule::Compaction`]: a watch whose start revision is below a compaction that completed
 //!   before it was issued is canceled with `compact_revision` set and delivers no event; any
 //!   compaction cancel names a recorded compaction above the revision the watcher needed next.

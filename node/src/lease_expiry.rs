@@ -88,6 +88,9 @@ impl LeaseExpiry {
             std::mem::replace(&mut self.promoted_term, leader.then_some(status.term));
         let (now, extend, retry_after) = (self.origin.elapsed(), self.extend, self.retry_after);
         self.handle.state_machine().with_lessor(|lessor| {
+            if !leader && cairn_core::buggify::lease_expiry_on_follower() {
+                return follower_expiry(lessor, now, limit, retry_after);
+            }
             if !leader {
                 if lessor.is_primary() {
                     tracing::info!("no longer leader: lessor demoted");
@@ -103,6 +106,22 @@ impl LeaseExpiry {
             lessor.expired(limit, retry_after)
         })
     }
+}
+
+/// The injected bug [`cairn_core::buggify::Bug::LeaseExpiryOnFollower`]: a follower times
+/// leases as if it were primary (it never sees renewals, which the leader alone handles)
+/// and reports the ones it finds expired.
+fn follower_expiry(
+    lessor: &mut cairn_core::lease::Lessor,
+    now: Duration,
+    limit: usize,
+    retry_after: Duration,
+) -> Vec<i64> {
+    if !lessor.is_primary() {
+        lessor.promote(now, Duration::ZERO);
+    }
+    lessor.tick(now);
+    lessor.expired(limit, retry_after)
 }
 
 /// Proposes revoking expired lease `id`. A lease revoked meanwhile is not an error; other

@@ -74,13 +74,14 @@ struct RunArgs {
     /// Simulated length of the safety phase (faults on): 60s, 500ms, 2m.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     duration: Duration,
-    /// Workloads: all, or a list of kv, txn, delete, compact.
+    /// Workloads: all, or a list of kv, txn, delete, compact, watch, lease.
     #[arg(long, default_value = "all", value_parser = parse_workloads)]
     workload: std::collections::BTreeSet<Workload>,
     /// Faults: all, none, or a list of partition, loss, kill, power, fsync, pause, clock.
     #[arg(long, default_value = "all", value_parser = parse_faults)]
     faults: std::collections::BTreeSet<Fault>,
-    /// Injected bugs to switch on: ack-before-fsync, local-reads (default: none).
+    /// Injected bugs to switch on: ack-before-fsync, local-reads, drop-watch-event,
+    /// lease-expiry-on-follower (default: none).
     #[arg(long, default_value = "none", value_parser = parse_bugs)]
     bug: std::collections::BTreeSet<Bug>,
 }

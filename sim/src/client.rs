@@ -72,6 +72,13 @@ impl Connection {
         outcome
     }
 
+    /// Drops the connection (it failed, or the member cannot serve the request): a member
+    /// chosen by the seed is dialled next time.
+    pub fn drop_connection(&mut self) {
+        self.client = None;
+        self.pick_another_member();
+    }
+
     /// Dials a member chosen by the seed next time.
     fn pick_another_member(&mut self) {
         self.preferred = madsim::rand::thread_rng().gen_range(0..self.endpoints.len());

@@ -16,6 +16,12 @@ pub enum Kind {
     Convergence,
     /// One client request is in two log entries: it was applied twice.
     AppliedTwice,
+    /// A watcher's responses broke a watch guarantee (or the committed history could not
+    /// be rebuilt to judge them).
+    Watch,
+    /// A lease was revoked before its TTL ran out after its last acknowledged renewal, or
+    /// renewed after it was revoked, or a revoked lease's key survived.
+    Lease,
     /// The healed cluster did not elect, answer or converge within the bound.
     Liveness,
     /// The simulation panicked (an assertion in the node code, a member that could not
@@ -32,6 +38,8 @@ impl Kind {
             Kind::Durability => "durability",
             Kind::Convergence => "convergence",
             Kind::AppliedTwice => "applied-twice",
+            Kind::Watch => "watch",
+            Kind::Lease => "lease",
             Kind::Liveness => "liveness",
             Kind::Panic => "panic",
         }

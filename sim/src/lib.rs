@@ -11,6 +11,8 @@
 //! - [`cluster`]: the simulated members and their disks.
 //! - [`nemesis`]: partitions, lossy links, crashes, power cuts, fsync errors, stalls, jumps.
 //! - [`workload`] and [`client`]: the client processes and how their calls are recorded.
+//! - [`watcher`] and [`lease`]: the watch and lease workloads, recorded for their checks;
+//!   [`committed`]: the committed history the watchers are judged against, from the log.
 //! - [`recorder`]: the jepsen history and the invariants observed while running.
 //! - [`convergence`]: the liveness phase's agreement and state comparison.
 //! - [`failure`]: what a failed run found, by kind.
@@ -24,9 +26,13 @@ pub mod client;
 #[cfg(madsim)]
 pub mod cluster;
 #[cfg(madsim)]
+pub mod committed;
+#[cfg(madsim)]
 pub mod convergence;
 #[cfg(madsim)]
 pub mod failure;
+#[cfg(madsim)]
+pub mod lease;
 #[cfg(madsim)]
 pub mod nemesis;
 #[cfg(madsim)]
@@ -39,5 +45,7 @@ pub mod run;
 pub mod simulation;
 #[cfg(madsim)]
 pub mod sweep;
+#[cfg(madsim)]
+pub mod watcher;
 #[cfg(madsim)]
 pub mod workload;

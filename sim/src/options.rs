@@ -22,15 +22,22 @@ pub enum Workload {
     Delete,
     /// Compactions of recent revisions.
     Compact,
+    /// Watchers on the written ranges, resumed across broken streams, checked by the watch
+    /// checker.
+    Watch,
+    /// Leases with short TTLs, some kept alive, checked for lease safety.
+    Lease,
 }
 
 impl Workload {
     /// Every workload, in a fixed order.
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 6] = [
         Workload::Kv,
         Workload::Txn,
         Workload::Delete,
         Workload::Compact,
+        Workload::Watch,
+        Workload::Lease,
     ];
 
     /// The name on the command line.
@@ -40,6 +47,8 @@ impl Workload {
             Workload::Txn => "txn",
             Workload::Delete => "delete",
             Workload::Compact => "compact",
+            Workload::Watch => "watch",
+            Workload::Lease => "lease",
         }
     }
 }

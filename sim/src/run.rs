@@ -12,6 +12,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use cairn_jepsen::watch::{WatchHistory, WatchVerdict};
 use cairn_jepsen::{Budget, CheckResult, History, ModelKind, Verdict};
 
 use crate::failure::{Failure, Kind};
@@ -33,6 +34,9 @@ pub struct RunReport {
     pub history_jsonl: String,
     /// The history itself (empty if the simulation panicked).
     pub history: History,
+    /// The watch history (committed events, compactions, every watcher's responses) as
+    /// JSONL, `cairn-jepsen check-watch`'s input; empty without the watch workload.
+    pub watch_jsonl: String,
     /// The linearizability check (absent if the simulation panicked).
     pub check: Option<CheckResult>,
     /// Every failure: violations, lost writes, liveness, panics. Empty: the run passed.
@@ -89,7 +93,8 @@ impl RunReport {
         text
     }
 
-    /// Writes `history.jsonl`, `faults.log`, `report.txt` and, when the history is not
+    /// Writes `history.jsonl`, `watch.jsonl` (with watchers), `faults.log`, `report.txt`
+    /// and, when the history is not
     /// linearizable, `report.html` into `dir`; returns the files written.
     pub fn write_to(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
         fs::create_dir_all(dir)?;
@@ -101,6 +106,9 @@ impl RunReport {
             Ok(())
         };
         write("history.jsonl", &self.history_jsonl)?;
+        if !self.watch_jsonl.is_empty() {
+            write("watch.jsonl", &self.watch_jsonl)?;
+        }
         write("faults.log", &self.fault_log)?;
         write("report.txt", &self.text_report())?;
         if let Some(check) = self
@@ -192,10 +200,21 @@ fn check(options: &RunOptions, outcome: Outcome, wall: Duration) -> RunReport {
             .map(|b| Failure::new(Kind::Revisions, b)),
     );
     failures.extend(outcome.failures);
+    let watch_jsonl = outcome.watch.as_ref().map_or_else(String::new, |watch| {
+        failures.extend(watch_failure(watch));
+        watch_to_jsonl(watch)
+    });
+    failures.extend(
+        outcome
+            .lease_breaches
+            .into_iter()
+            .map(|b| Failure::new(Kind::Lease, b)),
+    );
     RunReport {
         options: options.clone(),
         history_jsonl: cairn_jepsen::format::jsonl::to_string(&history),
         history,
+        watch_jsonl,
         check,
         failures,
         fault_log: outcome.fault_log,
@@ -204,6 +223,28 @@ fn check(options: &RunOptions, outcome: Outcome, wall: Duration) -> RunReport {
         wall,
         check_wall: started.elapsed(),
     }
+}
+
+/// The first broken watch guarantee, if any.
+fn watch_failure(watch: &WatchHistory) -> Option<Failure> {
+    match cairn_jepsen::watch::check(watch) {
+        Ok(WatchVerdict::Ok) => None,
+        Ok(WatchVerdict::Violation(violation)) => Some(Failure::new(
+            Kind::Watch,
+            format!("{violation} (see watch.jsonl)"),
+        )),
+        Err(malformed) => Some(Failure::new(
+            Kind::Watch,
+            format!("the committed history cannot be checked against: {malformed}"),
+        )),
+    }
+}
+
+fn watch_to_jsonl(watch: &WatchHistory) -> String {
+    let mut bytes = Vec::new();
+    // Writing to memory cannot fail.
+    let _ = cairn_jepsen::watch::jsonl::write(watch, &mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn linearizability_failure(result: &CheckResult) -> Option<Failure> {
@@ -231,6 +272,7 @@ fn panicked(options: &RunOptions, panic: String, wall: Duration) -> RunReport {
     RunReport {
         options: options.clone(),
         history_jsonl: String::new(),
+        watch_jsonl: String::new(),
         history: History {
             clock: cairn_jepsen::Clock::Nanos,
             ops: Vec::new(),

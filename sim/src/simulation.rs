@@ -14,12 +14,16 @@ use std::time::Duration;
 use cairn_node::peer::sim_faults::{self, MessageFaults};
 use madsim::runtime::{Handle, NodeHandle};
 
+use cairn_jepsen::watch::WatchHistory;
+
 use crate::cluster::SimCluster;
 use crate::convergence::{self, Agreement};
 use crate::failure::{Failure, Kind};
+use crate::lease::{LeaseClient, LeaseLog};
 use crate::nemesis::Nemesis;
 use crate::options::{RunOptions, Workload};
 use crate::recorder::{Record, Recorder};
+use crate::watcher::{LEASE_KEY_PREFIX, WatchClient, WatchLog, WatchTarget};
 use crate::workload::SimClient;
 
 /// Address of the host the clients run on.
@@ -34,6 +38,17 @@ const LIVENESS_CALLS: usize = 10;
 const LIVENESS_CALLS_BOUND: Duration = Duration::from_secs(60);
 /// How long the members have to apply the same log prefix.
 const AGREEMENT_BOUND: Duration = Duration::from_secs(30);
+/// Watch client processes (with the watch workload).
+const WATCH_CLIENTS: u64 = 2;
+/// Lease client processes (with the lease workload).
+const LEASE_CLIENTS: u64 = 2;
+/// Client ids of the watch and lease processes start here (above any kv client's).
+const OTHER_CLIENT_IDS: u64 = 1000;
+/// How long every lease has to be revoked once the keep-alives stopped: the longest TTL,
+/// a new leader's extension, and slack for the revokes to commit.
+const LEASE_REVOKE_BOUND: Duration = Duration::from_secs(30);
+/// How long the watchers have to catch up with the agreed revision.
+const WATCH_CATCH_UP_BOUND: Duration = Duration::from_secs(30);
 
 /// What a run leaves behind for checking.
 #[derive(Debug)]
@@ -44,6 +59,11 @@ pub struct Outcome {
     pub fault_log: String,
     /// Liveness and convergence failures, and data lost at the end.
     pub failures: Vec<Failure>,
+    /// The watchers' record with the committed history (with the watch workload, when the
+    /// run got as far as rebuilding the history).
+    pub watch: Option<WatchHistory>,
+    /// Breaches of lease safety (with the lease workload).
+    pub lease_breaches: Vec<String>,
     /// Simulated time the run took.
     pub simulated: Duration,
 }
@@ -61,20 +81,29 @@ pub async fn simulate(options: RunOptions) -> Outcome {
         .name("clients")
         .ip(CLIENT_IP)
         .build();
+    let lease_log = LeaseLog::new();
     let mut run = Run {
         options,
         cluster: &cluster,
         recorder: recorder.clone(),
         client_host,
         failures: Vec::new(),
+        watch_log: WatchLog::new(),
+        watch_target: WatchTarget::new(),
+        watchers: Vec::new(),
+        lease_log: lease_log.clone(),
+        watch: None,
     };
     let fault_log = run.phases().await;
     let failures = std::mem::take(&mut run.failures);
+    let watch = run.watch.take();
     drop(run);
     Outcome {
         record: recorder.finish(),
         fault_log,
         failures,
+        watch,
+        lease_breaches: lease_log.breaches(),
         simulated: madsim::time::TimeHandle::current().elapsed(),
     }
 }
@@ -86,6 +115,13 @@ struct Run<'a> {
     recorder: Recorder,
     client_host: NodeHandle,
     failures: Vec<Failure>,
+    watch_log: WatchLog,
+    watch_target: Arc<WatchTarget>,
+    /// The running watch clients; each returns the revision it got to.
+    watchers: Vec<madsim::task::JoinHandle<i64>>,
+    lease_log: LeaseLog,
+    /// The watch record and committed history, once rebuilt.
+    watch: Option<WatchHistory>,
 }
 
 impl Run<'_> {
@@ -128,13 +164,53 @@ impl Run<'_> {
                 self.client_host.spawn(client.run_until(stop.clone()))
             })
             .collect();
+        self.start_watchers();
+        let lease_tasks = self.start_lease_clients(&stop);
         nemesis.run_for(self.options.duration).await;
         stop.store(true, Ordering::Relaxed);
         let mut clients = Vec::with_capacity(tasks.len());
         for task in tasks {
             clients.push(task.await.expect("client task"));
         }
+        for task in lease_tasks {
+            task.await.expect("lease client task");
+        }
         clients
+    }
+
+    /// With the watch workload: the watch clients, running until the liveness phase sets
+    /// their target and they reach it.
+    fn start_watchers(&mut self) {
+        if !self.options.workloads.contains(&Workload::Watch) {
+            return;
+        }
+        for i in 0..WATCH_CLIENTS {
+            let client = WatchClient::new(
+                OTHER_CLIENT_IDS + i,
+                self.cluster.endpoints(),
+                self.watch_log.clone(),
+            );
+            let target = self.watch_target.clone();
+            self.watchers
+                .push(self.client_host.spawn(client.run(target)));
+        }
+    }
+
+    /// With the lease workload: the lease clients, running until `stop`.
+    fn start_lease_clients(&self, stop: &Arc<AtomicBool>) -> Vec<madsim::task::JoinHandle<()>> {
+        if !self.options.workloads.contains(&Workload::Lease) {
+            return Vec::new();
+        }
+        (0..LEASE_CLIENTS)
+            .map(|i| {
+                let client = LeaseClient::new(
+                    OTHER_CLIENT_IDS + WATCH_CLIENTS + i,
+                    self.cluster.endpoints(),
+                    self.lease_log.clone(),
+                );
+                self.client_host.spawn(client.run_until(stop.clone()))
+            })
+            .collect()
     }
 
     /// Everything is healed: a leader, answers to every client, the same state everywhere.
@@ -154,6 +230,9 @@ impl Run<'_> {
         if !self.clients_progress(clients).await {
             return;
         }
+        if !self.leases_revoked().await {
+            return;
+        }
         let final_reader = SimClient::new(
             self.options.clients as u64,
             cluster.endpoints(),
@@ -168,6 +247,105 @@ impl Run<'_> {
             return;
         };
         self.final_checks(final_reader, agreement).await;
+        if !self.watchers.is_empty() {
+            self.watchers_catch_up(agreement).await;
+        }
+    }
+
+    /// With the keep-alives stopped, every lease is revoked within the bound.
+    async fn leases_revoked(&mut self) -> bool {
+        let endpoints = self.cluster.endpoints();
+        let log = self.lease_log.clone();
+        let task = self
+            .client_host
+            .spawn(crate::lease::wait_for_revocations(endpoints, log));
+        let waited = self
+            .bounded_value(
+                LEASE_REVOKE_BOUND,
+                "revoking every lease once the keep-alives stopped",
+                task,
+            )
+            .await;
+        if waited.is_none() {
+            let live: Vec<String> = self
+                .lease_log
+                .live()
+                .iter()
+                .map(|id| format!("{id:x}"))
+                .collect();
+            self.failures.push(Failure::new(
+                Kind::Liveness,
+                format!("leases never revoked: {}", live.join(", ")),
+            ));
+        }
+        waited.is_some()
+    }
+
+    /// Every watcher gets everything up to the agreed revision; then the committed history
+    /// is rebuilt from the log for the watch checker.
+    async fn watchers_catch_up(&mut self, agreement: Agreement) {
+        self.watch_target.set(agreement.revision);
+        let watchers = std::mem::take(&mut self.watchers);
+        let all = async move {
+            let mut reached = Vec::new();
+            for task in watchers {
+                reached.push(task.await.expect("watch client task"));
+            }
+            reached
+        };
+        if self
+            .bounded_value(
+                WATCH_CATCH_UP_BOUND,
+                &format!("watchers catching up with revision {}", agreement.revision),
+                all,
+            )
+            .await
+            .is_none()
+        {
+            return;
+        }
+        // Whatever a watcher received was applied by its member, hence committed: once the
+        // members agree again, their logs hold it.
+        let cluster = self.cluster;
+        let Some(agreement) = self
+            .bounded_value(
+                AGREEMENT_BOUND,
+                "members applying the same log after the watchers stopped",
+                convergence::wait_for_agreement(cluster),
+            )
+            .await
+        else {
+            return;
+        };
+        match self.committed_history(agreement) {
+            Ok(committed) => {
+                self.watch = Some(WatchHistory {
+                    commits: committed.commits,
+                    compactions: committed.compactions,
+                    watchers: self.watch_log.snapshot(),
+                });
+            }
+            Err(e) => self.failures.push(Failure::new(Kind::Watch, e)),
+        }
+    }
+
+    /// The committed history from the first member whose log holds all of it.
+    fn committed_history(
+        &self,
+        agreement: Agreement,
+    ) -> Result<crate::committed::Committed, String> {
+        let mut errors = Vec::new();
+        for member in 0..self.cluster.size() {
+            match crate::committed::from_log(&self.cluster.engine(member), agreement.applied_index)
+            {
+                Ok(committed) => return Ok(committed),
+                Err(e) => errors.push(format!("n{}: {e}", member + 1)),
+            }
+        }
+        Err(format!(
+            "no member's log rebuilds the committed history: {}",
+            errors.join("; ")
+        ))
     }
 
     /// Every client gets [`LIVENESS_CALLS`] calls answered, within the bound.
@@ -231,6 +409,11 @@ impl Run<'_> {
                 let lost = convergence::check_put_once(&put_once, &kvs);
                 self.failures
                     .extend(lost.into_iter().map(|l| Failure::new(Kind::Durability, l)));
+                self.failures.extend(
+                    self.leased_keys_left(&kvs)
+                        .into_iter()
+                        .map(|l| Failure::new(Kind::Lease, l)),
+                );
                 if let crate::workload::Progress::Stalled(why) = last_read {
                     self.failures.push(Failure::new(
                         Kind::Liveness,
@@ -239,6 +422,22 @@ impl Run<'_> {
                 }
             }
         }
+    }
+
+    /// Keys of the lease workload still there although their lease was seen revoked.
+    fn leased_keys_left(&self, kvs: &[cairn_client::pb::mvccpb::KeyValue]) -> Vec<String> {
+        let leases = self.lease_log.leases();
+        kvs.iter()
+            .filter(|kv| kv.key.starts_with(LEASE_KEY_PREFIX.as_bytes()))
+            .filter(|kv| leases.get(&kv.lease).is_some_and(|l| l.gone.is_some()))
+            .map(|kv| {
+                format!(
+                    "key {} of lease {:x} is still there after the lease was revoked",
+                    String::from_utf8_lossy(&kv.key),
+                    kv.lease
+                )
+            })
+            .collect()
     }
 
     /// Runs `future` for at most `bound`; a timeout is a liveness failure about `what`.

@@ -1,5 +1,5 @@
-//! A seed fully determines a run: the same options twice give the same history, byte for
-//! byte, and the same faults at the same simulated instants.
+//! A seed fully determines a run: the same options twice give the same history and the
+//! same watch history, byte for byte, and the same faults at the same simulated instants.
 
 #![cfg(madsim)]
 
@@ -28,6 +28,17 @@ fn the_same_seed_gives_a_byte_identical_history() {
         options.seed,
         first.history_jsonl.len(),
         second.history_jsonl.len(),
+        options.replay_command()
+    );
+    assert!(
+        !first.watch_jsonl.is_empty(),
+        "the run recorded no watchers: {}",
+        first.summary()
+    );
+    assert!(
+        first.watch_jsonl == second.watch_jsonl,
+        "seed {} gave two different watch histories; replay: {}",
+        options.seed,
         options.replay_command()
     );
     assert_eq!(first.fault_log, second.fault_log);

@@ -49,3 +49,21 @@ fn serving_reads_without_read_index_is_caught_within_200_seeds() {
         "local-reads went unnoticed for {SEEDS} seeds"
     );
 }
+
+#[test]
+fn dropping_watch_events_is_caught_within_200_seeds() {
+    let caught = first_catch(Bug::DropWatchEvent, &[Kind::Watch]);
+    assert!(
+        caught.is_some(),
+        "drop-watch-event went unnoticed for {SEEDS} seeds"
+    );
+}
+
+#[test]
+fn leases_expired_by_followers_are_caught_within_200_seeds() {
+    let caught = first_catch(Bug::LeaseExpiryOnFollower, &[Kind::Lease]);
+    assert!(
+        caught.is_some(),
+        "lease-expiry-on-follower went unnoticed for {SEEDS} seeds"
+    );
+}

@@ -223,6 +223,9 @@ impl WatchStream {
                 continue;
             }
             w.next_rev = revision + 1;
+            if crate::buggify::drop_watch_event(revision) {
+                continue;
+            }
             let selected = w.select(events);
             deliver(&self.header, &self.limits, w, revision, selected, &mut out);
         }

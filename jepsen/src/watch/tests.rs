@@ -338,6 +338,59 @@ fn prev_kv_is_the_previous_state_when_requested() {
 }
 
 #[test]
+fn prev_kv_may_be_missing_only_when_the_revision_before_was_compacted() {
+    let request = WatchRequest {
+        prev_kv: true,
+        start_revision: 3,
+        ..all_keys()
+    };
+    let without_prev = vec![vec![b3(), a3()]];
+    assert_eq!(
+        broken_with(
+            watcher(request.clone(), responses(without_prev.clone())),
+            vec![2]
+        ),
+        Some(Rule::PrevKv)
+    );
+    assert_eq!(
+        broken_with(watcher(request.clone(), responses(without_prev)), vec![3]),
+        None
+    );
+    let wrong_prev = vec![vec![b3(), with_prev(a3(), kv("a", "9", 2, 2, 1))]];
+    assert_eq!(
+        broken_with(watcher(request, responses(wrong_prev)), vec![3]),
+        Some(Rule::PrevKv)
+    );
+}
+
+#[test]
+fn a_deletion_at_a_compaction_revision_may_be_missed_but_not_reordered() {
+    let from_four = WatchRequest {
+        start_revision: 4,
+        ..all_keys()
+    };
+    let without_delete = responses(vec![vec![c5(), a6()]]);
+    assert_eq!(
+        broken_with(watcher(from_four.clone(), without_delete.clone()), vec![]),
+        Some(Rule::Resume)
+    );
+    assert_eq!(
+        broken_with(watcher(from_four.clone(), without_delete), vec![4]),
+        None
+    );
+    let with_delete = responses(vec![vec![a4()], vec![c5(), a6()]]);
+    assert_eq!(
+        broken_with(watcher(from_four.clone(), with_delete), vec![4]),
+        None
+    );
+    let late_delete = responses(vec![vec![c5(), a6()], vec![a4()]]);
+    assert_eq!(
+        broken_with(watcher(from_four, late_delete), vec![4]),
+        Some(Rule::Ordered)
+    );
+}
+
+#[test]
 fn prev_kv_is_absent_when_not_requested() {
     let unasked = vec![
         vec![a2()],

@@ -1,0 +1,159 @@
+//! The committed history the watch checker judges watchers against, rebuilt from a member's
+//! Raft log after the run.
+//!
+//! The watchers under test see events through the watch fan-out and catch-up; checking them
+//! against anything those paths produced would be circular. Instead, once every member has
+//! applied the same log, the log of one member is applied again, entry by entry, to a fresh
+//! state machine on a fresh `mem` disk: the events each entry produces there (the same code
+//! that computes a revision's MVCC changes, but no watch code) are the committed history,
+//! one [`Commit`] per revision, and the compactions that applied without error are the
+//! recorded compactions. Runs are far shorter than `--snapshot-count` entries, so the log
+//! still starts at its first entry.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use cairn_core::api::cairnpb::{InternalRequest, internal_request::Request};
+use cairn_core::api::mvccpb;
+use cairn_core::apply::{Response, StateMachine};
+use cairn_core::storage::mem::MemEngine;
+use cairn_core::storage::{Engine as _, Order, Space};
+use cairn_jepsen::watch::{Commit, Event, EventType, KeyValue, Revision};
+use prost::Message as _;
+use protobuf::Message as _;
+use raft::eraftpb::{Entry, EntryType};
+
+/// The committed history up to an applied index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// One commit per revision that wrote something, revisions increasing.
+    pub commits: Vec<Commit>,
+    /// Revisions of the compactions that applied without error, in log order.
+    pub compactions: Vec<Revision>,
+}
+
+/// Rebuilds the committed history of the entries up to `applied_index` of the log in
+/// `engine`.
+pub fn from_log(engine: &MemEngine, applied_index: u64) -> Result<Committed, String> {
+    let entries = log_entries(engine, applied_index)?;
+    let replica = StateMachine::open(Arc::new(MemEngine::new()))
+        .map_err(|e| format!("cannot open a state machine to replay the log: {e}"))?;
+    let mut committed = Committed::default();
+    for entry in entries {
+        replay(&replica, &entry, &mut committed)?;
+    }
+    Ok(committed)
+}
+
+/// The log's entries from its first one up to `applied_index`, checked to be contiguous.
+fn log_entries(engine: &MemEngine, applied_index: u64) -> Result<Vec<Entry>, String> {
+    let mut entries = Vec::new();
+    let mut error = None;
+    let mut visit = |_: &[u8], bytes: &[u8]| match Entry::parse_from_bytes(bytes) {
+        Ok(entry) if entry.index > applied_index => ControlFlow::Break(()),
+        Ok(entry) => {
+            entries.push(entry);
+            ControlFlow::Continue(())
+        }
+        Err(e) => {
+            error = Some(format!("undecodable raft log entry: {e}"));
+            ControlFlow::Break(())
+        }
+    };
+    // A scan of the mem engine cannot fail.
+    let _ = engine.scan(Space::RaftLog, &[], None, Order::Ascending, &mut visit);
+    if let Some(error) = error {
+        return Err(error);
+    }
+    let first = entries.first().map_or(0, |e| e.index);
+    if first > 1 {
+        return Err(format!(
+            "the log starts at entry {first}: the history before it is gone"
+        ));
+    }
+    for (expected, entry) in (first..).zip(&entries) {
+        if entry.index != expected {
+            return Err(format!(
+                "the log jumps from entry {} to {}",
+                expected - 1,
+                entry.index
+            ));
+        }
+    }
+    match entries.last() {
+        Some(last) if last.index == applied_index => Ok(entries),
+        last => Err(format!(
+            "the log ends at entry {} before the applied index {applied_index}",
+            last.map_or(0, |e| e.index)
+        )),
+    }
+}
+
+/// Applies one entry to `replica` and notes its events and a successful compaction.
+fn replay(replica: &StateMachine, entry: &Entry, committed: &mut Committed) -> Result<(), String> {
+    let failed = |e: &dyn std::fmt::Display| format!("replaying entry {}: {e}", entry.index);
+    if entry.get_entry_type() != EntryType::EntryNormal {
+        return replica.mark_applied(entry.index).map_err(|e| failed(&e));
+    }
+    let applied = replica
+        .apply(entry.index, &entry.data)
+        .map_err(|e| failed(&e))?;
+    let Some(applied) = applied else {
+        return Ok(());
+    };
+    if let Ok(Response::Compaction(_)) = applied.result {
+        committed.compactions.push(compacted_revision(&entry.data));
+    }
+    let Some(first) = applied.events.first() else {
+        return Ok(());
+    };
+    let revision = first.kv.as_ref().map_or(0, |kv| kv.mod_revision);
+    committed.commits.push(Commit {
+        revision,
+        events: applied.events.iter().map(commit_event).collect(),
+        line: None,
+    });
+    Ok(())
+}
+
+/// The revision a compaction entry compacted at.
+fn compacted_revision(data: &[u8]) -> Revision {
+    match InternalRequest::decode(data).map(|r| r.request) {
+        Ok(Some(Request::Compaction(compaction))) => compaction.revision,
+        _ => 0,
+    }
+}
+
+/// A committed event for the checker, without `prev_kv`: the checker derives each key's
+/// previous state from the history itself, which starts at revision 1.
+fn commit_event(event: &mvccpb::Event) -> Event {
+    Event {
+        prev_kv: None,
+        ..event_of(event)
+    }
+}
+
+/// An mvccpb event as the watch checker reads it.
+pub fn event_of(event: &mvccpb::Event) -> Event {
+    let kind = if event.r#type == mvccpb::event::EventType::Delete as i32 {
+        EventType::Delete
+    } else {
+        EventType::Put
+    };
+    Event {
+        kind,
+        kv: event.kv.as_ref().map(key_value_of).unwrap_or_default(),
+        prev_kv: event.prev_kv.as_ref().map(key_value_of),
+    }
+}
+
+fn key_value_of(kv: &mvccpb::KeyValue) -> KeyValue {
+    KeyValue {
+        key: kv.key.clone(),
+        value: kv.value.clone(),
+        create_revision: kv.create_revision,
+        mod_revision: kv.mod_revision,
+        version: kv.version,
+        lease: kv.lease,
+    }
+}
