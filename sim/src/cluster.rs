@@ -50,16 +50,36 @@ pub struct SimCluster {
     members: Vec<SimMember>,
 }
 
-/// Applied entries between Raft log compactions of a simulated member.
-const SNAPSHOT_COUNT: u64 = 200;
-/// Entries a simulated member keeps behind a compaction for slow followers.
-const SNAPSHOT_CATCHUP_ENTRIES: u64 = 20;
+/// How often a simulated member compacts its Raft log, and how much of it it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogCompaction {
+    /// `--snapshot-count`: applied entries between compactions.
+    pub snapshot_count: u64,
+    /// `--experimental-snapshot-catchup-entries`: entries kept behind a compaction.
+    pub catch_up_entries: u64,
+}
+
+impl LogCompaction {
+    /// etcd's defaults: far more entries than a simulated run writes, so the log keeps its
+    /// first entry (the watch check replays it from there).
+    pub const DEFAULT: LogCompaction = LogCompaction {
+        snapshot_count: 100_000,
+        catch_up_entries: 5_000,
+    };
+
+    /// Compacting often and keeping little, so that members that were down or cut off
+    /// catch up by snapshot.
+    pub const AGGRESSIVE: LogCompaction = LogCompaction {
+        snapshot_count: 200,
+        catch_up_entries: 20,
+    };
+}
 
 fn member_ip(index: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1 + index as u8))
 }
 
-fn member_config(index: usize, size: usize) -> Config {
+fn member_config(index: usize, size: usize, compaction: LogCompaction) -> Config {
     let url = |i: usize, port: u16| format!("http://{}:{port}", member_ip(i));
     let cluster: Vec<String> = (0..size)
         .map(|i| format!("n{}={}", i + 1, url(i, PEER_PORT)))
@@ -72,10 +92,11 @@ fn member_config(index: usize, size: usize) -> Config {
         format!("--listen-peer-urls={}", url(index, PEER_PORT)),
         format!("--initial-advertise-peer-urls={}", url(index, PEER_PORT)),
         format!("--initial-cluster={}", cluster.join(",")),
-        // Compact the Raft log often and keep little of it, so that members that were down
-        // or cut off catch up by snapshot, not only by log replay.
-        format!("--snapshot-count={SNAPSHOT_COUNT}"),
-        format!("--experimental-snapshot-catchup-entries={SNAPSHOT_CATCHUP_ENTRIES}"),
+        format!("--snapshot-count={}", compaction.snapshot_count),
+        format!(
+            "--experimental-snapshot-catchup-entries={}",
+            compaction.catch_up_entries
+        ),
     ];
     let flags = Config::from_args(args).expect("simulated member flags are valid");
     Config::from_flags(flags).expect("simulated member config is valid")
@@ -90,9 +111,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl SimCluster {
     /// Starts `size` members on hosts 10.0.0.1, 10.0.0.2, …
     pub fn start(size: usize) -> SimCluster {
+        SimCluster::start_with(size, LogCompaction::DEFAULT)
+    }
+
+    /// Starts `size` members that compact their Raft logs as `compaction` says.
+    pub fn start_with(size: usize, compaction: LogCompaction) -> SimCluster {
         let handle = Handle::current();
         let members = (0..size)
-            .map(|index| start_member(&handle, index, size))
+            .map(|index| start_member(&handle, index, size, compaction))
             .collect();
         SimCluster { handle, members }
     }
@@ -244,8 +270,13 @@ impl SimCluster {
     }
 }
 
-fn start_member(handle: &Handle, index: usize, size: usize) -> SimMember {
-    let config = member_config(index, size);
+fn start_member(
+    handle: &Handle,
+    index: usize,
+    size: usize,
+    compaction: LogCompaction,
+) -> SimMember {
+    let config = member_config(index, size, compaction);
     let engine = Arc::new(Mutex::new(MemEngine::new()));
     let incarnation = Arc::new(Mutex::new(Incarnation::default()));
     let name = config.name.clone();

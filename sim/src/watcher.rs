@@ -237,6 +237,7 @@ impl WatchClient {
         let options = ConnectOptions {
             dial_timeout: Some(DIAL_TIMEOUT),
             request_timeout: Some(STALL_TIMEOUT),
+            tls: None,
         };
         let endpoint = self.endpoints[self.member].clone();
         let client = Client::connect_with(&[endpoint], options).await.ok()?;

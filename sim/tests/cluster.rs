@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cairn_client::Client;
 use cairn_core::api::etcdserverpb::{PutRequest, RangeRequest, StatusRequest};
-use cairn_sim::cluster::SimCluster;
+use cairn_sim::cluster::{LogCompaction, SimCluster};
 use madsim::net::NetSim;
 use madsim::runtime::Handle;
 use madsim::time::sleep;
@@ -257,4 +257,62 @@ async fn determinism_scenario() {
 #[test]
 fn the_same_seed_replays_the_same_run() {
     madsim::runtime::Runtime::check_determinism(7, madsim::Config::default(), determinism_scenario);
+}
+
+/// The first index in a member's Raft log (0 if empty).
+fn first_log_index(cluster: &SimCluster, member: usize) -> u64 {
+    use cairn_core::storage::{Engine as _, Order, Space};
+    use protobuf::Message as _;
+    let mut first = 0;
+    let _ = cluster.engine(member).scan(
+        Space::RaftLog,
+        &[],
+        None,
+        Order::Ascending,
+        &mut |_: &[u8], bytes: &[u8]| {
+            first = raft::eraftpb::Entry::parse_from_bytes(bytes).map_or(0, |e| e.index);
+            std::ops::ControlFlow::Break(())
+        },
+    );
+    first
+}
+
+#[madsim::test]
+async fn a_member_down_while_the_log_is_compacted_catches_up_by_snapshot() {
+    let cluster = SimCluster::start_with(3, LogCompaction::AGGRESSIVE);
+    let endpoints = cluster.endpoints();
+    let client = client_host();
+    let eps = endpoints.clone();
+    let old_leader = client
+        .spawn(async move { leader(&eps).await.expect("leader") })
+        .await
+        .unwrap();
+    let down = (old_leader + 1) % 3;
+    cluster.kill(down);
+    let up: Vec<String> = (0..3)
+        .filter(|&i| i != down)
+        .map(|i| endpoints[i].clone())
+        .collect();
+    let written = client
+        .spawn(async move { write_some(&up, "snap", 400).await })
+        .await
+        .unwrap();
+    assert_eq!(written.len(), 400, "a healthy majority refused writes");
+    let compacted_to = (0..3)
+        .filter(|&i| i != down)
+        .map(|i| first_log_index(&cluster, i))
+        .min()
+        .unwrap_or(0);
+    assert!(
+        compacted_to > 100,
+        "the live members kept their logs from entry {compacted_to}: nothing to catch up by snapshot"
+    );
+    cluster.start_again(down);
+    client
+        .spawn(async move {
+            sleep(Duration::from_secs(5)).await;
+            assert_everywhere(&endpoints, &written).await;
+        })
+        .await
+        .unwrap();
 }

@@ -43,6 +43,7 @@ async fn connect(endpoint: &str) -> Option<Client> {
     let options = ConnectOptions {
         dial_timeout: Some(Duration::from_secs(1)),
         request_timeout: Some(Duration::from_secs(3)),
+        tls: None,
     };
     Client::connect_with(&[endpoint.to_string()], options)
         .await
