@@ -9,6 +9,7 @@ pub mod lease_expiry;
 pub mod peer;
 mod publish;
 pub mod server;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -191,6 +192,7 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
     let timing = Timing {
         tick: config.tick,
         request_timeout: config.request_timeout(),
+        token_ttl: config.auth_token_ttl,
     };
     let channels = PeerChannels {
         peers,

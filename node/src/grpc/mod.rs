@@ -1,6 +1,7 @@
 //! The client-facing gRPC services (etcd's v3 API). Generated server traits come from
 //! node's build script; the same handler code compiles against tonic and madsim-tonic.
 
+pub mod auth;
 pub mod cluster;
 pub mod kv;
 pub mod lease;
@@ -88,18 +89,24 @@ pub async fn serve_clients(
     ))
     .max_decoding_message_size(max_decoding)
     .max_encoding_message_size(usize::MAX);
+    let auth = pb::auth_server::AuthServer::new(auth::AuthService::new(
+        handle.clone(),
+        config.bcrypt_cost,
+    ))
+    .max_decoding_message_size(max_decoding);
     let shutdown = async move {
         shutdown.await;
         let _ = stop.send(true);
     };
-    // Auth, Election and Lock are not registered yet: tonic answers `Unimplemented` for a
-    // service it does not serve.
+    // Election and Lock are not registered yet: tonic answers `Unimplemented` for a service
+    // it does not serve.
     tonic::transport::Server::builder()
         .add_service(kv)
         .add_service(maintenance)
         .add_service(cluster)
         .add_service(lease)
         .add_service(watch)
+        .add_service(auth)
         .serve_with_shutdown(addr, shutdown)
         .await
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::api::etcdserverpb::watch_request::RequestUnion;
-use cairn_core::api::etcdserverpb::{WatchRequest, WatchResponse};
+use cairn_core::api::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse};
 use cairn_core::watch::{WatchLimits, WatchStream};
 use futures::Stream;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -127,6 +127,7 @@ impl Watch for WatchService {
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let require_leader = requires_leader(request.metadata());
+        let metadata = request.metadata().clone();
         if require_leader && self.handle.raft_status().leader == 0 {
             return Err(from_server(&ServerError::NoLeader));
         }
@@ -144,6 +145,7 @@ impl Watch for WatchService {
             inbound_open: true,
             out,
             require_leader,
+            metadata,
         };
         tokio::spawn(task.run());
         Ok(Response::new(Box::pin(queue_stream(responses))))
@@ -197,6 +199,8 @@ struct StreamTask {
     out: mpsc::Sender<Result<WatchResponse, Status>>,
     registry: WatchStream,
     require_leader: bool,
+    /// The stream's metadata, for the auth token of each watch created on it.
+    metadata: MetadataMap,
 }
 
 impl StreamTask {
@@ -268,6 +272,17 @@ impl StreamTask {
         let current = self.current_revision();
         match request.request_union {
             Some(RequestUnion::CreateRequest(create)) => {
+                if let Err(reason) = self.watch_permitted(&create).await {
+                    let refused = WatchResponse {
+                        header: Some(self.handle.header(current)),
+                        watch_id: -1,
+                        created: true,
+                        canceled: true,
+                        cancel_reason: reason,
+                        ..WatchResponse::default()
+                    };
+                    return self.send(vec![refused]).await;
+                }
                 let created = self.registry.create(&create, current);
                 self.send(vec![created]).await
             }
@@ -283,6 +298,29 @@ impl StreamTask {
             // etcd ignores a request it does not understand rather than ending the stream.
             None => Ok(()),
         }
+    }
+
+    /// etcd's `isWatchPermitted`: the stream's user must be allowed to read the watched
+    /// range; the refusal reason is etcd's error message. A range end of `"\0"` is checked
+    /// as the open-ended range it is (etcd 3.4 checks only the first key then).
+    async fn watch_permitted(&self, create: &WatchCreateRequest) -> Result<(), String> {
+        let auth = super::auth::request_auth(&self.handle, &self.metadata)
+            .await
+            .map_err(|status| status.message().to_string())?;
+        let key: &[u8] = if create.key.is_empty() {
+            &[0]
+        } else {
+            &create.key
+        };
+        self.handle
+            .state_machine()
+            .check_read(auth.as_ref(), key, &create.range_end)
+            .map_err(|e| match e {
+                cairn_core::Error::InvalidAuthToken
+                | cairn_core::Error::AuthOldRevision
+                | cairn_core::Error::UserEmpty => e.to_string(),
+                _ => cairn_core::Error::PermissionDenied.to_string(),
+            })
     }
 
     async fn on_applied(
