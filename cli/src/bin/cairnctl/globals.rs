@@ -25,6 +25,10 @@ pub struct Globals {
     pub dial_timeout: GoDuration,
     /// `--command-timeout`.
     pub command_timeout: GoDuration,
+    /// `--user` (`name` or `name:password`; empty: no authentication).
+    pub user: String,
+    /// `--password`.
+    pub password: String,
 }
 
 impl Globals {
@@ -42,6 +46,8 @@ impl Globals {
             hex: values.bool("hex"),
             dial_timeout: values.duration("dial-timeout"),
             command_timeout: values.duration("command-timeout"),
+            user: values.str("user").to_string(),
+            password: values.str("password").to_string(),
         })
     }
 
@@ -58,7 +64,7 @@ impl Globals {
 
 /// Flags etcdctl accepts that cairnctl cannot honour yet.
 fn refuse_unsupported(values: &FlagValues) -> Result<(), CliError> {
-    let set_strings = ["cacert", "cert", "key", "user", "password", "discovery-srv"];
+    let set_strings = ["cacert", "cert", "key", "discovery-srv"];
     for name in set_strings {
         if !values.str(name).is_empty() {
             return Err(unsupported(name));
@@ -195,8 +201,11 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_auth_flags_are_refused_not_ignored() {
-        let argv: Vec<String> = ["--user", "root:x"].iter().map(|s| s.to_string()).collect();
+    fn tls_flags_are_refused_not_ignored() {
+        let argv: Vec<String> = ["--cacert", "ca.pem"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let values = flags::parse(&GLOBAL_FLAGS, &argv).unwrap().values;
         assert_eq!(
             Globals::from_flags(&values).unwrap_err().code,

@@ -73,15 +73,25 @@ impl Session {
         console: &mut Console<'_>,
     ) -> Result<Session, CliError> {
         let target = go_log::balancer_target(&globals.endpoints);
+        let credentials = credentials(&globals, console)?;
         let deadline = Instant::now() + globals.command_timeout();
         match connect_until(&globals.endpoints, globals.dial_timeout(), deadline).await {
-            Ok(client) => Ok(Session {
-                client,
-                printer,
-                globals,
-                target,
-                deadline,
-            }),
+            Ok(client) => {
+                let mut session = Session {
+                    client,
+                    printer,
+                    globals,
+                    target,
+                    deadline,
+                };
+                if let Some((name, password)) = credentials {
+                    let authenticated = session
+                        .call(console, session.client.authenticate(&name, &password))
+                        .await?;
+                    session.client = authenticated;
+                }
+                Ok(session)
+            }
             // A malformed endpoint is the user's to fix: say so at once, without the wait
             // and the transport warning etcdctl gives it.
             Err(error @ (ClientError::InvalidEndpoint(_) | ClientError::NoEndpoints)) => {
@@ -149,6 +159,32 @@ impl Session {
             .await
             .map_err(|e| report(console, &self.target, &e))
     }
+}
+
+/// The user name and password to authenticate with (etcdctl's `authCfgFromCmd`): `--user
+/// name:password`, or `--user name --password password`, or `--user name` and the password
+/// asked for on the console.
+fn credentials(
+    globals: &Globals,
+    console: &mut Console<'_>,
+) -> Result<Option<(String, String)>, CliError> {
+    if globals.user.is_empty() {
+        return Ok(None);
+    }
+    if !globals.password.is_empty() {
+        return Ok(Some((globals.user.clone(), globals.password.clone())));
+    }
+    if let Some((name, password)) = globals.user.split_once(':') {
+        return Ok(Some((name.to_string(), password.to_string())));
+    }
+    console.out("Password: ");
+    let mut line = String::new();
+    console
+        .input()
+        .read_line(&mut line)
+        .map_err(|e| CliError::error(e.to_string()))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    Ok(Some((globals.user.clone(), password)))
 }
 
 /// clientv3's retry loop for a repeatable call: each failure logs a warning; an

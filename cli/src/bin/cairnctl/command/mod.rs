@@ -2,6 +2,7 @@
 //! etcdctl's `get*Op` functions do (same checks, same messages, same exit codes, in the
 //! same order: arguments first, then the client), sends it, and prints the answer.
 
+pub mod auth;
 pub mod compaction;
 pub mod del;
 pub mod endpoint;
@@ -48,6 +49,21 @@ pub async fn run(
         CommandId::LeaseList => lease::list(invocation, env, console).await,
         CommandId::LeaseKeepAlive => lease::keep_alive(invocation, env, console).await,
         CommandId::Watch => watch::run(invocation, env, console).await,
+        CommandId::AuthEnable
+        | CommandId::AuthDisable
+        | CommandId::UserAdd
+        | CommandId::UserDelete
+        | CommandId::UserGet
+        | CommandId::UserList
+        | CommandId::UserPasswd
+        | CommandId::UserGrantRole
+        | CommandId::UserRevokeRole
+        | CommandId::RoleAdd
+        | CommandId::RoleDelete
+        | CommandId::RoleGet
+        | CommandId::RoleList
+        | CommandId::RoleGrantPermission
+        | CommandId::RoleRevokePermission => auth::run(id, invocation, env, console).await,
         CommandId::Version => {
             version::run(console);
             Ok(())
