@@ -9,12 +9,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+use cairn_client::etcd_error::EtcdError;
 use cairn_client::{Client, ClientError, ConnectOptions};
 use tokio::time::Instant;
 
 use crate::console::Console;
 use crate::dispatch::Invocation;
-use crate::exit::CliError;
+use crate::exit::{self, CliError};
 use crate::globals::{self, Globals};
 use crate::go_log;
 use crate::output::Printer;
@@ -85,10 +86,7 @@ impl Session {
                     deadline,
                 };
                 if let Some((name, password)) = credentials {
-                    let authenticated = session
-                        .call(console, session.client.authenticate(&name, &password))
-                        .await?;
-                    session.client = authenticated;
+                    session.authenticate(&name, &password, console).await?;
                 }
                 Ok(session)
             }
@@ -98,6 +96,34 @@ impl Session {
                 Err(CliError::error(error.to_string()))
             }
             Err(error) => Err(report(console, &target, &unreachable_as_etcdctl(error))),
+        }
+    }
+
+    /// clientv3's `getToken` at client creation: a refused password fails the command as a
+    /// connection failure (exit 2); auth not enabled is not an error, the client just sends
+    /// no token.
+    async fn authenticate(
+        &mut self,
+        name: &str,
+        password: &str,
+        console: &mut Console<'_>,
+    ) -> Result<(), CliError> {
+        match self
+            .call_quiet(self.client.authenticate(name, password))
+            .await
+        {
+            Ok(client) => {
+                self.client = client;
+                Ok(())
+            }
+            Err(e) if e.etcd_error() == Some(EtcdError::AuthNotEnabled) => Ok(()),
+            Err(e) => {
+                let reported = self.report(console, &e);
+                Err(CliError {
+                    code: exit::BAD_CONNECTION,
+                    ..reported
+                })
+            }
         }
     }
 
