@@ -159,6 +159,33 @@ fn requires_leader(metadata: &MetadataMap) -> bool {
         .is_some_and(|value| value == REQUIRE_LEADER_VALUE)
 }
 
+/// etcd's `isWatchPermitted`: the stream's user must be allowed to read the watched range;
+/// the refusal reason is etcd's error message. A range end of `"\0"` is checked as the
+/// open-ended range it is (etcd 3.4 checks only the first key then).
+async fn watch_permitted(
+    handle: &Handle,
+    metadata: &MetadataMap,
+    create: &WatchCreateRequest,
+) -> Result<(), String> {
+    let auth = super::auth::request_auth(handle, metadata)
+        .await
+        .map_err(|status| status.message().to_string())?;
+    let key: &[u8] = if create.key.is_empty() {
+        &[0]
+    } else {
+        &create.key
+    };
+    handle
+        .state_machine()
+        .check_read(auth.as_ref(), key, &create.range_end)
+        .map_err(|e| match e {
+            cairn_core::Error::InvalidAuthToken
+            | cairn_core::Error::AuthOldRevision
+            | cairn_core::Error::UserEmpty => e.to_string(),
+            _ => cairn_core::Error::PermissionDenied.to_string(),
+        })
+}
+
 /// The responses of a queue, until every sender is gone.
 fn queue_stream(
     responses: mpsc::Receiver<Result<WatchResponse, Status>>,
@@ -272,7 +299,8 @@ impl StreamTask {
         let current = self.current_revision();
         match request.request_union {
             Some(RequestUnion::CreateRequest(create)) => {
-                if let Err(reason) = self.watch_permitted(&create).await {
+                let (handle, metadata) = (self.handle.clone(), self.metadata.clone());
+                if let Err(reason) = watch_permitted(&handle, &metadata, &create).await {
                     let refused = WatchResponse {
                         header: Some(self.handle.header(current)),
                         watch_id: -1,
@@ -303,26 +331,6 @@ impl StreamTask {
     /// etcd's `isWatchPermitted`: the stream's user must be allowed to read the watched
     /// range; the refusal reason is etcd's error message. A range end of `"\0"` is checked
     /// as the open-ended range it is (etcd 3.4 checks only the first key then).
-    async fn watch_permitted(&self, create: &WatchCreateRequest) -> Result<(), String> {
-        let auth = super::auth::request_auth(&self.handle, &self.metadata)
-            .await
-            .map_err(|status| status.message().to_string())?;
-        let key: &[u8] = if create.key.is_empty() {
-            &[0]
-        } else {
-            &create.key
-        };
-        self.handle
-            .state_machine()
-            .check_read(auth.as_ref(), key, &create.range_end)
-            .map_err(|e| match e {
-                cairn_core::Error::InvalidAuthToken
-                | cairn_core::Error::AuthOldRevision
-                | cairn_core::Error::UserEmpty => e.to_string(),
-                _ => cairn_core::Error::PermissionDenied.to_string(),
-            })
-    }
-
     async fn on_applied(
         &mut self,
         entry: Result<Arc<AppliedEvents>, RecvError>,
