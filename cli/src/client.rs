@@ -15,6 +15,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::endpoint::{EndpointError, endpoint_uri};
 use crate::error::ClientError;
+use crate::grpc::auth_client::AuthClient;
 use crate::grpc::cluster_client::ClusterClient;
 use crate::grpc::kv_client::KvClient;
 use crate::grpc::lease_client::LeaseClient;
@@ -58,6 +59,9 @@ pub struct Client {
     cluster: ClusterClient<Channel>,
     lease: LeaseClient<Channel>,
     watch: WatchClient<Channel>,
+    pub(crate) auth: AuthClient<Channel>,
+    /// The auth token sent with every call (etcd's `token` metadata), once authenticated.
+    token: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
 }
 
 impl Client {
@@ -107,6 +111,8 @@ impl Client {
             cluster: ClusterClient::new(channel.clone()),
             lease: LeaseClient::new(channel.clone()),
             watch: WatchClient::new(channel.clone()),
+            auth: AuthClient::new(channel.clone()),
+            token: None,
             channel,
         }
     }
@@ -135,13 +141,13 @@ impl Client {
         request: pb::RangeRequest,
     ) -> Result<pb::RangeResponse, ClientError> {
         let mut kv = self.kv.clone();
-        self.call(kv.range(request)).await
+        self.call(kv.range(self.req(request))).await
     }
 
     /// `KV.Put`: writes one key.
     pub async fn kv_put(&self, request: pb::PutRequest) -> Result<pb::PutResponse, ClientError> {
         let mut kv = self.kv.clone();
-        self.call(kv.put(request)).await
+        self.call(kv.put(self.req(request))).await
     }
 
     /// `KV.DeleteRange`: deletes a key or a range of keys.
@@ -150,13 +156,13 @@ impl Client {
         request: pb::DeleteRangeRequest,
     ) -> Result<pb::DeleteRangeResponse, ClientError> {
         let mut kv = self.kv.clone();
-        self.call(kv.delete_range(request)).await
+        self.call(kv.delete_range(self.req(request))).await
     }
 
     /// `KV.Txn`: compares, then one branch of operations, atomically.
     pub async fn kv_txn(&self, request: pb::TxnRequest) -> Result<pb::TxnResponse, ClientError> {
         let mut kv = self.kv.clone();
-        self.call(kv.txn(request)).await
+        self.call(kv.txn(self.req(request))).await
     }
 
     /// `KV.Compact`: discards history at or below a revision.
@@ -165,7 +171,7 @@ impl Client {
         request: pb::CompactionRequest,
     ) -> Result<pb::CompactionResponse, ClientError> {
         let mut kv = self.kv.clone();
-        self.call(kv.compact(request)).await
+        self.call(kv.compact(self.req(request))).await
     }
 
     /// `Maintenance.Status` of the connected member.
@@ -174,7 +180,7 @@ impl Client {
         request: pb::StatusRequest,
     ) -> Result<pb::StatusResponse, ClientError> {
         let mut maintenance = self.maintenance.clone();
-        self.call(maintenance.status(request)).await
+        self.call(maintenance.status(self.req(request))).await
     }
 
     /// `Maintenance.Alarm`: lists, raises or disarms alarms.
@@ -215,7 +221,7 @@ impl Client {
         request: pb::MemberListRequest,
     ) -> Result<pb::MemberListResponse, ClientError> {
         let mut cluster = self.cluster.clone();
-        self.call(cluster.member_list(request)).await
+        self.call(cluster.member_list(self.req(request))).await
     }
 
     /// `Maintenance.MoveLeader`: asks the leader (the connected member must be it) to hand
@@ -225,7 +231,7 @@ impl Client {
         request: pb::MoveLeaderRequest,
     ) -> Result<pb::MoveLeaderResponse, ClientError> {
         let mut maintenance = self.maintenance.clone();
-        self.call(maintenance.move_leader(request)).await
+        self.call(maintenance.move_leader(self.req(request))).await
     }
 
     /// `Cluster.MemberAdd`: adds a member (a voter, or a learner) by its peer URLs.
@@ -234,7 +240,7 @@ impl Client {
         request: pb::MemberAddRequest,
     ) -> Result<pb::MemberAddResponse, ClientError> {
         let mut cluster = self.cluster.clone();
-        self.call(cluster.member_add(request)).await
+        self.call(cluster.member_add(self.req(request))).await
     }
 
     /// `Cluster.MemberRemove`: removes a member by ID.
@@ -243,7 +249,7 @@ impl Client {
         request: pb::MemberRemoveRequest,
     ) -> Result<pb::MemberRemoveResponse, ClientError> {
         let mut cluster = self.cluster.clone();
-        self.call(cluster.member_remove(request)).await
+        self.call(cluster.member_remove(self.req(request))).await
     }
 
     /// `Cluster.MemberUpdate`: replaces a member's peer URLs.
@@ -252,7 +258,7 @@ impl Client {
         request: pb::MemberUpdateRequest,
     ) -> Result<pb::MemberUpdateResponse, ClientError> {
         let mut cluster = self.cluster.clone();
-        self.call(cluster.member_update(request)).await
+        self.call(cluster.member_update(self.req(request))).await
     }
 
     /// `Cluster.MemberPromote`: makes a learner that has caught up a voting member.
@@ -261,7 +267,7 @@ impl Client {
         request: pb::MemberPromoteRequest,
     ) -> Result<pb::MemberPromoteResponse, ClientError> {
         let mut cluster = self.cluster.clone();
-        self.call(cluster.member_promote(request)).await
+        self.call(cluster.member_promote(self.req(request))).await
     }
 
     /// `Lease.LeaseGrant`: creates a lease with a TTL in seconds.
@@ -270,7 +276,7 @@ impl Client {
         request: pb::LeaseGrantRequest,
     ) -> Result<pb::LeaseGrantResponse, ClientError> {
         let mut lease = self.lease.clone();
-        self.call(lease.lease_grant(request)).await
+        self.call(lease.lease_grant(self.req(request))).await
     }
 
     /// `Lease.LeaseRevoke`: revokes a lease and deletes its keys.
@@ -279,7 +285,7 @@ impl Client {
         request: pb::LeaseRevokeRequest,
     ) -> Result<pb::LeaseRevokeResponse, ClientError> {
         let mut lease = self.lease.clone();
-        self.call(lease.lease_revoke(request)).await
+        self.call(lease.lease_revoke(self.req(request))).await
     }
 
     /// `Lease.LeaseTimeToLive`: a lease's remaining and granted TTL (and its keys).
@@ -288,7 +294,7 @@ impl Client {
         request: pb::LeaseTimeToLiveRequest,
     ) -> Result<pb::LeaseTimeToLiveResponse, ClientError> {
         let mut lease = self.lease.clone();
-        self.call(lease.lease_time_to_live(request)).await
+        self.call(lease.lease_time_to_live(self.req(request))).await
     }
 
     /// `Lease.LeaseLeases`: every lease the cluster knows.
@@ -297,7 +303,7 @@ impl Client {
         request: pb::LeaseLeasesRequest,
     ) -> Result<pb::LeaseLeasesResponse, ClientError> {
         let mut lease = self.lease.clone();
-        self.call(lease.lease_leases(request)).await
+        self.call(lease.lease_leases(self.req(request))).await
     }
 
     /// Opens a `Lease.LeaseKeepAlive` stream with a first keep-alive of lease `id` queued
@@ -310,7 +316,9 @@ impl Client {
             .send(pb::LeaseKeepAliveRequest { id })
             .await
             .map_err(|_closed| ClientError::StreamClosed)?;
-        let responses = self.call(lease.lease_keep_alive(requests)).await?;
+        let responses = self
+            .call(lease.lease_keep_alive(self.req(requests)))
+            .await?;
         Ok(KeepAliveStream::new(sender, responses))
     }
 
@@ -340,12 +348,33 @@ impl Client {
             .send(first)
             .await
             .map_err(|_closed| ClientError::StreamClosed)?;
-        let responses = self.call(watch.watch(requests)).await?;
+        let responses = self.call(watch.watch(self.req(requests))).await?;
         Ok(WatchStream::new(sender, responses))
     }
 
+    /// The same connection sending `token` with every call (as clientv3 does after
+    /// `Authenticate`).
+    pub fn with_token(&self, token: &str) -> Result<Client, ClientError> {
+        let value = token
+            .parse()
+            .map_err(|_| ClientError::InvalidToken(token.to_string()))?;
+        Ok(Client {
+            token: Some(value),
+            ..self.clone()
+        })
+    }
+
+    /// `message` as a gRPC request carrying the auth token, if any.
+    pub(crate) fn req<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = &self.token {
+            request.metadata_mut().insert("token", token.clone());
+        }
+        request
+    }
+
     /// Runs one unary call under the request timeout and unwraps its answer.
-    async fn call<T>(
+    pub(crate) async fn call<T>(
         &self,
         call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     ) -> Result<T, ClientError> {

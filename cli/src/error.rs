@@ -46,6 +46,9 @@ pub enum ClientError {
     /// A watch or keep-alive stream ended, or could not take another request.
     #[error("the stream was closed")]
     StreamClosed,
+    /// A token that cannot be sent as gRPC metadata.
+    #[error("invalid auth token {0:?}")]
+    InvalidToken(String),
 }
 
 impl ClientError {
@@ -60,6 +63,7 @@ impl ClientError {
                 Code::InvalidArgument
             }
             ClientError::StreamClosed => Code::Cancelled,
+            ClientError::InvalidToken(_) => Code::Unauthenticated,
         }
     }
 

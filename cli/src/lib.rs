@@ -13,6 +13,7 @@
 //! `cluster_member_list`, `lease_grant`); the two bidirectional streams, `Watch` and
 //! `Lease.LeaseKeepAlive`, are [`WatchStream`] and [`KeepAliveStream`].
 
+mod auth;
 mod client;
 pub mod concurrency;
 mod endpoint;

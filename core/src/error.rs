@@ -57,6 +57,60 @@ pub enum Error {
     /// A write while the CORRUPT alarm is active (etcd's `ErrCorrupt`).
     #[error("etcdserver: corrupt cluster")]
     Corrupt,
+    /// AuthEnable while no user `root` exists.
+    #[error("etcdserver: root user does not exist")]
+    RootUserNotExist,
+    /// AuthEnable while user `root` lacks role `root`.
+    #[error("etcdserver: root user does not have root role")]
+    RootRoleNotExist,
+    /// UserAdd of a name that exists.
+    #[error("etcdserver: user name already exists")]
+    UserAlreadyExist,
+    /// UserAdd with an empty name, or a permission check without a user (auth enabled, no
+    /// token given).
+    #[error("etcdserver: user name is empty")]
+    UserEmpty,
+    /// A user operation naming a user that does not exist.
+    #[error("etcdserver: user name not found")]
+    UserNotFound,
+    /// RoleAdd of a name that exists.
+    #[error("etcdserver: role name already exists")]
+    RoleAlreadyExist,
+    /// A role operation naming a role that does not exist.
+    #[error("etcdserver: role name not found")]
+    RoleNotFound,
+    /// RoleAdd with an empty name.
+    #[error("etcdserver: role name is empty")]
+    RoleEmpty,
+    /// Authenticate with an unknown user or a wrong password.
+    #[error("etcdserver: authentication failed, invalid user ID or password")]
+    AuthFailed,
+    /// Authenticate as a user created with `no_password` (etcd answers this one with its
+    /// internal message and code Unknown: `ErrNoPasswordUser` is missing from its table).
+    #[error("auth: authentication failed, password was given for no password user")]
+    NoPasswordUser,
+    /// The user's roles do not grant the operation.
+    #[error("etcdserver: permission denied")]
+    PermissionDenied,
+    /// UserRevokeRole of a role the user does not have.
+    #[error("etcdserver: role is not granted to the user")]
+    RoleNotGranted,
+    /// RoleRevokePermission of a permission the role does not have.
+    #[error("etcdserver: permission is not granted to the role")]
+    PermissionNotGranted,
+    /// Authenticate while auth is disabled.
+    #[error("etcdserver: authentication is not enabled")]
+    AuthNotEnabled,
+    /// A token that is unknown to the member, expired, or malformed.
+    #[error("etcdserver: invalid auth token")]
+    InvalidAuthToken,
+    /// Deleting user or role `root`, or revoking role `root` from user `root`, while auth is
+    /// enabled.
+    #[error("etcdserver: invalid auth management")]
+    InvalidAuthMgmt,
+    /// A request whose token was checked at an auth revision older than the store's.
+    #[error("etcdserver: revision of auth store is old")]
+    AuthOldRevision,
     /// The storage engine failed; the request may or may not have been applied.
     #[error("etcdserver: storage failure: {0}")]
     Storage(String),

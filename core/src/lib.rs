@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod auth;
 pub mod buggify;
 pub mod concurrency;
 pub mod error;

@@ -143,10 +143,24 @@ pub struct Flags {
     /// Maximum TLS version supported by etcd (empty: the highest the implementation supports).
     #[arg(long, env = "ETCD_TLS_MAX_VERSION", default_value = "")]
     pub tls_max_version: String,
+    /// Specify auth token type and its options (cairn serves 'simple' tokens only).
+    #[arg(long, env = "ETCD_AUTH_TOKEN", default_value = "simple")]
+    pub auth_token: String,
+    /// The lifetime in seconds of the auth token.
+    #[arg(long, env = "ETCD_AUTH_TOKEN_TTL", default_value_t = 300)]
+    pub auth_token_ttl: u64,
+    /// Specify bcrypt algorithm cost factor for auth password hashing (4..=31).
+    #[arg(long, env = "ETCD_BCRYPT_COST", default_value_t = DEFAULT_BCRYPT_COST)]
+    pub bcrypt_cost: u32,
     /// Print the version and exit.
     #[arg(long)]
     pub version: bool,
 }
+
+/// etcd's default bcrypt cost (Go's `bcrypt.DefaultCost`).
+pub const DEFAULT_BCRYPT_COST: u32 = 10;
+/// The bcrypt costs etcd accepts (Go's `bcrypt.MinCost..=bcrypt.MaxCost`).
+pub const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
 
 /// Why the flags cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +234,10 @@ pub struct Config {
     pub log_level: String,
     /// `--experimental-watch-progress-notify-interval` (0: etcd's default, 10 minutes).
     pub watch_progress_notify_interval: Duration,
+    /// `--auth-token-ttl`: how long an unused simple token stays valid.
+    pub auth_token_ttl: Duration,
+    /// `--bcrypt-cost`, within [`BCRYPT_COSTS`].
+    pub bcrypt_cost: u32,
 }
 
 impl Config {
@@ -269,6 +287,14 @@ impl Config {
                 &format!("does not name this member ({:?})", flags.name),
             ));
         }
+        let auth_token_type = flags.auth_token.split(',').next().unwrap_or_default();
+        if auth_token_type != "simple" {
+            return Err(bad_value(
+                "auth-token",
+                &flags.auth_token,
+                "cairn supports 'simple' tokens only",
+            ));
+        }
         let data_dir = flags
             .data_dir
             .clone()
@@ -298,6 +324,8 @@ impl Config {
             max_request_bytes: flags.max_request_bytes as usize,
             max_txn_ops: flags.max_txn_ops as usize,
             log_level: flags.log_level.clone(),
+            auth_token_ttl: Duration::from_secs(flags.auth_token_ttl),
+            bcrypt_cost: bcrypt_cost(flags.bcrypt_cost),
             watch_progress_notify_interval: parse_go_duration(
                 &flags.experimental_watch_progress_notify_interval,
             )
@@ -315,6 +343,19 @@ impl Config {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(5) + self.tick * (2 * self.election_ticks as u32)
     }
+}
+
+/// etcd's `NewAuthStore`: a cost outside Go's bcrypt range falls back to the default.
+fn bcrypt_cost(given: u32) -> u32 {
+    if BCRYPT_COSTS.contains(&given) {
+        return given;
+    }
+    tracing::warn!(
+        given,
+        default = DEFAULT_BCRYPT_COST,
+        "use default bcrypt cost instead of the invalid given cost"
+    );
+    DEFAULT_BCRYPT_COST
 }
 
 /// Go's flag package accepts `-flag`; clap wants `--flag`.

@@ -127,8 +127,16 @@ fn follower_expiry(
 /// Proposes revoking expired lease `id`. A lease revoked meanwhile is not an error; other
 /// failures are retried when the lessor reports the lease again.
 async fn revoke(handle: Handle, id: i64) {
+    // With auth enabled the leader revokes as root (etcd's `WithRoot`).
+    let state_machine = handle.state_machine();
+    let auth = state_machine
+        .auth_enabled()
+        .then(|| cairn_core::api::cairnpb::RequestAuth {
+            username: cairn_core::auth::ROOT_USER.to_string(),
+            revision: state_machine.auth_revision(),
+        });
     match handle
-        .propose(Request::LeaseRevoke(LeaseRevokeRequest { id }))
+        .propose_as(Request::LeaseRevoke(LeaseRevokeRequest { id }), auth)
         .await
     {
         Ok(_) | Err(ServerError::Apply(cairn_core::Error::LeaseNotFound)) => {

@@ -10,6 +10,7 @@ pub mod peer;
 mod publish;
 pub mod server;
 pub mod tls;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -208,6 +209,7 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
     let timing = Timing {
         tick: config.tick,
         request_timeout: config.request_timeout(),
+        token_ttl: config.auth_token_ttl,
     };
     let channels = PeerChannels {
         peers,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::api::cairnpb::{
-    ConfChangeContext, InternalRequest, MemberRecord, internal_request::Request,
+    ConfChangeContext, InternalRequest, MemberRecord, RequestAuth, internal_request::Request,
 };
 use cairn_core::api::etcdserverpb::ResponseHeader;
 use cairn_core::api::mvccpb::Event;
@@ -24,6 +24,7 @@ use raft::eraftpb::ConfChangeV2;
 use raft::eraftpb::Message;
 
 use crate::peer::{PeerFeedback, Peers};
+use crate::tokens::Tokens;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// Commands queued to the loop; bounded so a flood of clients waits instead of growing memory.
@@ -124,6 +125,7 @@ type ConfChangeReply = oneshot::Sender<Result<ClusterState, MembershipError>>;
 enum Command {
     Propose {
         request: Request,
+        auth: Option<RequestAuth>,
         reply: ProposeReply,
     },
     Read {
@@ -149,9 +151,26 @@ pub struct Handle {
     members: watch::Receiver<ClusterState>,
     events: broadcast::Sender<Arc<AppliedEvents>>,
     request_timeout: Duration,
+    tokens: Arc<Tokens>,
 }
 
 impl Handle {
+    /// The auth tokens this member honours.
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    /// Waits (up to the request timeout) until this member has applied `index`; false if it
+    /// did not in time.
+    pub async fn wait_applied(&self, index: u64) -> bool {
+        let mut status = self.status.clone();
+        let wait = status.wait_for(|s| s.applied_index >= index);
+        matches!(
+            tokio::time::timeout(self.request_timeout, wait).await,
+            Ok(Ok(_))
+        )
+    }
+
     /// The membership as this member has applied it.
     pub fn cluster(&self) -> ClusterState {
         self.members.borrow().clone()
@@ -200,8 +219,23 @@ impl Handle {
 
     /// Proposes a write and waits until it is applied.
     pub async fn propose(&self, request: Request) -> Result<Response, ServerError> {
+        self.propose_as(request, None).await
+    }
+
+    /// Proposes a write on behalf of the user `auth` names (checked at apply) and waits
+    /// until it is applied.
+    pub async fn propose_as(
+        &self,
+        request: Request,
+        auth: Option<RequestAuth>,
+    ) -> Result<Response, ServerError> {
         let (reply, response) = oneshot::channel();
-        self.send(Command::Propose { request, reply }).await?;
+        self.send(Command::Propose {
+            request,
+            auth,
+            reply,
+        })
+        .await?;
         self.wait(response).await?
     }
 
@@ -273,6 +307,7 @@ pub struct EventLoop {
     members: watch::Sender<ClusterState>,
     events: broadcast::Sender<Arc<AppliedEvents>>,
     tick: Duration,
+    tokens: Arc<Tokens>,
     conf_waiters: BTreeMap<u64, ConfChangeReply>,
     next_request_id: u64,
     waiters: BTreeMap<u64, ProposeReply>,
@@ -304,6 +339,8 @@ pub struct Timing {
     pub tick: Duration,
     /// How long a client request may wait.
     pub request_timeout: Duration,
+    /// How long an unused auth token stays valid.
+    pub token_ttl: Duration,
 }
 
 /// Builds the loop and its handle around an opened replica.
@@ -317,7 +354,9 @@ pub fn start(
     let Timing {
         tick,
         request_timeout,
+        token_ttl,
     } = timing;
+    let tokens = Arc::new(Tokens::new(token_ttl));
     let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE_LEN);
     let (status_tx, status) = watch::channel(RaftStatus::default());
     let (members_tx, members) = watch::channel(replica.cluster().clone());
@@ -330,6 +369,7 @@ pub fn start(
         status,
         members,
         request_timeout,
+        tokens: tokens.clone(),
     };
     let event_loop = EventLoop {
         replica,
@@ -341,6 +381,7 @@ pub fn start(
         members: members_tx,
         events,
         tick,
+        tokens,
         conf_waiters: BTreeMap::new(),
         next_request_id: request_id_base,
         waiters: BTreeMap::new(),
@@ -451,7 +492,11 @@ impl EventLoop {
 
     fn handle_command(&mut self, command: Command) {
         match command {
-            Command::Propose { request, reply } => self.propose(request, reply),
+            Command::Propose {
+                request,
+                auth,
+                reply,
+            } => self.propose(request, auth, reply),
             Command::Read { reply } => self.queued_reads.push(reply),
             Command::ConfChange {
                 change,
@@ -462,12 +507,13 @@ impl EventLoop {
         }
     }
 
-    fn propose(&mut self, request: Request, reply: ProposeReply) {
+    fn propose(&mut self, request: Request, auth: Option<RequestAuth>, reply: ProposeReply) {
         let id = self.next_request_id;
         self.next_request_id += 1;
         let data = InternalRequest {
             id,
             request: Some(request),
+            auth,
         }
         .encode_to_vec();
         match self.replica.propose(data) {
@@ -572,6 +618,9 @@ impl EventLoop {
     }
 
     fn answer(&mut self, applied: Applied) {
+        if let Some(change) = &applied.token_change {
+            self.tokens.apply(change);
+        }
         if let Some(revision) = applied
             .events
             .last()

@@ -230,6 +230,7 @@ mod tests {
             let data = InternalRequest {
                 id: index,
                 request: Some(request),
+                auth: None,
             }
             .encode_to_vec();
             sm.apply(index, &data).unwrap().unwrap().result

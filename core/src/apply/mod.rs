@@ -17,6 +17,7 @@
 //! every member alike. `apply/quota.rs` estimates what a write costs the backend quota.
 
 pub mod alarm;
+mod auth;
 mod lease;
 pub mod quota;
 
@@ -24,13 +25,16 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use prost::Message as _;
 
-use crate::api::cairnpb::{InternalRequest, internal_request::Request};
+pub use auth::{AuthResponse, TokenChange};
+
+use crate::api::cairnpb::{InternalRequest, RequestAuth, internal_request::Request};
 use crate::api::etcdserverpb::{
     AlarmMember, AlarmResponse, AlarmType, CompactionResponse, DeleteRangeResponse,
     LeaseGrantResponse, LeaseRevokeResponse, PutResponse, RangeRequest, RangeResponse, TxnRequest,
     TxnResponse,
 };
 use crate::api::mvccpb::Event;
+use crate::auth::{Access, AuthStore};
 use crate::error::Error;
 use crate::lease::Lessor;
 use crate::mvcc::Mvcc;
@@ -56,6 +60,8 @@ pub enum Response {
     LeaseRevoke(LeaseRevokeResponse),
     /// An Alarm.
     Alarm(AlarmResponse),
+    /// An auth management request.
+    Auth(AuthResponse),
 }
 
 /// The outcome of applying one entry that carried a client request.
@@ -69,12 +75,15 @@ pub struct Applied {
     pub result: Result<Response, Error>,
     /// The events the entry produced, in revision order (for watchers).
     pub events: Vec<Event>,
+    /// What the entry means for member-local auth tokens (every member applies it).
+    pub token_change: Option<TokenChange>,
 }
 
 struct Inner {
     mvcc: Mvcc,
     lessor: Lessor,
     alarms: alarm::Alarms,
+    auth: AuthStore,
     consistent_index: u64,
 }
 
@@ -90,6 +99,7 @@ impl StateMachine {
         let mvcc = Mvcc::open(engine.clone())?;
         let lessor = Lessor::open(engine.clone())?;
         let alarms = alarm::Alarms::open(engine.as_ref())?;
+        let auth = AuthStore::open(engine.as_ref())?;
         let consistent_index = match engine.get(Space::Meta, CONSISTENT_INDEX_KEY)? {
             Some(bytes) => decode_u64(&bytes)?,
             None => 0,
@@ -100,6 +110,7 @@ impl StateMachine {
                 mvcc,
                 lessor,
                 alarms,
+                auth,
                 consistent_index,
             }),
         })
@@ -192,6 +203,66 @@ impl StateMachine {
         Ok((hash, compacted, hashed))
     }
 
+    /// Whether auth is enabled.
+    pub fn auth_enabled(&self) -> bool {
+        self.read().auth.enabled()
+    }
+
+    /// The auth store's revision.
+    pub fn auth_revision(&self) -> u64 {
+        self.read().auth.revision()
+    }
+
+    /// What the serving member needs to check an Authenticate's password (etcd's
+    /// `CheckPassword`): the user's bcrypt hash and the auth revision it was read at.
+    pub fn password_hash(&self, name: &str) -> Result<(Vec<u8>, u64), Error> {
+        self.read().auth.password_hash(name)
+    }
+
+    /// etcd's `IsAdminPermitted` for operations checked where they are served
+    /// (maintenance, membership changes).
+    pub fn check_admin(&self, auth: Option<&RequestAuth>) -> Result<(), Error> {
+        self.read().auth.check_admin(auth)
+    }
+
+    /// etcd's `IsRangePermitted` (a watch creation).
+    pub fn check_read(
+        &self,
+        auth: Option<&RequestAuth>,
+        key: &[u8],
+        range_end: &[u8],
+    ) -> Result<(), Error> {
+        self.read().auth.check(auth, key, range_end, Access::Read)
+    }
+
+    /// A Range served locally on behalf of `auth` (etcd's `doSerialize`): the permission
+    /// check and the read happen under one lock, so no change of the auth store falls
+    /// between them.
+    pub fn range_as(
+        &self,
+        auth: Option<&RequestAuth>,
+        req: &RangeRequest,
+    ) -> Result<RangeResponse, Error> {
+        let inner = self.read();
+        inner
+            .auth
+            .check(auth, &req.key, &req.range_end, Access::Read)?;
+        inner.mvcc.range(req)
+    }
+
+    /// A read-only Txn served locally on behalf of `auth`, checked like [`Self::range_as`].
+    pub fn read_only_txn_as(
+        &self,
+        auth: Option<&RequestAuth>,
+        req: &TxnRequest,
+    ) -> Result<TxnResponse, Error> {
+        let inner = self.read();
+        if inner.auth.enabled() {
+            auth::check_txn(&inner.auth, auth, req)?;
+        }
+        read_only_txn(&inner, req)
+    }
+
     /// Runs `f` on the lessor: the leader's timing of leases (tick, promote, renew) and lease
     /// queries. Granting and revoking happen only by applying log entries.
     pub fn with_lessor<R>(&self, f: impl FnOnce(&mut Lessor) -> R) -> R {
@@ -201,12 +272,7 @@ impl StateMachine {
     /// Serves a Txn whose every branch only reads, from the local state, changing nothing
     /// (etcd serves read-only txns like ranges instead of proposing them).
     pub fn read_only_txn(&self, req: &TxnRequest) -> Result<TxnResponse, Error> {
-        let inner = self.read();
-        let mut mvcc = inner.mvcc.clone();
-        let mut scratch = WriteBatch::new();
-        let (response, _) = mvcc.txn(req, &inner.lessor, &mut scratch)?;
-        debug_assert!(scratch.is_empty(), "a read-only txn wrote to storage");
-        Ok(response)
+        read_only_txn(&self.read(), req)
     }
 
     /// Applies the entry at `index` carrying `data` (empty for Raft's own no-op entries).
@@ -288,11 +354,33 @@ impl StateMachine {
     }
 }
 
+fn read_only_txn(inner: &Inner, req: &TxnRequest) -> Result<TxnResponse, Error> {
+    let mut mvcc = inner.mvcc.clone();
+    let mut scratch = WriteBatch::new();
+    let (response, _) = mvcc.txn(req, &inner.lessor, &mut scratch)?;
+    debug_assert!(scratch.is_empty(), "a read-only txn wrote to storage");
+    Ok(response)
+}
+
 fn execute(inner: &mut Inner, index: u64, data: &[u8], batch: &mut WriteBatch) -> Applied {
-    let (request_id, result, events) = match InternalRequest::decode(data) {
+    let (request_id, result, events, token_change) = match InternalRequest::decode(data) {
         Ok(request) => {
-            let (result, events) = execute_request(inner, request.id, request.request, batch);
-            (request.id, result, events)
+            let auth = request.auth.as_ref();
+            match request.request {
+                Some(req) if auth::is_auth(&req) => {
+                    let revision = inner.mvcc.current_revision();
+                    match auth::execute(&mut inner.auth, auth, req, index, revision, batch) {
+                        Ok((response, change)) => {
+                            (request.id, Ok(Response::Auth(response)), vec![], change)
+                        }
+                        Err(e) => (request.id, Err(e), vec![], None),
+                    }
+                }
+                req => {
+                    let (result, events) = execute_checked(inner, request.id, auth, req, batch);
+                    (request.id, result, events, None)
+                }
+            }
         }
         Err(e) => {
             // Every member refuses the same bytes the same way, so state stays identical.
@@ -303,6 +391,7 @@ fn execute(inner: &mut Inner, index: u64, data: &[u8], batch: &mut WriteBatch) -
                     "undecodable log entry {index}: {e}"
                 ))),
                 vec![],
+                None,
             )
         }
     };
@@ -311,10 +400,27 @@ fn execute(inner: &mut Inner, index: u64, data: &[u8], batch: &mut WriteBatch) -
         request_id,
         result,
         events,
+        token_change,
     }
 }
 
 type Executed = (Result<Response, Error>, Vec<Event>);
+
+/// A KV, compaction or lease request, after the permission checks of its user.
+fn execute_checked(
+    inner: &mut Inner,
+    request_id: u64,
+    auth: Option<&RequestAuth>,
+    request: Option<Request>,
+    batch: &mut WriteBatch,
+) -> Executed {
+    if let Some(req) = &request
+        && let Err(e) = auth::check_write(&inner.auth, &inner.lessor, auth, req)
+    {
+        return (Err(e), vec![]);
+    }
+    execute_request(inner, request_id, request, batch)
+}
 
 fn execute_request(
     inner: &mut Inner,
@@ -347,6 +453,9 @@ fn execute_request(
         Some(Request::LeaseGrant(req)) => lease::grant(mvcc, lessor, request_id, &req, batch),
         Some(Request::LeaseRevoke(req)) => lease::revoke(mvcc, lessor, &req, batch),
         Some(Request::Alarm(req)) => Ok((Response::Alarm(alarms.apply(&req, batch)), vec![])),
+        Some(_) => Err(Error::Storage(
+            "auth request outside the auth applier".into(),
+        )),
         None => Err(Error::Storage("log entry without a request".into())),
     };
     match result {

@@ -61,6 +61,7 @@ impl Fixture {
     ) -> (Result<Response, Error>, Vec<Event>) {
         self.index += 1;
         let data = InternalRequest {
+            auth: None,
             id,
             request: Some(request),
         }

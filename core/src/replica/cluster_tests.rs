@@ -101,6 +101,7 @@ impl Net {
             ..Default::default()
         };
         let data = InternalRequest {
+            auth: None,
             id,
             request: Some(Request::Put(put)),
         }

@@ -34,6 +34,7 @@ fn put(id: u64, key: &str, value: &str) -> Vec<u8> {
         ..Default::default()
     };
     InternalRequest {
+        auth: None,
         id,
         request: Some(Request::Put(put)),
     }

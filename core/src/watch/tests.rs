@@ -37,6 +37,7 @@ impl Store {
     fn apply(&mut self, request: Request) -> Entry {
         self.index += 1;
         let data = InternalRequest {
+            auth: None,
             id: self.index,
             request: Some(request),
         }
@@ -85,6 +86,7 @@ impl Store {
     fn compact(&mut self, revision: i64) {
         self.index += 1;
         let data = InternalRequest {
+            auth: None,
             id: self.index,
             request: Some(Request::Compaction(CompactionRequest {
                 revision,

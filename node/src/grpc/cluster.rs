@@ -90,6 +90,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
+        super::auth::require_admin(&self.handle, request.metadata()).await?;
         let req = request.into_inner();
         check_urls(&req.peer_ur_ls)?;
         let cluster = self.handle.cluster();
@@ -128,6 +129,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        super::auth::require_admin(&self.handle, request.metadata()).await?;
         let id = request.into_inner().id;
         let record = existing(&self.handle.cluster(), id)?;
         let cluster = self.change(ConfChangeType::RemoveNode, record).await?;
@@ -141,6 +143,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
+        super::auth::require_admin(&self.handle, request.metadata()).await?;
         let req = request.into_inner();
         check_urls(&req.peer_ur_ls)?;
         let cluster = self.handle.cluster();
@@ -182,6 +185,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        super::auth::require_admin(&self.handle, request.metadata()).await?;
         let id = request.into_inner().id;
         let record = existing(&self.handle.cluster(), id)?;
         if !record.is_learner {

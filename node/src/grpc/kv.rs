@@ -15,6 +15,7 @@ use cairn_core::mvcc::check;
 use prost::Message as _;
 use tonic::{Request as GrpcRequest, Response as GrpcResponse, Status};
 
+use super::auth::request_auth;
 use super::pb::kv_server::Kv;
 use super::quota::Quota;
 use super::status::{from_core, from_server};
@@ -55,9 +56,14 @@ impl KvService {
         Ok(())
     }
 
-    async fn propose(&self, request: Request) -> Result<Applied, Status> {
+    async fn propose(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        request: Request,
+    ) -> Result<Applied, Status> {
+        let auth = request_auth(&self.handle, metadata).await?;
         self.handle
-            .propose(request)
+            .propose_as(request, auth)
             .await
             .map_err(|e| from_server(&e))
     }
@@ -110,13 +116,15 @@ impl Kv for KvService {
         request: GrpcRequest<RangeRequest>,
     ) -> Result<GrpcResponse<RangeResponse>, Status> {
         super::require_leader(&self.handle, &request)?;
+        let metadata = request.metadata().clone();
         let req = request.into_inner();
         check::range(&req).map_err(|e| from_core(&e))?;
         self.barrier(req.serializable).await?;
+        let auth = request_auth(&self.handle, &metadata).await?;
         let mut resp = self
             .handle
             .state_machine()
-            .range(&req)
+            .range_as(auth.as_ref(), &req)
             .map_err(|e| from_core(&e))?;
         self.stamp(&mut resp.header);
         Ok(GrpcResponse::new(resp))
@@ -127,11 +135,12 @@ impl Kv for KvService {
         request: GrpcRequest<PutRequest>,
     ) -> Result<GrpcResponse<PutResponse>, Status> {
         super::require_leader(&self.handle, &request)?;
+        let metadata = request.metadata().clone();
         let req = request.into_inner();
         check::put(&req).map_err(|e| from_core(&e))?;
         self.check_size(req.encoded_len())?;
         self.quota.check(quota::put_cost(&req)).await?;
-        match self.propose(Request::Put(req)).await? {
+        match self.propose(&metadata, Request::Put(req)).await? {
             Applied::Put(mut resp) => {
                 self.stamp(&mut resp.header);
                 Ok(GrpcResponse::new(resp))
@@ -145,10 +154,11 @@ impl Kv for KvService {
         request: GrpcRequest<DeleteRangeRequest>,
     ) -> Result<GrpcResponse<DeleteRangeResponse>, Status> {
         super::require_leader(&self.handle, &request)?;
+        let metadata = request.metadata().clone();
         let req = request.into_inner();
         check::delete_range(&req).map_err(|e| from_core(&e))?;
         self.check_size(req.encoded_len())?;
-        match self.propose(Request::DeleteRange(req)).await? {
+        match self.propose(&metadata, Request::DeleteRange(req)).await? {
             Applied::DeleteRange(mut resp) => {
                 self.stamp(&mut resp.header);
                 Ok(GrpcResponse::new(resp))
@@ -162,21 +172,23 @@ impl Kv for KvService {
         request: GrpcRequest<TxnRequest>,
     ) -> Result<GrpcResponse<TxnResponse>, Status> {
         super::require_leader(&self.handle, &request)?;
+        let metadata = request.metadata().clone();
         let req = request.into_inner();
         check::txn(&req, self.max_txn_ops).map_err(|e| from_core(&e))?;
         self.check_size(req.encoded_len())?;
         if is_read_only(&req) {
             self.barrier(is_serializable_txn(&req)).await?;
+            let auth = request_auth(&self.handle, &metadata).await?;
             let mut resp = self
                 .handle
                 .state_machine()
-                .read_only_txn(&req)
+                .read_only_txn_as(auth.as_ref(), &req)
                 .map_err(|e| from_core(&e))?;
             self.stamp(&mut resp.header);
             return Ok(GrpcResponse::new(resp));
         }
         self.quota.check(quota::txn_cost(&req)).await?;
-        match self.propose(Request::Txn(req)).await? {
+        match self.propose(&metadata, Request::Txn(req)).await? {
             Applied::Txn(mut resp) => {
                 self.stamp(&mut resp.header);
                 Ok(GrpcResponse::new(resp))
@@ -190,8 +202,9 @@ impl Kv for KvService {
         request: GrpcRequest<CompactionRequest>,
     ) -> Result<GrpcResponse<CompactionResponse>, Status> {
         super::require_leader(&self.handle, &request)?;
+        let metadata = request.metadata().clone();
         let req = request.into_inner();
-        match self.propose(Request::Compaction(req)).await? {
+        match self.propose(&metadata, Request::Compaction(req)).await? {
             Applied::Compaction(mut resp) => {
                 self.stamp(&mut resp.header);
                 Ok(GrpcResponse::new(resp))

@@ -135,9 +135,13 @@ impl LeaseService {
         }
     }
 
-    async fn propose(&self, request: Request) -> Result<Applied, Status> {
+    async fn propose_as(
+        &self,
+        request: Request,
+        auth: Option<cairn_core::api::cairnpb::RequestAuth>,
+    ) -> Result<Applied, Status> {
         self.handle
-            .propose(request)
+            .propose_as(request, auth)
             .await
             .map_err(|e| from_server(&e))
     }
@@ -337,8 +341,9 @@ impl Lease for LeaseService {
             .check(cairn_core::apply::quota::LEASE_OVERHEAD_BYTES)
             .await?;
         self.wait_for_promotion_if_leader().await;
+        let auth = super::auth::request_auth(&self.handle, request.metadata()).await?;
         match self
-            .propose(Request::LeaseGrant(request.into_inner()))
+            .propose_as(Request::LeaseGrant(request.into_inner()), auth)
             .await?
         {
             Applied::LeaseGrant(mut resp) => {
@@ -354,8 +359,9 @@ impl Lease for LeaseService {
         request: GrpcRequest<LeaseRevokeRequest>,
     ) -> Result<GrpcResponse<LeaseRevokeResponse>, Status> {
         super::require_leader(&self.handle, &request)?;
+        let auth = super::auth::request_auth(&self.handle, request.metadata()).await?;
         match self
-            .propose(Request::LeaseRevoke(request.into_inner()))
+            .propose_as(Request::LeaseRevoke(request.into_inner()), auth)
             .await?
         {
             Applied::LeaseRevoke(mut resp) => {

@@ -127,6 +127,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<HashKvRequest>,
     ) -> Result<Response<HashKvResponse>, Status> {
+        super::auth::require_admin(&self.handle, request.metadata()).await?;
         let revision = request.into_inner().revision;
         let state_machine = self.handle.state_machine();
         let (hash, compact_revision, hash_revision) =
@@ -141,8 +142,9 @@ impl Maintenance for MaintenanceService {
 
     async fn snapshot(
         &self,
-        _: Request<SnapshotRequest>,
+        request: Request<SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
+        super::auth::require_admin(&self.handle, request.metadata()).await?;
         let term = self.handle.raft_status().term;
         let state_machine = self.handle.state_machine();
         let bytes = state_machine

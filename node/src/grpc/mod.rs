@@ -1,6 +1,7 @@
 //! The client-facing gRPC services (etcd's v3 API). Generated server traits come from
 //! node's build script; the same handler code compiles against tonic and madsim-tonic.
 
+pub mod auth;
 pub mod cluster;
 pub mod concurrency;
 pub mod election;
@@ -106,12 +107,15 @@ pub async fn serve_clients(
     ))
     .max_decoding_message_size(max_decoding)
     .max_encoding_message_size(usize::MAX);
+    let auth = pb::auth_server::AuthServer::new(auth::AuthService::new(
+        handle.clone(),
+        config.bcrypt_cost,
+    ))
+    .max_decoding_message_size(max_decoding);
     let shutdown = async move {
         shutdown.await;
         let _ = stop.send(true);
     };
-    // Auth is not registered yet: tonic answers `Unimplemented` for a service it does not
-    // serve.
     let router = tonic::transport::Server::builder()
         .add_service(kv)
         .add_service(maintenance)
@@ -119,6 +123,7 @@ pub async fn serve_clients(
         .add_service(lease)
         .add_service(watch)
         .add_service(election)
-        .add_service(lock);
+        .add_service(lock)
+        .add_service(auth);
     crate::tls::serve(router, addr, tls, shutdown).await
 }

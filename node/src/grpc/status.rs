@@ -18,7 +18,24 @@ pub fn from_core(error: &Error) -> Status {
         | Error::TooManyOps
         | Error::DuplicateKey
         | Error::RequestTooLarge
-        | Error::InvalidSortOption => Code::InvalidArgument,
+        | Error::InvalidSortOption
+        | Error::UserEmpty
+        | Error::RoleEmpty
+        | Error::AuthFailed
+        | Error::InvalidAuthMgmt
+        | Error::AuthOldRevision => Code::InvalidArgument,
+        Error::RootUserNotExist
+        | Error::RootRoleNotExist
+        | Error::UserAlreadyExist
+        | Error::UserNotFound
+        | Error::RoleAlreadyExist
+        | Error::RoleNotFound
+        | Error::RoleNotGranted
+        | Error::PermissionNotGranted
+        | Error::AuthNotEnabled => Code::FailedPrecondition,
+        Error::PermissionDenied => Code::PermissionDenied,
+        Error::InvalidAuthToken => Code::Unauthenticated,
+        Error::NoPasswordUser => Code::Unknown,
         Error::Compacted | Error::FutureRevision | Error::LeaseTtlTooLarge => Code::OutOfRange,
         Error::LeaseNotFound => Code::NotFound,
         Error::LeaseExists | Error::NotLeader => Code::FailedPrecondition,
@@ -151,5 +168,50 @@ mod tests {
         );
         let not_found = from_core(&Error::LeaseNotFound);
         assert_eq!(not_found.message(), "etcdserver: requested lease not found");
+    }
+
+    #[test]
+    fn auth_errors_have_etcds_codes_and_messages() {
+        let cases = [
+            (
+                Error::PermissionDenied,
+                Code::PermissionDenied,
+                "etcdserver: permission denied",
+            ),
+            (
+                Error::InvalidAuthToken,
+                Code::Unauthenticated,
+                "etcdserver: invalid auth token",
+            ),
+            (
+                Error::AuthFailed,
+                Code::InvalidArgument,
+                "etcdserver: authentication failed, invalid user ID or password",
+            ),
+            (
+                Error::UserEmpty,
+                Code::InvalidArgument,
+                "etcdserver: user name is empty",
+            ),
+            (
+                Error::RootUserNotExist,
+                Code::FailedPrecondition,
+                "etcdserver: root user does not exist",
+            ),
+            (
+                Error::PermissionNotGranted,
+                Code::FailedPrecondition,
+                "etcdserver: permission is not granted to the role",
+            ),
+            (
+                Error::AuthOldRevision,
+                Code::InvalidArgument,
+                "etcdserver: revision of auth store is old",
+            ),
+        ];
+        for (error, code, message) in cases {
+            let status = from_core(&error);
+            assert_eq!((status.code(), status.message()), (code, message));
+        }
     }
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::api::etcdserverpb::watch_request::RequestUnion;
-use cairn_core::api::etcdserverpb::{WatchRequest, WatchResponse};
+use cairn_core::api::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse};
 use cairn_core::watch::{WatchLimits, WatchStream};
 use futures::Stream;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -127,6 +127,7 @@ impl Watch for WatchService {
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let require_leader = requires_leader(request.metadata());
+        let metadata = request.metadata().clone();
         if require_leader && self.handle.raft_status().leader == 0 {
             return Err(from_server(&ServerError::NoLeader));
         }
@@ -144,6 +145,7 @@ impl Watch for WatchService {
             inbound_open: true,
             out,
             require_leader,
+            metadata,
         };
         tokio::spawn(task.run());
         Ok(Response::new(Box::pin(queue_stream(responses))))
@@ -155,6 +157,33 @@ fn requires_leader(metadata: &MetadataMap) -> bool {
         .get(REQUIRE_LEADER_KEY)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value == REQUIRE_LEADER_VALUE)
+}
+
+/// etcd's `isWatchPermitted`: the stream's user must be allowed to read the watched range;
+/// the refusal reason is etcd's error message. A range end of `"\0"` is checked as the
+/// open-ended range it is (etcd 3.4 checks only the first key then).
+async fn watch_permitted(
+    handle: &Handle,
+    metadata: &MetadataMap,
+    create: &WatchCreateRequest,
+) -> Result<(), String> {
+    let auth = super::auth::request_auth(handle, metadata)
+        .await
+        .map_err(|status| status.message().to_string())?;
+    let key: &[u8] = if create.key.is_empty() {
+        &[0]
+    } else {
+        &create.key
+    };
+    handle
+        .state_machine()
+        .check_read(auth.as_ref(), key, &create.range_end)
+        .map_err(|e| match e {
+            cairn_core::Error::InvalidAuthToken
+            | cairn_core::Error::AuthOldRevision
+            | cairn_core::Error::UserEmpty => e.to_string(),
+            _ => cairn_core::Error::PermissionDenied.to_string(),
+        })
 }
 
 /// The responses of a queue, until every sender is gone.
@@ -197,6 +226,8 @@ struct StreamTask {
     out: mpsc::Sender<Result<WatchResponse, Status>>,
     registry: WatchStream,
     require_leader: bool,
+    /// The stream's metadata, for the auth token of each watch created on it.
+    metadata: MetadataMap,
 }
 
 impl StreamTask {
@@ -268,6 +299,18 @@ impl StreamTask {
         let current = self.current_revision();
         match request.request_union {
             Some(RequestUnion::CreateRequest(create)) => {
+                let (handle, metadata) = (self.handle.clone(), self.metadata.clone());
+                if let Err(reason) = watch_permitted(&handle, &metadata, &create).await {
+                    let refused = WatchResponse {
+                        header: Some(self.handle.header(current)),
+                        watch_id: -1,
+                        created: true,
+                        canceled: true,
+                        cancel_reason: reason,
+                        ..WatchResponse::default()
+                    };
+                    return self.send(vec![refused]).await;
+                }
                 let created = self.registry.create(&create, current);
                 self.send(vec![created]).await
             }
@@ -285,6 +328,9 @@ impl StreamTask {
         }
     }
 
+    /// etcd's `isWatchPermitted`: the stream's user must be allowed to read the watched
+    /// range; the refusal reason is etcd's error message. A range end of `"\0"` is checked
+    /// as the open-ended range it is (etcd 3.4 checks only the first key then).
     async fn on_applied(
         &mut self,
         entry: Result<Arc<AppliedEvents>, RecvError>,

@@ -69,6 +69,36 @@ pub enum CommandId {
     Lock,
     /// `version`.
     Version,
+    /// `auth enable`.
+    AuthEnable,
+    /// `auth disable`.
+    AuthDisable,
+    /// `user add`.
+    UserAdd,
+    /// `user delete`.
+    UserDelete,
+    /// `user get`.
+    UserGet,
+    /// `user list`.
+    UserList,
+    /// `user passwd`.
+    UserPasswd,
+    /// `user grant-role`.
+    UserGrantRole,
+    /// `user revoke-role`.
+    UserRevokeRole,
+    /// `role add`.
+    RoleAdd,
+    /// `role delete`.
+    RoleDelete,
+    /// `role get`.
+    RoleGet,
+    /// `role list`.
+    RoleList,
+    /// `role grant-permission`.
+    RoleGrantPermission,
+    /// `role revoke-permission`.
+    RoleRevokePermission,
     /// `bench put`.
     BenchPut,
     /// `bench range`.
@@ -288,10 +318,11 @@ static ROOT_CHILDREN: [Command; 25] = [
         "Alarm related commands",
         &ALARM_CHILDREN,
     ),
-    not_yet(
+    group(
         "auth",
         "auth <enable or disable>",
         "Enable or disable authentication",
+        &AUTH_CHILDREN,
     ),
     Command {
         long: BENCH_LONG,
@@ -408,7 +439,12 @@ static ROOT_CHILDREN: [Command; 25] = [
         CommandId::MoveLeader,
     ),
     PUT,
-    not_yet("role", "role <subcommand>", "Role related commands"),
+    group(
+        "role",
+        "role <subcommand>",
+        "Role related commands",
+        &ROLE_CHILDREN,
+    ),
     group(
         "snapshot",
         "snapshot <subcommand>",
@@ -424,7 +460,12 @@ static ROOT_CHILDREN: [Command; 25] = [
             CommandId::Txn,
         )
     },
-    not_yet("user", "user <subcommand>", "User related commands"),
+    group(
+        "user",
+        "user <subcommand>",
+        "User related commands",
+        &USER_CHILDREN,
+    ),
     run(
         "version",
         "version",
@@ -739,6 +780,147 @@ static MEMBER_UPDATE_FLAGS: [FlagDef; 1] = [FlagDef::str(
     "",
     "comma separated peer URLs for the updated member.",
 )];
+
+static AUTH_CHILDREN: [Command; 2] = [
+    run(
+        "disable",
+        "disable",
+        "Disables authentication",
+        CommandId::AuthDisable,
+    ),
+    run(
+        "enable",
+        "enable",
+        "Enables authentication",
+        CommandId::AuthEnable,
+    ),
+];
+
+const INTERACTIVE_FLAG: FlagDef = FlagDef {
+    name: "interactive",
+    shorthand: None,
+    kind: FlagKind::Bool,
+    default: "true",
+    usage: "Read password from stdin instead of interactive terminal",
+};
+
+static USER_CHILDREN: [Command; 7] = [
+    Command {
+        flags: &[
+            INTERACTIVE_FLAG,
+            FlagDef::str(
+                "new-user-password",
+                "",
+                "Supply password from the command line flag",
+            ),
+            FlagDef::bool(
+                "no-password",
+                "Create a user without password (CN based auth only)",
+            ),
+        ],
+        ..run(
+            "add",
+            "add <user name or user:password> [options]",
+            "Adds a new user",
+            CommandId::UserAdd,
+        )
+    },
+    run(
+        "delete",
+        "delete <user name>",
+        "Deletes a user",
+        CommandId::UserDelete,
+    ),
+    Command {
+        flags: &[FlagDef::bool(
+            "detail",
+            "Show permissions of roles granted to the user",
+        )],
+        ..run(
+            "get",
+            "get <user name> [options]",
+            "Gets detailed information of a user",
+            CommandId::UserGet,
+        )
+    },
+    run(
+        "grant-role",
+        "grant-role <user name> <role name>",
+        "Grants a role to a user",
+        CommandId::UserGrantRole,
+    ),
+    run("list", "list", "Lists all users", CommandId::UserList),
+    Command {
+        flags: &[FlagDef {
+            usage: "If true, read password from stdin instead of interactive terminal",
+            ..INTERACTIVE_FLAG
+        }],
+        ..run(
+            "passwd",
+            "passwd <user name> [options]",
+            "Changes password of user",
+            CommandId::UserPasswd,
+        )
+    },
+    run(
+        "revoke-role",
+        "revoke-role <user name> <role name>",
+        "Revokes a role from a user",
+        CommandId::UserRevokeRole,
+    ),
+];
+
+static ROLE_CHILDREN: [Command; 6] = [
+    run(
+        "add",
+        "add <role name>",
+        "Adds a new role",
+        CommandId::RoleAdd,
+    ),
+    run(
+        "delete",
+        "delete <role name>",
+        "Deletes a role",
+        CommandId::RoleDelete,
+    ),
+    run(
+        "get",
+        "get <role name>",
+        "Gets detailed information of a role",
+        CommandId::RoleGet,
+    ),
+    Command {
+        flags: &[
+            FlagDef::bool(
+                "from-key",
+                "grant a permission of keys that are greater than or equal to the given key using byte compare",
+            ),
+            FlagDef::bool("prefix", "grant a prefix permission"),
+        ],
+        ..run(
+            "grant-permission",
+            "grant-permission [options] <role name> <permission type> <key> [endkey]",
+            "Grants a key to a role",
+            CommandId::RoleGrantPermission,
+        )
+    },
+    run("list", "list", "Lists all roles", CommandId::RoleList),
+    Command {
+        flags: &[
+            FlagDef::bool(
+                "from-key",
+                "revoke a permission of keys that are greater than or equal to the given key using byte compare",
+            ),
+            FlagDef::bool("prefix", "revoke a prefix permission"),
+        ],
+        ..run(
+            "revoke-permission",
+            "revoke-permission <role name> <key> [endkey]",
+            "Revokes a key from a role",
+            CommandId::RoleRevokePermission,
+        )
+    },
+];
 
 static LEASE_CHILDREN: [Command; 5] = [
     run(

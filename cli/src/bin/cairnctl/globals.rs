@@ -27,6 +27,10 @@ pub struct Globals {
     pub command_timeout: GoDuration,
     /// `--cacert`, `--cert`, `--key`: `Some` when any is given.
     pub tls: Option<cairn_client::TlsOptions>,
+    /// `--user` (`name` or `name:password`; empty: no authentication).
+    pub user: String,
+    /// `--password`.
+    pub password: String,
 }
 
 impl Globals {
@@ -45,6 +49,8 @@ impl Globals {
             dial_timeout: values.duration("dial-timeout"),
             command_timeout: values.duration("command-timeout"),
             tls: tls_options(values),
+            user: values.str("user").to_string(),
+            password: values.str("password").to_string(),
         })
     }
 
@@ -70,7 +76,7 @@ impl Globals {
 
 /// Flags etcdctl accepts that cairnctl cannot honour yet.
 fn refuse_unsupported(values: &FlagValues) -> Result<(), CliError> {
-    let set_strings = ["user", "password", "discovery-srv"];
+    let set_strings = ["discovery-srv"];
     for name in set_strings {
         if !values.str(name).is_empty() {
             return Err(unsupported(name));
@@ -218,11 +224,21 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_auth_flags_are_refused_not_ignored() {
-        let argv: Vec<String> = ["--user", "root:x"].iter().map(|s| s.to_string()).collect();
-        let values = flags::parse(&GLOBAL_FLAGS, &argv).unwrap().values;
+    fn tls_flags_select_tls_and_discovery_is_refused() {
+        let parse = |args: &[&str]| {
+            let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            flags::parse(&GLOBAL_FLAGS, &argv).unwrap().values
+        };
+        let globals = Globals::from_flags(&parse(&["--cacert", "ca.pem"])).unwrap();
         assert_eq!(
-            Globals::from_flags(&values).unwrap_err().code,
+            globals.tls.and_then(|t| t.ca_file),
+            Some(std::path::PathBuf::from("ca.pem"))
+        );
+        assert_eq!(Globals::from_flags(&parse(&[])).unwrap().tls, None);
+        assert_eq!(
+            Globals::from_flags(&parse(&["--discovery-srv", "example.com"]))
+                .unwrap_err()
+                .code,
             exit::BAD_FEATURE
         );
     }

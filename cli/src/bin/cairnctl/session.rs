@@ -9,12 +9,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+use cairn_client::etcd_error::EtcdError;
 use cairn_client::{Client, ClientError, ConnectOptions};
 use tokio::time::Instant;
 
 use crate::console::Console;
 use crate::dispatch::Invocation;
-use crate::exit::CliError;
+use crate::exit::{self, CliError};
 use crate::globals::{self, Globals};
 use crate::go_log;
 use crate::output::Printer;
@@ -73,21 +74,56 @@ impl Session {
         console: &mut Console<'_>,
     ) -> Result<Session, CliError> {
         let target = go_log::balancer_target(&globals.endpoints);
+        let credentials = credentials(&globals, console)?;
         let deadline = Instant::now() + globals.command_timeout();
         match connect_until(&globals.endpoints, globals.connect_options(), deadline).await {
-            Ok(client) => Ok(Session {
-                client,
-                printer,
-                globals,
-                target,
-                deadline,
-            }),
+            Ok(client) => {
+                let mut session = Session {
+                    client,
+                    printer,
+                    globals,
+                    target,
+                    deadline,
+                };
+                if let Some((name, password)) = credentials {
+                    session.authenticate(&name, &password, console).await?;
+                }
+                Ok(session)
+            }
             // A malformed endpoint is the user's to fix: say so at once, without the wait
             // and the transport warning etcdctl gives it.
             Err(error @ (ClientError::InvalidEndpoint(_) | ClientError::NoEndpoints)) => {
                 Err(CliError::error(error.to_string()))
             }
             Err(error) => Err(report(console, &target, &unreachable_as_etcdctl(error))),
+        }
+    }
+
+    /// clientv3's `getToken` at client creation: a refused password fails the command as a
+    /// connection failure (exit 2); auth not enabled is not an error, the client just sends
+    /// no token.
+    async fn authenticate(
+        &mut self,
+        name: &str,
+        password: &str,
+        console: &mut Console<'_>,
+    ) -> Result<(), CliError> {
+        match self
+            .call_quiet(self.client.authenticate(name, password))
+            .await
+        {
+            Ok(client) => {
+                self.client = client;
+                Ok(())
+            }
+            Err(e) if e.etcd_error() == Some(EtcdError::AuthNotEnabled) => Ok(()),
+            Err(e) => {
+                let reported = self.report(console, &e);
+                Err(CliError {
+                    code: exit::BAD_CONNECTION,
+                    ..reported
+                })
+            }
         }
     }
 
@@ -149,6 +185,32 @@ impl Session {
             .await
             .map_err(|e| report(console, &self.target, &e))
     }
+}
+
+/// The user name and password to authenticate with (etcdctl's `authCfgFromCmd`): `--user
+/// name:password`, or `--user name --password password`, or `--user name` and the password
+/// asked for on the console.
+fn credentials(
+    globals: &Globals,
+    console: &mut Console<'_>,
+) -> Result<Option<(String, String)>, CliError> {
+    if globals.user.is_empty() {
+        return Ok(None);
+    }
+    if !globals.password.is_empty() {
+        return Ok(Some((globals.user.clone(), globals.password.clone())));
+    }
+    if let Some((name, password)) = globals.user.split_once(':') {
+        return Ok(Some((name.to_string(), password.to_string())));
+    }
+    console.out("Password: ");
+    let mut line = String::new();
+    console
+        .input()
+        .read_line(&mut line)
+        .map_err(|e| CliError::error(e.to_string()))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    Ok(Some((globals.user.clone(), password)))
 }
 
 /// clientv3's retry loop for a repeatable call: each failure logs a warning; an

@@ -3,6 +3,7 @@
 //! same order: arguments first, then the client), sends it, and prints the answer.
 
 pub mod alarm;
+pub mod auth;
 pub mod compaction;
 pub mod defrag;
 pub mod del;
@@ -61,6 +62,21 @@ pub async fn run(
         CommandId::SnapshotSave => snapshot::save(invocation, env, console).await,
         CommandId::SnapshotStatus => snapshot::status(invocation, env, console).await,
         CommandId::SnapshotRestore => snapshot::restore(invocation, env, console).await,
+        CommandId::AuthEnable
+        | CommandId::AuthDisable
+        | CommandId::UserAdd
+        | CommandId::UserDelete
+        | CommandId::UserGet
+        | CommandId::UserList
+        | CommandId::UserPasswd
+        | CommandId::UserGrantRole
+        | CommandId::UserRevokeRole
+        | CommandId::RoleAdd
+        | CommandId::RoleDelete
+        | CommandId::RoleGet
+        | CommandId::RoleList
+        | CommandId::RoleGrantPermission
+        | CommandId::RoleRevokePermission => auth::run(id, invocation, env, console).await,
         CommandId::Version => {
             version::run(console);
             Ok(())

@@ -3,6 +3,7 @@
 //! lives in its own module; [`Printer`] picks one and refuses the combinations etcdctl
 //! refuses (`table not supported as output format`).
 
+pub mod auth;
 mod cluster;
 mod fields;
 mod go_json;
@@ -121,6 +122,18 @@ impl Printer {
             Format::Fields => c.out(&fields::get(r)),
             Format::Protobuf => c.out_bytes(&protobuf::encode(r)),
             Format::Table => return Err(self.unsupported()),
+        }
+        Ok(())
+    }
+
+    /// An `auth`, `user` or `role` response.
+    pub fn auth(self, out: &auth::AuthOutput, c: &mut Console<'_>) -> Result<(), CliError> {
+        match (self.format, &out.fields) {
+            (Format::Simple, _) => c.out(&out.simple),
+            (Format::Json, _) => c.out(&json::line(out.json.clone())),
+            (Format::Fields, Some(fields)) => c.out(fields),
+            (Format::Protobuf, _) => c.out_bytes(&out.protobuf),
+            (Format::Fields, None) | (Format::Table, _) => return Err(self.unsupported()),
         }
         Ok(())
     }
