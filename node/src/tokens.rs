@@ -117,6 +117,10 @@ mod tests {
 
     #[test]
     fn prefixes_are_sixteen_letters() {
+        // Under madsim the rng is the simulation's: draw inside a runtime.
+        #[cfg(madsim)]
+        let prefix = madsim::runtime::Runtime::new().block_on(async { Tokens::prefix() });
+        #[cfg(not(madsim))]
         let prefix = Tokens::prefix();
         assert_eq!(prefix.len(), TOKEN_PREFIX_LEN);
         assert!(prefix.bytes().all(|b| b.is_ascii_alphabetic()));
