@@ -410,31 +410,48 @@ async fn dial(
         |e: &dyn std::fmt::Display| EndpointError::InvalidUri(uri.to_string(), e.to_string());
     let mut endpoint =
         Endpoint::from_shared(uri.to_string()).map_err(|e| DialError::Endpoint(invalid(&e)))?;
+    let mut unverified = None;
     if let Some(authority) = uri.strip_prefix("https://") {
         let host = authority
             .rsplit_once(':')
             .map_or(authority, |(host, _)| host)
             .trim_matches(['[', ']']);
-        let config = tls
-            .cloned()
-            .unwrap_or_default()
-            .config(host)
-            .map_err(DialError::Tls)?;
-        endpoint = endpoint
-            .tls_config(config)
-            .map_err(|e| DialError::Endpoint(invalid(&e)))?;
+        let options = tls.cloned().unwrap_or_default();
+        if options.skip_verify && cfg!(not(madsim)) {
+            // tonic's own TLS always verifies: dial plain HTTP/2 through a TLS connector.
+            endpoint = Endpoint::from_shared(format!("http://{authority}"))
+                .map_err(|e| DialError::Endpoint(invalid(&e)))?;
+            unverified = Some((options, authority.to_string(), host.to_string()));
+        } else {
+            let config = options.config(host).map_err(DialError::Tls)?;
+            endpoint = endpoint
+                .tls_config(config)
+                .map_err(|e| DialError::Endpoint(invalid(&e)))?;
+        }
     }
     if let Some(limit) = dial_timeout {
         endpoint = endpoint.connect_timeout(limit);
     }
-    let connecting = endpoint.connect();
-    let connected = match dial_timeout {
+    let connecting = async move {
+        match unverified {
+            #[cfg(not(madsim))]
+            Some((options, authority, host)) => {
+                crate::tls::dial_unverified(&options, &authority, &host, endpoint)
+                    .await
+                    .map_err(|e| DialError::Failed(e.to_string()))
+            }
+            _ => endpoint
+                .connect()
+                .await
+                .map_err(|e| DialError::Failed(transport_reason(&e))),
+        }
+    };
+    match dial_timeout {
         Some(limit) => tokio::time::timeout(limit, connecting)
             .await
             .map_err(|_elapsed| DialError::Failed(format!("no connection within {limit:?}")))?,
         None => connecting.await,
-    };
-    connected.map_err(|e| DialError::Failed(transport_reason(&e)))
+    }
 }
 
 /// The innermost cause of a transport error ("Connection refused"), which is what a user

@@ -396,3 +396,49 @@ fn a_rotated_certificate_is_served_without_a_restart() {
         "the old certificate is still served"
     );
 }
+
+#[test]
+fn insecure_skip_tls_verify_accepts_an_unknown_server_certificate_as_etcdctl_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Ca::new("unknown CA").issue(dir.path(), "server");
+    let port = free_port();
+    let client_url = format!("https://127.0.0.1:{port}");
+    let peer = format!("http://127.0.0.1:{}", free_port());
+    let args = vec![
+        format!("--data-dir={}", dir.path().join("data").display()),
+        format!("--listen-client-urls={client_url}"),
+        format!("--advertise-client-urls={client_url}"),
+        format!("--listen-peer-urls={peer}"),
+        format!("--initial-advertise-peer-urls={peer}"),
+        format!("--initial-cluster=default={peer}"),
+        format!("--cert-file={}", server.cert.display()),
+        format!("--key-file={}", server.key.display()),
+    ];
+    let _proc = spawn(&workspace_bin("cairn"), &args);
+    // As etcdctl: skipping verification needs a secure transport, which TLS files or
+    // --insecure-transport=false ask for.
+    let skip = vec![
+        "--insecure-transport=false".to_string(),
+        "--insecure-skip-tls-verify".to_string(),
+    ];
+    wait_until(&client_url, &skip);
+    let outcomes = |program: &Path| -> Vec<(bool, String)> {
+        [&skip[..], &skip[1..], &[]]
+            .iter()
+            .map(|flags| {
+                let out = ctl(program, &client_url, flags, &["put", "k", "v"]);
+                (out.status.success(), stdout(&out))
+            })
+            .collect()
+    };
+    let etcdctl_outcomes = outcomes(&etcdctl());
+    assert_eq!(outcomes(&workspace_bin("cairnctl")), etcdctl_outcomes);
+    assert_eq!(
+        etcdctl_outcomes,
+        vec![
+            (true, "OK\n".to_string()),
+            (false, String::new()),
+            (false, String::new())
+        ]
+    );
+}

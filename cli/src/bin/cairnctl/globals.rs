@@ -82,13 +82,11 @@ fn refuse_unsupported(values: &FlagValues) -> Result<(), CliError> {
             return Err(unsupported(name));
         }
     }
-    if values.bool("insecure-skip-tls-verify") {
-        return Err(unsupported("insecure-skip-tls-verify"));
-    }
     Ok(())
 }
 
-/// The TLS files given, if any (etcdctl dials with TLS as soon as one is).
+/// The TLS settings, if the connection is secure: as etcdctl, when a TLS file is given or
+/// `--insecure-transport=false`; `--insecure-skip-tls-verify` counts only then.
 fn tls_options(values: &FlagValues) -> Option<cairn_client::TlsOptions> {
     let path = |name: &str| {
         let value = values.str(name);
@@ -98,8 +96,11 @@ fn tls_options(values: &FlagValues) -> Option<cairn_client::TlsOptions> {
         ca_file: path("cacert"),
         cert_file: path("cert"),
         key_file: path("key"),
+        skip_verify: values.bool("insecure-skip-tls-verify"),
     };
-    (options != cairn_client::TlsOptions::default()).then_some(options)
+    let files_given =
+        options.ca_file.is_some() || options.cert_file.is_some() || options.key_file.is_some();
+    (files_given || !values.bool("insecure-transport")).then_some(options)
 }
 
 fn unsupported(flag: &str) -> CliError {
