@@ -17,6 +17,7 @@ mod real {
 
     use cairn_core::storage::fjall::FjallEngine;
     use cairn_node::config::{Config, ETCD_COMPAT_VERSION};
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
     pub fn main() -> ExitCode {
         let flags = match Config::from_args(std::env::args()) {
@@ -33,6 +34,11 @@ mod real {
         if flags.version {
             println!("cairn Version: {}", env!("CARGO_PKG_VERSION"));
             println!("etcd API Version: {ETCD_COMPAT_VERSION}");
+            println!(
+                "OS/Arch: {}/{}",
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            );
             return ExitCode::SUCCESS;
         }
         let config = match Config::from_flags(flags) {
@@ -42,7 +48,10 @@ mod real {
                 return ExitCode::FAILURE;
             }
         };
-        init_logging(&config.log_level);
+        if let Err(e) = init_logging(&config) {
+            eprintln!("cairn: {e}");
+            return ExitCode::FAILURE;
+        }
         let runtime = match tokio::runtime::Runtime::new() {
             Ok(runtime) => runtime,
             Err(e) => {
@@ -60,20 +69,49 @@ mod real {
         }
     }
 
-    fn init_logging(level: &str) {
-        let level = match level {
+    /// `--log-level`, `--log-outputs` (stderr, stdout or files: the first is used) and
+    /// `--log-format json` (one JSON object a line, zap's `level`/`ts`/`msg` and the event's
+    /// fields; `RUST_LOG` overrides the level).
+    fn init_logging(config: &Config) -> Result<(), String> {
+        let level = match config.log_level.as_str() {
             "panic" | "fatal" => "error",
-            other => other,
+            "debug" | "info" | "warn" | "error" => config.log_level.as_str(),
+            other => return Err(format!("unknown log level {other:?}")),
         };
         let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new(format!(
                 "{level},raft=warn,fjall=warn,lsm_tree=warn"
             ))
         });
-        tracing_subscriber::fmt()
+        let output = config
+            .log_outputs
+            .first()
+            .map_or("default", String::as_str);
+        let writer = match output {
+            "default" | "stderr" => BoxMakeWriter::new(std::io::stderr),
+            "stdout" => BoxMakeWriter::new(std::io::stdout),
+            path => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| format!("cannot open log output {path}: {e}"))?;
+                BoxMakeWriter::new(std::sync::Mutex::new(file))
+            }
+        };
+        let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init();
+            .with_writer(writer);
+        if config.log_json {
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .init();
+        } else {
+            builder.init();
+        }
+        Ok(())
     }
 
     async fn serve(config: Config) -> Result<(), String> {
