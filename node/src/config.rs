@@ -512,7 +512,9 @@ fn flags_from_file(path: &std::path::Path) -> Result<Flags, ConfigError> {
     let mut args = vec!["cairn".to_string()];
     for (key, value) in pairs {
         let known = command.get_arguments().any(|a| {
-            a.get_long() == Some(key.as_str()) && a.get_action().takes_values() && key != "config-file"
+            a.get_long() == Some(key.as_str())
+                && a.get_action().takes_values()
+                && key != "config-file"
         });
         let text = match value {
             serde_yaml::Value::Null => continue,

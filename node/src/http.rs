@@ -232,9 +232,7 @@ pub async fn count_grpc(request: Request, next: Next) -> Response {
 /// The kind of a method of etcd's services, as go-grpc-prometheus labels it.
 fn grpc_type(service: &str, method: &str) -> &'static str {
     match (service, method) {
-        ("etcdserverpb.Watch", "Watch") | ("etcdserverpb.Lease", "LeaseKeepAlive") => {
-            "bidi_stream"
-        }
+        ("etcdserverpb.Watch", "Watch") | ("etcdserverpb.Lease", "LeaseKeepAlive") => "bidi_stream",
         ("etcdserverpb.Maintenance", "Snapshot") | ("v3electionpb.Election", "Observe") => {
             "server_stream"
         }

@@ -159,7 +159,11 @@ async fn resolve_cluster(
 pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError> {
     let client_tls = listener_tls(
         config.client_tls.as_ref(),
-        &[config.tls_client_addrs.as_slice(), &config.tls_metrics_addrs].concat(),
+        &[
+            config.tls_client_addrs.as_slice(),
+            &config.tls_metrics_addrs,
+        ]
+        .concat(),
         &config.advertise_client_urls,
         "--cert-file/--key-file",
     )?;

@@ -83,10 +83,7 @@ mod real {
                 "{level},raft=warn,fjall=warn,lsm_tree=warn"
             ))
         });
-        let output = config
-            .log_outputs
-            .first()
-            .map_or("default", String::as_str);
+        let output = config.log_outputs.first().map_or("default", String::as_str);
         let writer = match output {
             "default" | "stderr" => BoxMakeWriter::new(std::io::stderr),
             "stdout" => BoxMakeWriter::new(std::io::stdout),

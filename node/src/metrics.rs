@@ -185,11 +185,7 @@ impl Metrics {
                 "db_total_size_in_use_in_bytes",
                 "Total size of the underlying database logically in use in bytes.",
             ),
-            keys_total: gauge(
-                "debugging",
-                "mvcc_keys_total",
-                "Total number of keys.",
-            ),
+            keys_total: gauge("debugging", "mvcc_keys_total", "Total number of keys."),
             current_revision: gauge(
                 "debugging",
                 "mvcc_current_revision",
@@ -224,8 +220,7 @@ impl Metrics {
         let size = i64::try_from(state_machine.size_bytes()).unwrap_or(i64::MAX);
         self.db_total_size.set(size);
         self.db_in_use_size.set(size);
-        self.current_revision
-            .set(state_machine.current_revision());
+        self.current_revision.set(state_machine.current_revision());
         self.compact_revision
             .set(state_machine.compacted_revision());
         let all_keys = cairn_core::api::etcdserverpb::RangeRequest {
