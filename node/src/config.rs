@@ -775,6 +775,57 @@ mod tests {
     }
 
     #[test]
+    fn config_file_uses_etcds_yaml_keys_and_ignores_the_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("etcd.yml");
+        std::fs::write(
+            &file,
+            "name: n1\n\
+             data-dir: /tmp/n1\n\
+             wal-dir:\n\
+             enable-v2: true\n\
+             listen-client-urls: http://127.0.0.1:27101\n\
+             initial-advertise-peer-urls: http://127.0.0.1:27102\n\
+             initial-cluster: n1=http://127.0.0.1:27102\n\
+             snapshot-count: 42\n\
+             heartbeat-interval: 50\n\
+             election-timeout: 500\n\
+             log-outputs: [stdout]\n\
+             auto-compaction-mode: revision\n\
+             auto-compaction-retention: \"100\"\n\
+             listen-metrics-urls: http://127.0.0.1:27103\n\
+             client-transport-security:\n  client-cert-auth: true\n  cert-file: /c.crt\n  key-file: /c.key\n  trusted-ca-file: /ca.crt\n\
+             peer-transport-security:\n  auto-tls: true\n",
+        )
+        .unwrap();
+        let c = config(&["--config-file", file.to_str().unwrap(), "--name", "ignored"]).unwrap();
+        assert_eq!(c.name, "n1");
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/n1"));
+        assert_eq!(
+            c.listen_client_addrs,
+            vec!["127.0.0.1:27101".parse().unwrap()]
+        );
+        assert_eq!(c.snapshot_count, 42);
+        assert_eq!((c.tick, c.election_ticks), (Duration::from_millis(50), 10));
+        assert_eq!(c.log_outputs, ["stdout"]);
+        assert_eq!(
+            c.auto_compaction,
+            Some(crate::compactor::AutoCompaction::Revision(100))
+        );
+        assert_eq!(
+            c.listen_metrics_addrs,
+            vec!["127.0.0.1:27103".parse().unwrap()]
+        );
+        let client_tls = c.client_tls.unwrap();
+        assert!(client_tls.client_cert_auth);
+        assert_eq!(
+            client_tls.cert_key,
+            Some((PathBuf::from("/c.crt"), PathBuf::from("/c.key")))
+        );
+        assert!(c.peer_tls.unwrap().auto);
+    }
+
+    #[test]
     fn unknown_flag_is_an_error() {
         assert!(config(&["--no-such-flag"]).is_err());
     }
