@@ -1,5 +1,5 @@
 //! The HTTP endpoints beside gRPC on real processes, against the reference etcd 3.4 where it
-//! has them: `/health` and `/version` JSON, `/metrics` parsed as Prometheus text with
+//! has them: `/health` (leader, alarms) and `/version` JSON, `/metrics` parsed as Prometheus text with
 //! etcd's metric names (also on `--listen-metrics-urls`), `/livez` and `/readyz`, HTTPS on
 //! a TLS client URL; an etcd YAML `--config-file` starting cairn (and etcd); and
 //! auto-compaction in revision and periodic modes.
@@ -744,4 +744,28 @@ fn json_logs_and_version() {
         );
     }
     assert!(logged.contains("starting member"), "{logged}");
+}
+
+#[test]
+fn an_alarm_makes_health_false_unless_excluded_as_in_etcd() {
+    let dirs = tempfile::tempdir().unwrap();
+    let quota = ["--quota-backend-bytes", "400000"];
+    let value = "x".repeat(50_000);
+    for (kind, dir) in [(Kind::Etcd, "etcd"), (Kind::Cairn, "cairn")] {
+        let server = Server::start_with(kind, &dirs.path().join(dir), &quota);
+        let full = (0..100).any(|i| {
+            let put = etcdctl(&server.endpoint(), &["put", &format!("k{i}"), &value]);
+            String::from_utf8_lossy(&put.stderr).contains("database space exceeded")
+        });
+        assert!(full, "{kind:?} never ran out of space");
+        let health = get(port_of(&server), "/health");
+        assert_eq!(health.status, 503, "{kind:?}: {}", health.body);
+        assert_eq!(json(&health.body)["health"], "false", "{kind:?}");
+        let excluded = get(port_of(&server), "/health?exclude=NOSPACE");
+        assert_eq!(excluded.status, 200, "{kind:?}: {}", excluded.body);
+        assert_eq!(json(&excluded.body)["health"], "true", "{kind:?}");
+        if kind == Kind::Cairn {
+            assert_eq!(json(&health.body)["reason"], "ALARM NOSPACE");
+        }
+    }
 }
