@@ -1,8 +1,8 @@
-//! The HTTP endpoints beside gRPC on real processes, against the reference etcd 3.4 where it
-//! has them: `/health` (leader, alarms) and `/version` JSON, `/metrics` parsed as Prometheus text with
-//! etcd's metric names (also on `--listen-metrics-urls`), `/livez` and `/readyz`, HTTPS on
-//! a TLS client URL; an etcd YAML `--config-file` starting cairn (and etcd); and
-//! auto-compaction in revision and periodic modes.
+//! The HTTP endpoints beside gRPC on real processes, against the reference etcd 3.4 where
+//! it has them: `/health` (leader, alarms) and `/version` JSON, `/metrics` parsed as
+//! Prometheus text with etcd's metric names (also on `--listen-metrics-urls`), `/livez` and
+//! `/readyz`, HTTPS on a TLS client URL; an etcd YAML `--config-file` starting cairn (and
+//! etcd); auto-compaction in revision and periodic modes; JSON logs and `--version`.
 
 #![cfg(not(madsim))]
 
