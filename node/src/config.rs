@@ -152,6 +152,38 @@ pub struct Flags {
     /// Specify bcrypt algorithm cost factor for auth password hashing (4..=31).
     #[arg(long, env = "ETCD_BCRYPT_COST", default_value_t = DEFAULT_BCRYPT_COST)]
     pub bcrypt_cost: u32,
+    /// List of additional URLs to listen on that will respond to both the /metrics and
+    /// /health endpoints.
+    #[arg(long, env = "ETCD_LISTEN_METRICS_URLS", default_value = "")]
+    pub listen_metrics_urls: String,
+    /// Interpret 'auto-compaction-retention' one of: periodic|revision.
+    #[arg(long, env = "ETCD_AUTO_COMPACTION_MODE", default_value = "periodic")]
+    pub auto_compaction_mode: String,
+    /// Auto compaction retention for mvcc key value store. 0 means disable auto compaction.
+    #[arg(long, env = "ETCD_AUTO_COMPACTION_RETENTION", default_value = "0")]
+    pub auto_compaction_retention: String,
+    /// cairn: how often the revision auto-compactor checks (etcd: always 5m0s).
+    #[arg(
+        long,
+        env = "ETCD_EXPERIMENTAL_AUTO_COMPACTION_CHECK_INTERVAL",
+        default_value = "5m0s"
+    )]
+    pub experimental_auto_compaction_check_interval: String,
+    /// Path to the server configuration file (YAML, etcd's keys). Note that if a
+    /// configuration file is provided, other command line flags and environment variables
+    /// will be ignored.
+    #[arg(long, env = "ETCD_CONFIG_FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Specify 'zap' for structured logging or 'capnslog' (both log through cairn's logger).
+    #[arg(long, env = "ETCD_LOGGER", default_value = "zap")]
+    pub logger: String,
+    /// Specify 'stdout' or 'stderr' to skip journald logging even when running under
+    /// systemd, or list of comma separated output targets.
+    #[arg(long, env = "ETCD_LOG_OUTPUTS", default_value = "default")]
+    pub log_outputs: String,
+    /// Configures log format. Only supports json, console.
+    #[arg(long, env = "ETCD_LOG_FORMAT", default_value = "console")]
+    pub log_format: String,
     /// Print the version and exit.
     #[arg(long)]
     pub version: bool,
@@ -238,6 +270,18 @@ pub struct Config {
     pub auth_token_ttl: Duration,
     /// `--bcrypt-cost`, within [`BCRYPT_COSTS`].
     pub bcrypt_cost: u32,
+    /// Addresses of `--listen-metrics-urls` (HTTP endpoints only).
+    pub listen_metrics_addrs: Vec<SocketAddr>,
+    /// Those of `listen_metrics_addrs` given as `https://` URLs: served with `client_tls`.
+    pub tls_metrics_addrs: Vec<SocketAddr>,
+    /// `--auto-compaction-mode` and `--auto-compaction-retention` (none: disabled).
+    pub auto_compaction: Option<crate::compactor::AutoCompaction>,
+    /// How often the revision auto-compactor checks.
+    pub auto_compaction_check_interval: Duration,
+    /// `--log-outputs`: `stderr`, `stdout` or file paths (`default` is stderr).
+    pub log_outputs: Vec<String>,
+    /// `--log-format json`: one JSON object per line.
+    pub log_json: bool,
 }
 
 impl Config {
@@ -248,6 +292,57 @@ impl Config {
 
     /// Validates flags into a configuration.
     pub fn from_flags(flags: Flags) -> Result<Config, ConfigError> {
+        let flags = match &flags.config_file {
+            Some(path) => flags_from_file(path)?,
+            None => flags,
+        };
+        if !["zap", "capnslog"].contains(&flags.logger.as_str()) {
+            return Err(bad_value(
+                "logger",
+                &flags.logger,
+                "expected 'zap' or 'capnslog'",
+            ));
+        }
+        let log_json = match flags.log_format.as_str() {
+            "json" => true,
+            "console" => false,
+            other => {
+                return Err(bad_value(
+                    "log-format",
+                    other,
+                    "only 'json' and 'console' are supported",
+                ));
+            }
+        };
+        let auto_compaction = crate::compactor::AutoCompaction::parse(
+            &flags.auto_compaction_mode,
+            &flags.auto_compaction_retention,
+        )
+        .map_err(|reason| {
+            bad_value(
+                "auto-compaction-retention",
+                &flags.auto_compaction_retention,
+                &reason,
+            )
+        })?;
+        let auto_compaction_check_interval =
+            parse_go_duration(&flags.experimental_auto_compaction_check_interval)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    bad_value(
+                        "experimental-auto-compaction-check-interval",
+                        &flags.experimental_auto_compaction_check_interval,
+                        "not a positive duration (e.g. 5m0s, 500ms)",
+                    )
+                })?;
+        let (listen_metrics_addrs, tls_metrics_addrs) = if flags.listen_metrics_urls.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            (
+                listen_addrs("listen-metrics-urls", &flags.listen_metrics_urls)?,
+                https_addrs("listen-metrics-urls", &flags.listen_metrics_urls)?,
+            )
+        };
         if flags.heartbeat_interval == 0 {
             return Err(bad_value("heartbeat-interval", "0", "must be positive"));
         }
@@ -326,6 +421,18 @@ impl Config {
             log_level: flags.log_level.clone(),
             auth_token_ttl: Duration::from_secs(flags.auth_token_ttl),
             bcrypt_cost: bcrypt_cost(flags.bcrypt_cost),
+            listen_metrics_addrs,
+            tls_metrics_addrs,
+            auto_compaction,
+            auto_compaction_check_interval,
+            log_outputs: flags
+                .log_outputs
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(String::from)
+                .collect(),
+            log_json,
             watch_progress_notify_interval: parse_go_duration(
                 &flags.experimental_watch_progress_notify_interval,
             )
@@ -356,6 +463,87 @@ fn bcrypt_cost(given: u32) -> u32 {
         "use default bcrypt cost instead of the invalid given cost"
     );
     DEFAULT_BCRYPT_COST
+}
+
+/// The flags a `--config-file` gives: etcd's YAML keys are its flag names (`name`,
+/// `data-dir`, `listen-client-urls`...), lists (`log-outputs`, `cipher-suites`) are joined
+/// with commas, and `client-transport-security`/`peer-transport-security` hold the TLS
+/// flags (`cert-file`...; `peer-` prefixed for peers). As etcd, keys cairn does not know
+/// are ignored, and the command line is not consulted.
+fn flags_from_file(path: &std::path::Path) -> Result<Flags, ConfigError> {
+    use clap::CommandFactory;
+    let shown = path.display().to_string();
+    let file_error = |reason: String| ConfigError::BadValue {
+        flag: "config-file",
+        value: shown.clone(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+    let mut pairs: Vec<(String, serde_yaml::Value)> = Vec::new();
+    match yaml {
+        serde_yaml::Value::Mapping(map) => {
+            for (key, value) in map {
+                let Some(key) = key.as_str().map(str::to_string) else {
+                    return Err(file_error(format!("key {key:?} is not a string")));
+                };
+                let prefix = match key.as_str() {
+                    "client-transport-security" => Some(""),
+                    "peer-transport-security" => Some("peer-"),
+                    _ => None,
+                };
+                match (prefix, value) {
+                    (Some(prefix), serde_yaml::Value::Mapping(inner)) => {
+                        for (k, v) in inner {
+                            if let Some(k) = k.as_str() {
+                                pairs.push((format!("{prefix}{k}"), v));
+                            }
+                        }
+                    }
+                    (_, value) => pairs.push((key, value)),
+                }
+            }
+        }
+        serde_yaml::Value::Null => {}
+        _ => return Err(file_error("not a YAML mapping of etcd's keys".to_string())),
+    }
+    let command = Flags::command();
+    let mut args = vec!["cairn".to_string()];
+    for (key, value) in pairs {
+        let known = command.get_arguments().any(|a| {
+            a.get_long() == Some(key.as_str())
+                && a.get_action().takes_values()
+                && key != "config-file"
+        });
+        let text = match value {
+            serde_yaml::Value::Null => continue,
+            serde_yaml::Value::Bool(b) => b.to_string(),
+            serde_yaml::Value::Number(n) => n.to_string(),
+            serde_yaml::Value::String(s) => s,
+            serde_yaml::Value::Sequence(items) => items
+                .iter()
+                .filter_map(|i| match i {
+                    serde_yaml::Value::String(s) => Some(s.clone()),
+                    serde_yaml::Value::Number(n) => Some(n.to_string()),
+                    serde_yaml::Value::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => continue,
+        };
+        if !known {
+            tracing::debug!(%key, "ignoring a config file key cairn does not use");
+            continue;
+        }
+        // Go's yaml gives "" for an empty string: keep the default.
+        if text.is_empty() {
+            continue;
+        }
+        args.push(format!("--{key}={text}"));
+    }
+    Flags::try_parse_from(args).map_err(|e| file_error(e.to_string().trim().to_string()))
 }
 
 /// Go's flag package accepts `-flag`; clap wants `--flag`.
@@ -451,7 +639,7 @@ fn listen_addrs(flag: &'static str, list: &str) -> Result<Vec<SocketAddr>, Confi
 }
 
 /// Parses a Go `time.Duration` string (`1h2m3.5s`, `100ms`, `0`); a negative duration is 0.
-fn parse_go_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_go_duration(text: &str) -> Option<Duration> {
     let (negative, mut rest) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
@@ -584,6 +772,57 @@ mod tests {
         );
         assert!(config(&[flag, "5 s"]).is_err());
         assert!(config(&[flag, ""]).is_err());
+    }
+
+    #[test]
+    fn config_file_uses_etcds_yaml_keys_and_ignores_the_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("etcd.yml");
+        std::fs::write(
+            &file,
+            "name: n1\n\
+             data-dir: /tmp/n1\n\
+             wal-dir:\n\
+             enable-v2: true\n\
+             listen-client-urls: http://127.0.0.1:27101\n\
+             initial-advertise-peer-urls: http://127.0.0.1:27102\n\
+             initial-cluster: n1=http://127.0.0.1:27102\n\
+             snapshot-count: 42\n\
+             heartbeat-interval: 50\n\
+             election-timeout: 500\n\
+             log-outputs: [stdout]\n\
+             auto-compaction-mode: revision\n\
+             auto-compaction-retention: \"100\"\n\
+             listen-metrics-urls: http://127.0.0.1:27103\n\
+             client-transport-security:\n  client-cert-auth: true\n  cert-file: /c.crt\n  key-file: /c.key\n  trusted-ca-file: /ca.crt\n\
+             peer-transport-security:\n  auto-tls: true\n",
+        )
+        .unwrap();
+        let c = config(&["--config-file", file.to_str().unwrap(), "--name", "ignored"]).unwrap();
+        assert_eq!(c.name, "n1");
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/n1"));
+        assert_eq!(
+            c.listen_client_addrs,
+            vec!["127.0.0.1:27101".parse().unwrap()]
+        );
+        assert_eq!(c.snapshot_count, 42);
+        assert_eq!((c.tick, c.election_ticks), (Duration::from_millis(50), 10));
+        assert_eq!(c.log_outputs, ["stdout"]);
+        assert_eq!(
+            c.auto_compaction,
+            Some(crate::compactor::AutoCompaction::Revision(100))
+        );
+        assert_eq!(
+            c.listen_metrics_addrs,
+            vec!["127.0.0.1:27103".parse().unwrap()]
+        );
+        let client_tls = c.client_tls.unwrap();
+        assert!(client_tls.client_cert_auth);
+        assert_eq!(
+            client_tls.cert_key,
+            Some((PathBuf::from("/c.crt"), PathBuf::from("/c.key")))
+        );
+        assert!(c.peer_tls.unwrap().auto);
     }
 
     #[test]

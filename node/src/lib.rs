@@ -2,10 +2,14 @@
 //! loop and serves the client API; the `cairn` binary wraps it with etcd's flags, and the
 //! simulator runs it unchanged on simulated hosts.
 
+pub mod compactor;
 pub mod config;
 pub mod grpc;
+#[cfg(not(madsim))]
+pub mod http;
 mod join;
 pub mod lease_expiry;
+pub mod metrics;
 pub mod peer;
 mod publish;
 pub mod server;
@@ -155,7 +159,11 @@ async fn resolve_cluster(
 pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError> {
     let client_tls = listener_tls(
         config.client_tls.as_ref(),
-        &config.tls_client_addrs,
+        &[
+            config.tls_client_addrs.as_slice(),
+            &config.tls_metrics_addrs,
+        ]
+        .concat(),
         &config.advertise_client_urls,
         "--cert-file/--key-file",
     )?;
@@ -288,6 +296,34 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
         })
         .collect::<Vec<_>>();
     servers.extend(client_servers);
+    #[cfg(not(madsim))]
+    servers.extend(config.listen_metrics_addrs.iter().map(|&addr| {
+        let handle = handle.clone();
+        let mut stop = shutdown_rx.clone();
+        let tls = client_tls
+            .clone()
+            .filter(|_| config.tls_metrics_addrs.contains(&addr));
+        tokio::spawn(async move {
+            let signal = async move {
+                let _ = stop.changed().await;
+            };
+            tracing::info!(%addr, "serving metrics");
+            http::serve_metrics(handle, addr, tls, signal)
+                .await
+                .map_err(|e| NodeError::Serve {
+                    addr,
+                    reason: e.to_string(),
+                })
+        })
+    }));
+    if let Some(mode) = config.auto_compaction {
+        tokio::spawn(compactor::run(
+            handle.clone(),
+            mode,
+            config.auto_compaction_check_interval,
+            shutdown_rx.clone(),
+        ));
+    }
     Ok(Node {
         handle,
         shutdown,

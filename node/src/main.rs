@@ -24,6 +24,11 @@ mod real {
 
     use cairn_core::storage::fjall::FjallEngine;
     use cairn_node::config::{Config, ETCD_COMPAT_VERSION};
+    use tracing_subscriber::fmt::FmtContext;
+    use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+    use tracing_subscriber::fmt::time::FormatTime;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
+    use tracing_subscriber::registry::LookupSpan;
 
     pub fn main() -> ExitCode {
         let flags = match Config::from_args(std::env::args()) {
@@ -40,6 +45,11 @@ mod real {
         if flags.version {
             println!("cairn Version: {}", env!("CARGO_PKG_VERSION"));
             println!("etcd API Version: {ETCD_COMPAT_VERSION}");
+            println!(
+                "OS/Arch: {}/{}",
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            );
             return ExitCode::SUCCESS;
         }
         let config = match Config::from_flags(flags) {
@@ -49,7 +59,10 @@ mod real {
                 return ExitCode::FAILURE;
             }
         };
-        init_logging(&config.log_level);
+        if let Err(e) = init_logging(&config) {
+            eprintln!("cairn: {e}");
+            return ExitCode::FAILURE;
+        }
         let runtime = match tokio::runtime::Runtime::new() {
             Ok(runtime) => runtime,
             Err(e) => {
@@ -67,20 +80,110 @@ mod real {
         }
     }
 
-    fn init_logging(level: &str) {
-        let level = match level {
+    /// `--log-level`, `--log-outputs` (stderr, stdout or files: the first is used) and
+    /// `--log-format json` (one JSON object a line, as etcd's zap logger writes them;
+    /// `RUST_LOG` overrides the level).
+    fn init_logging(config: &Config) -> Result<(), String> {
+        let level = match config.log_level.as_str() {
             "panic" | "fatal" => "error",
-            other => other,
+            "debug" | "info" | "warn" | "error" => config.log_level.as_str(),
+            other => return Err(format!("unknown log level {other:?}")),
         };
         let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new(format!(
                 "{level},raft=warn,fjall=warn,lsm_tree=warn"
             ))
         });
-        tracing_subscriber::fmt()
+        let output = config.log_outputs.first().map_or("default", String::as_str);
+        let writer = match output {
+            "default" | "stderr" => BoxMakeWriter::new(std::io::stderr),
+            "stdout" => BoxMakeWriter::new(std::io::stdout),
+            path => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| format!("cannot open log output {path}: {e}"))?;
+                BoxMakeWriter::new(std::sync::Mutex::new(file))
+            }
+        };
+        let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init();
+            .with_writer(writer);
+        if config.log_json {
+            builder.event_format(ZapJson).init();
+        } else {
+            builder.init();
+        }
+        Ok(())
+    }
+
+    /// One JSON object per event with zap's production keys: `level` (lower case), `ts`
+    /// (RFC 3339), `caller` (the module), `msg`, then the event's fields.
+    struct ZapJson;
+
+    impl<S, N> FormatEvent<S, N> for ZapJson
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'a> FormatFields<'a> + 'static,
+    {
+        fn format_event(
+            &self,
+            _ctx: &FmtContext<'_, S, N>,
+            mut writer: Writer<'_>,
+            event: &tracing::Event<'_>,
+        ) -> std::fmt::Result {
+            let mut ts = String::new();
+            tracing_subscriber::fmt::time::SystemTime.format_time(&mut Writer::new(&mut ts))?;
+            let meta = event.metadata();
+            let mut fields = JsonFields(serde_json::Map::new());
+            event.record(&mut fields);
+            let msg = fields.0.remove("message").unwrap_or_default();
+            // zap's order: level, ts, caller, msg, then the fields.
+            let head: [(String, serde_json::Value); 4] = [
+                ("level".into(), meta.level().as_str().to_lowercase().into()),
+                ("ts".into(), ts.into()),
+                ("caller".into(), meta.target().into()),
+                ("msg".into(), msg),
+            ];
+            let mut line = String::from("{");
+            for (i, (key, value)) in head.into_iter().chain(fields.0).enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                line.push_str(&serde_json::Value::from(key).to_string());
+                line.push(':');
+                line.push_str(&value.to_string());
+            }
+            line.push('}');
+            writeln!(writer, "{line}")
+        }
+    }
+
+    /// An event's fields as JSON values.
+    struct JsonFields(serde_json::Map<String, serde_json::Value>);
+
+    impl tracing::field::Visit for JsonFields {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.0
+                .insert(field.name().into(), format!("{value:?}").into());
+        }
+
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            self.0.insert(field.name().into(), value.into());
+        }
+
+        fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+            self.0.insert(field.name().into(), value.into());
+        }
+
+        fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+            self.0.insert(field.name().into(), value.into());
+        }
+
+        fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+            self.0.insert(field.name().into(), value.into());
+        }
     }
 
     async fn serve(config: Config) -> Result<(), String> {

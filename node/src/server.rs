@@ -433,7 +433,12 @@ impl EventLoop {
         self.replica.tick();
         // Forget requests whose client gave up (timed out or went away): a proposal lost in
         // a leader change, or a read round that never completed, must not pin memory.
+        let before = self.waiters.len();
         self.waiters.retain(|_, reply| !reply.is_closed());
+        // A proposal whose client gave up (timed out) failed, as etcd counts it.
+        crate::metrics::metrics()
+            .proposals_failed
+            .inc_by((before - self.waiters.len()) as u64);
         self.conf_waiters.retain(|_, reply| !reply.is_closed());
         self.read_rounds.retain(|_, readers| {
             readers.retain(|reader| !reader.is_closed());
@@ -521,10 +526,12 @@ impl EventLoop {
                 self.waiters.insert(id, reply);
             }
             Err(ProposeError::NoLeader) => {
+                crate::metrics::metrics().proposals_failed.inc();
                 let _ = reply.send(Err(ServerError::NoLeader));
             }
             Err(ProposeError::Dropped(reason)) => {
                 tracing::warn!(%reason, "proposal dropped");
+                crate::metrics::metrics().proposals_failed.inc();
                 let _ = reply.send(Err(ServerError::NoLeader));
             }
         }
@@ -573,12 +580,23 @@ impl EventLoop {
     }
 
     fn process_ready(&mut self) -> Result<(), StorageError> {
+        let metrics = crate::metrics::metrics();
         loop {
+            // The core is clock-free: the node times each Ready round it drives (persisting
+            // entries and hard state with their fsync, then applying what committed).
+            let started = tokio::time::Instant::now();
             let output = self.replica.handle_ready()?;
+            let elapsed = started.elapsed().as_secs_f64();
             let idle = output.applied.is_empty()
                 && output.read_states.is_empty()
                 && output.messages.is_empty()
                 && output.leader_changed.is_none();
+            if !idle {
+                metrics.wal_fsync.observe(elapsed);
+            }
+            if !output.applied.is_empty() {
+                metrics.backend_commit.observe(elapsed);
+            }
             self.deliver(output);
             if idle {
                 break;
@@ -586,12 +604,27 @@ impl EventLoop {
         }
         self.release_reads();
         self.publish_status();
+        metrics
+            .has_leader
+            .set(i64::from(self.replica.leader_id() != 0));
+        metrics
+            .proposals_committed
+            .set(i64::try_from(self.replica.commit_index()).unwrap_or(i64::MAX));
+        metrics
+            .proposals_applied
+            .set(i64::try_from(self.replica.applied_index()).unwrap_or(i64::MAX));
+        metrics
+            .proposals_pending
+            .set(i64::try_from(self.waiters.len()).unwrap_or(i64::MAX));
         Ok(())
     }
 
     fn deliver(&mut self, output: Output) {
         if let Some(leader) = output.leader_changed {
             tracing::info!(leader = format_args!("{leader:x}"), "leader changed");
+            if leader != 0 {
+                crate::metrics::metrics().leader_changes.inc();
+            }
         }
         for message in output.messages {
             if let Err(to) = self.peers.send(message) {

@@ -275,7 +275,8 @@ mod real {
             let mut config = builder
                 .with_single_cert(certs, key)
                 .map_err(|e| TlsError::new("--cert-file/--key-file", e))?;
-            config.alpn_protocols = vec![b"h2".to_vec()];
+            // HTTP/1.1 too: the client listeners serve /health and /metrics to plain HTTP clients.
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
             Ok(config)
         }
     }

@@ -116,6 +116,7 @@ pub async fn serve_clients(
         shutdown.await;
         let _ = stop.send(true);
     };
+    #[cfg(madsim)]
     let router = tonic::transport::Server::builder()
         .add_service(kv)
         .add_service(maintenance)
@@ -125,5 +126,24 @@ pub async fn serve_clients(
         .add_service(election)
         .add_service(lock)
         .add_service(auth);
+    // As etcd, the client port also serves HTTP/1.1 and HTTP/2 requests for the HTTP
+    // endpoints (/health, /metrics...); gRPC calls are counted for /metrics.
+    #[cfg(not(madsim))]
+    let router = {
+        let grpc = tonic::service::Routes::new(kv)
+            .add_service(maintenance)
+            .add_service(cluster)
+            .add_service(lease)
+            .add_service(watch)
+            .add_service(election)
+            .add_service(lock)
+            .add_service(auth)
+            .into_axum_router()
+            .layer(axum::middleware::from_fn(crate::http::count_grpc))
+            .merge(crate::http::router(handle.clone()));
+        tonic::transport::Server::builder()
+            .accept_http1(true)
+            .add_routes(tonic::service::Routes::from(grpc))
+    };
     crate::tls::serve(router, addr, tls, shutdown).await
 }

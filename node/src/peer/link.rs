@@ -140,8 +140,14 @@ impl Link {
         let Some(client) = self.connect().await else {
             return false;
         };
+        let started = tokio::time::Instant::now();
         match tokio::time::timeout(SEND_TIMEOUT, client.send(request)).await {
             Ok(Ok(_)) => {
+                // A delivered batch is a round trip to the peer (etcd times a probe).
+                crate::metrics::metrics()
+                    .peer_round_trip
+                    .with_label_values(&[format!("{:x}", self.to).as_str()])
+                    .observe(started.elapsed().as_secs_f64());
                 self.backoff = MIN_BACKOFF;
                 true
             }
