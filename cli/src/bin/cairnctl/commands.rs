@@ -115,6 +115,10 @@ pub enum CommandId {
     AlarmDisarm,
     /// `defrag`.
     Defrag,
+    /// `check perf`.
+    CheckPerf,
+    /// `check datascale`.
+    CheckDatascale,
     /// `snapshot save`.
     SnapshotSave,
     /// `snapshot status`.
@@ -334,10 +338,11 @@ static ROOT_CHILDREN: [Command; 25] = [
             &BENCH_CHILDREN,
         )
     },
-    not_yet(
+    group(
         "check",
         "check <subcommand>",
         "commands for checking properties of the etcd cluster",
+        &CHECK_CHILDREN,
     ),
     Command {
         flags: &[FlagDef::bool(
@@ -656,6 +661,64 @@ The items in the lists are endpoint, ID, version, db size, is leader, is learner
             CommandId::EndpointStatus,
         )
     },
+];
+
+static CHECK_CHILDREN: [Command; 2] = [
+    Command {
+        long: "If no endpoint is provided, localhost will be used. If multiple endpoints are provided, first endpoint will be used.",
+        flags: &CHECK_DATASCALE_FLAGS,
+        ..run(
+            "datascale",
+            "datascale [options]",
+            "Check the memory usage of holding data for different workloads on a given server endpoint.",
+            CommandId::CheckDatascale,
+        )
+    },
+    Command {
+        flags: &CHECK_PERF_FLAGS,
+        ..run(
+            "perf",
+            "perf [options]",
+            "Check the performance of the etcd cluster",
+            CommandId::CheckPerf,
+        )
+    },
+];
+
+static CHECK_PERF_FLAGS: [FlagDef; 4] = [
+    FlagDef::bool(
+        "auto-compact",
+        "Compact storage with last revision after test is finished.",
+    ),
+    FlagDef::bool("auto-defrag", "Defragment storage after test is finished."),
+    FlagDef::str(
+        "load",
+        "s",
+        "The performance check's workload model. Accepted workloads: s(small), m(medium), l(large), xl(xLarge)",
+    ),
+    FlagDef::str(
+        "prefix",
+        "/etcdctl-check-perf/",
+        "The prefix for writing the performance check's keys.",
+    ),
+];
+
+static CHECK_DATASCALE_FLAGS: [FlagDef; 4] = [
+    FlagDef::bool(
+        "auto-compact",
+        "Compact storage with last revision after test is finished.",
+    ),
+    FlagDef::bool("auto-defrag", "Defragment storage after test is finished."),
+    FlagDef::str(
+        "load",
+        "s",
+        "The datascale check's workload model. Accepted workloads: s(small), m(medium), l(large), xl(xLarge)",
+    ),
+    FlagDef::str(
+        "prefix",
+        "/etcdctl-check-datascale/",
+        "The prefix for writing the datascale check's keys.",
+    ),
 ];
 
 static ALARM_CHILDREN: [Command; 2] = [

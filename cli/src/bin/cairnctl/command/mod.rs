@@ -4,6 +4,7 @@
 
 pub mod alarm;
 pub mod auth;
+pub mod check;
 pub mod compaction;
 pub mod defrag;
 pub mod del;
@@ -59,6 +60,8 @@ pub async fn run(
         CommandId::AlarmList => alarm::list(invocation, env, console).await,
         CommandId::AlarmDisarm => alarm::disarm(invocation, env, console).await,
         CommandId::Defrag => defrag::run(invocation, env, console).await,
+        CommandId::CheckPerf => check::perf(invocation, env, console).await,
+        CommandId::CheckDatascale => check::datascale(invocation, env, console).await,
         CommandId::SnapshotSave => snapshot::save(invocation, env, console).await,
         CommandId::SnapshotStatus => snapshot::status(invocation, env, console).await,
         CommandId::SnapshotRestore => snapshot::restore(invocation, env, console).await,
