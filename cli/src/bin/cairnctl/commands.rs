@@ -115,6 +115,8 @@ pub enum CommandId {
     AlarmDisarm,
     /// `defrag`.
     Defrag,
+    /// `make-mirror`.
+    MakeMirror,
     /// `check perf`.
     CheckPerf,
     /// `check datascale`.
@@ -421,11 +423,15 @@ static ROOT_CHILDREN: [Command; 25] = [
             CommandId::Lock,
         )
     },
-    not_yet(
-        "make-mirror",
-        "make-mirror [options] <destination>",
-        "Makes a mirror at the destination etcd cluster",
-    ),
+    Command {
+        flags: &MAKE_MIRROR_FLAGS,
+        ..run(
+            "make-mirror",
+            "make-mirror [options] <destination>",
+            "Makes a mirror at the destination etcd cluster",
+            CommandId::MakeMirror,
+        )
+    },
     group(
         "member",
         "member <subcommand>",
@@ -661,6 +667,38 @@ The items in the lists are endpoint, ID, version, db size, is leader, is learner
             CommandId::EndpointStatus,
         )
     },
+];
+
+static MAKE_MIRROR_FLAGS: [FlagDef; 7] = [
+    FlagDef::str(
+        "dest-cacert",
+        "",
+        "Verify certificates of TLS enabled secure servers using this CA bundle",
+    ),
+    FlagDef::str(
+        "dest-cert",
+        "",
+        "Identify secure client using this TLS certificate file for the destination cluster",
+    ),
+    bool_true(
+        "dest-insecure-transport",
+        "Disable transport security for client connections",
+    ),
+    FlagDef::str(
+        "dest-key",
+        "",
+        "Identify secure client using this TLS key file",
+    ),
+    FlagDef::str(
+        "dest-prefix",
+        "",
+        "destination prefix to mirror a prefix to a different prefix in the destination cluster",
+    ),
+    FlagDef::bool(
+        "no-dest-prefix",
+        "mirror key-values to the root of the destination cluster",
+    ),
+    FlagDef::str("prefix", "", "Key-value prefix to mirror"),
 ];
 
 static CHECK_CHILDREN: [Command; 2] = [

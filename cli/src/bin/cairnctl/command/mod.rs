@@ -13,6 +13,7 @@ pub mod endpoint;
 pub mod get;
 pub mod lease;
 pub mod lock;
+pub mod make_mirror;
 pub mod member;
 pub mod move_leader;
 pub mod put;
@@ -60,6 +61,7 @@ pub async fn run(
         CommandId::AlarmList => alarm::list(invocation, env, console).await,
         CommandId::AlarmDisarm => alarm::disarm(invocation, env, console).await,
         CommandId::Defrag => defrag::run(invocation, env, console).await,
+        CommandId::MakeMirror => make_mirror::run(invocation, env, console).await,
         CommandId::CheckPerf => check::perf(invocation, env, console).await,
         CommandId::CheckDatascale => check::datascale(invocation, env, console).await,
         CommandId::SnapshotSave => snapshot::save(invocation, env, console).await,

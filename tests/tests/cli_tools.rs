@@ -1,0 +1,148 @@
+//! cairnctl's tool commands on real processes: `make-mirror` between two cairn servers
+//! (the initial copy, then changes followed, one destination transaction per source
+//! revision), `check perf`/`check datascale` refusals compared with etcdctl 3.4, and
+//! `completion` scripts accepted by the shells.
+
+#![cfg(not(madsim))]
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cairn_tests::{Kind, Server, etcdctl, run_with_stdin, workspace_bin};
+
+fn cairnctl(endpoint: &str, args: &[&str]) -> Output {
+    run_with_stdin(&workspace_bin("cairnctl"), endpoint, args, "")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "failed: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// `get --prefix` at `endpoint` as `key=value` lines.
+fn pairs(endpoint: &str, prefix: &str) -> String {
+    let out = ok(cairnctl(endpoint, &["get", "--prefix", prefix]));
+    out.lines()
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .map(|kv| format!("{}={}\n", kv[0], kv.get(1).unwrap_or(&"")))
+        .collect()
+}
+
+/// The `ModRevision` of `key` at `endpoint` (`-w fields`).
+fn mod_revision(endpoint: &str, key: &str) -> String {
+    let out = ok(cairnctl(endpoint, &["get", key, "-w", "fields"]));
+    out.lines()
+        .find(|l| l.starts_with("\"ModRevision\""))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn make_mirror_copies_the_prefix_then_follows_its_changes() {
+    let (src_dir, dst_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let source = Server::start(Kind::Cairn, src_dir.path());
+    let dest = Server::start(Kind::Cairn, dst_dir.path());
+    let (src, dst) = (source.endpoint(), dest.endpoint());
+    for (k, v) in [("/m/a", "1"), ("/m/b", "2"), ("/x", "outside")] {
+        ok(cairnctl(&src, &["put", k, v]));
+    }
+    let mut mirror = Command::new(workspace_bin("cairnctl"))
+        .args(["--endpoints", &src, "make-mirror", "--prefix", "/m/"])
+        .args(["--dest-prefix", "/n/", &dst])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start make-mirror");
+    let wait_for = |expected: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = pairs(&dst, "/n/");
+            if got == expected || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let copied = wait_for("/n/a=1\n/n/b=2\n");
+    ok(cairnctl(&src, &["put", "/m/c", "3"]));
+    ok(cairnctl(&src, &["del", "/m/a"]));
+    ok(run_with_stdin(
+        &workspace_bin("cairnctl"),
+        &src,
+        &["txn"],
+        "\nput /m/d 4\nput /m/e 5\n\n\n",
+    ));
+    let followed = wait_for("/n/b=2\n/n/c=3\n/n/d=4\n/n/e=5\n");
+    let (d, e) = (mod_revision(&dst, "/n/d"), mod_revision(&dst, "/n/e"));
+    let outside = pairs(&dst, "/x");
+    let _ = mirror.kill();
+    let output = mirror.wait_with_output().expect("make-mirror output");
+    assert_eq!(copied, "/n/a=1\n/n/b=2\n", "{}", text(&output.stderr));
+    assert_eq!(followed, "/n/b=2\n/n/c=3\n/n/d=4\n/n/e=5\n");
+    assert_eq!(
+        d, e,
+        "one source transaction is one destination transaction"
+    );
+    assert_eq!(outside, "", "keys outside the prefix are not mirrored");
+}
+
+#[test]
+fn make_mirror_and_check_refuse_bad_input_as_etcdctl() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Kind::Cairn, dir.path());
+    let endpoint = server.endpoint();
+    ok(cairnctl(&endpoint, &["put", "/etcdctl-check-perf/k", "v"]));
+    let cases: [&[&str]; 6] = [
+        &["make-mirror"],
+        &[
+            "make-mirror",
+            "--dest-prefix",
+            "/a",
+            "--no-dest-prefix",
+            "x:1",
+        ],
+        &["check", "perf", "--load", "huge"],
+        &["check", "datascale", "--load", "x"],
+        &["check", "perf"],
+        &["check", "datascale", "--prefix", "/etcdctl-check-perf/"],
+    ];
+    for args in cases {
+        let (ours, theirs) = (cairnctl(&endpoint, args), etcdctl(&endpoint, args));
+        let errors = |out: &Output| -> String {
+            text(&out.stderr)
+                .lines()
+                .filter(|l| l.starts_with("Error:"))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+        assert_eq!(errors(&ours), errors(&theirs), "{args:?}");
+        assert_eq!(text(&ours.stdout), text(&theirs.stdout), "{args:?}");
+    }
+}
+
+#[test]
+fn check_datascale_without_metrics_fails_as_etcdctl_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Kind::Cairn, dir.path());
+    let endpoint = server.endpoint();
+    let args = ["check", "datascale"];
+    let (ours, theirs) = (cairnctl(&endpoint, &args), etcdctl(&endpoint, &args));
+    assert_eq!(ours.status.code(), Some(1));
+    assert_eq!(ours.status.code(), theirs.status.code());
+    assert_eq!(text(&ours.stdout), text(&theirs.stdout));
+    assert_eq!(
+        ok(cairnctl(
+            &endpoint,
+            &["get", "--prefix", "/etcdctl-check-datascale/"]
+        )),
+        "",
+        "nothing was written"
+    );
+}
