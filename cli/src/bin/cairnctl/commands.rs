@@ -117,6 +117,10 @@ pub enum CommandId {
     Defrag,
     /// `make-mirror`.
     MakeMirror,
+    /// `completion bash`.
+    CompletionBash,
+    /// `completion zsh`.
+    CompletionZsh,
     /// `check perf`.
     CheckPerf,
     /// `check datascale`.
@@ -358,11 +362,17 @@ static ROOT_CHILDREN: [Command; 25] = [
             CommandId::Compaction,
         )
     },
-    not_yet(
-        "completion",
-        "completion",
-        "Generate the autocompletion script for the specified shell",
-    ),
+    Command {
+        long: "Generate the autocompletion script for cairnctl for the specified shell.
+See each sub-command's help for details on how to use the generated script.
+",
+        ..group(
+            "completion",
+            "completion",
+            "Generate the autocompletion script for the specified shell",
+            &COMPLETION_CHILDREN,
+        )
+    },
     Command {
         flags: &[FlagDef::str(
             "data-dir",
@@ -665,6 +675,55 @@ The items in the lists are endpoint, ID, version, db size, is leader, is learner
             "status",
             "Prints out the status of endpoints specified in `--endpoints` flag",
             CommandId::EndpointStatus,
+        )
+    },
+];
+
+static COMPLETION_CHILDREN: [Command; 4] = [
+    Command {
+        long: "Generate the autocompletion script for the bash shell.
+
+To load completions in your current shell session:
+
+	source <(cairnctl completion bash)
+
+To load completions for every new session, execute once:
+
+	cairnctl completion bash > /etc/bash_completion.d/cairnctl
+",
+        ..run(
+            "bash",
+            "bash",
+            "Generate the autocompletion script for bash",
+            CommandId::CompletionBash,
+        )
+    },
+    not_yet(
+        "fish",
+        "fish [flags]",
+        "Generate the autocompletion script for fish",
+    ),
+    not_yet(
+        "powershell",
+        "powershell [flags]",
+        "Generate the autocompletion script for powershell",
+    ),
+    Command {
+        long: "Generate the autocompletion script for the zsh shell.
+
+To load completions in your current shell session:
+
+	source <(cairnctl completion zsh)
+
+To load completions for every new session, execute once:
+
+	cairnctl completion zsh > \"${fpath[1]}/_cairnctl\"
+",
+        ..run(
+            "zsh",
+            "zsh [flags]",
+            "Generate the autocompletion script for zsh",
+            CommandId::CompletionZsh,
         )
     },
 ];

@@ -6,6 +6,7 @@ pub mod alarm;
 pub mod auth;
 pub mod check;
 pub mod compaction;
+pub mod completion;
 pub mod defrag;
 pub mod del;
 pub mod elect;
@@ -82,6 +83,14 @@ pub async fn run(
         | CommandId::RoleList
         | CommandId::RoleGrantPermission
         | CommandId::RoleRevokePermission => auth::run(id, invocation, env, console).await,
+        CommandId::CompletionBash => {
+            completion::bash(console);
+            Ok(())
+        }
+        CommandId::CompletionZsh => {
+            completion::zsh(console);
+            Ok(())
+        }
         CommandId::Version => {
             version::run(console);
             Ok(())
