@@ -107,6 +107,8 @@ pub enum CommandId {
     BenchTxnPut,
     /// `bench watch`.
     BenchWatch,
+    /// `bench txn-mixed`.
+    BenchTxnMixed,
     /// `bench lease-keepalive`.
     BenchLeaseKeepalive,
     /// `alarm list`.
@@ -1152,7 +1154,7 @@ pub static BENCH_FLAGS: [FlagDef; 4] = [
     FlagDef::bool("target-leader", "connect only to the leader node"),
 ];
 
-static BENCH_CHILDREN: [Command; 5] = [
+static BENCH_CHILDREN: [Command; 6] = [
     Command {
         flags: &BENCH_LEASE_FLAGS,
         ..run(
@@ -1185,6 +1187,15 @@ static BENCH_CHILDREN: [Command; 5] = [
         )
     },
     Command {
+        flags: &BENCH_TXN_MIXED_FLAGS,
+        ..run(
+            "txn-mixed",
+            "txn-mixed key [end-range]",
+            "Benchmark a mixed load of txn-put & txn-range.",
+            CommandId::BenchTxnMixed,
+        )
+    },
+    Command {
         long: BENCH_WATCH_LONG,
         flags: &BENCH_WATCH_FLAGS,
         ..run("watch", "watch", "Benchmark watch", CommandId::BenchWatch)
@@ -1213,6 +1224,23 @@ static BENCH_TXN_PUT_FLAGS: [FlagDef; 6] = [
     FlagDef::int64("total", "Total number of txn requests").default_to("10000"),
     FlagDef::int64("txn-ops", "Number of puts per txn").default_to("1"),
     FlagDef::int64("val-size", "Value size of txn put").default_to("8"),
+];
+
+/// `bench txn-mixed`'s flags (etcd's `txn_mixed.go`).
+pub static BENCH_TXN_MIXED_FLAGS: [FlagDef; 9] = [
+    FlagDef::str("consistency", "l", "Linearizable(l) or Serializable(s)"),
+    FlagDef::str(
+        "end-key",
+        "",
+        "Read operation range end key. By default, we do full range query with the default limit of 1000.",
+    ),
+    FlagDef::int64("key-size", "Key size of mixed txn").default_to("8"),
+    FlagDef::int64("key-space-size", "Maximum possible keys").default_to("1"),
+    FlagDef::int64("limit", "Read operation range result limit").default_to("1000"),
+    FlagDef::int64("rate", "Maximum txns per second (0 is no limit)"),
+    FlagDef::str("rw-ratio", "1", "Read/write ops ratio"),
+    FlagDef::int64("total", "Total number of txn requests").default_to("10000"),
+    FlagDef::int64("val-size", "Value size of mixed txn").default_to("8"),
 ];
 
 static BENCH_LEASE_FLAGS: [FlagDef; 1] =

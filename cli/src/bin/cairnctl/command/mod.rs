@@ -98,6 +98,7 @@ pub async fn run(
         CommandId::BenchPut
         | CommandId::BenchRange
         | CommandId::BenchTxnPut
+        | CommandId::BenchTxnMixed
         | CommandId::BenchWatch
         | CommandId::BenchLeaseKeepalive => crate::bench::run(id, invocation, env, console).await,
     }
