@@ -225,3 +225,84 @@ fn completion_scripts_cover_the_command_tree() {
     assert!(zsh.starts_with("#compdef cairnctl\n"));
     assert!(zsh.contains("bashcompinit") && zsh.contains(&bash));
 }
+
+/// The number after `label` in `text`.
+fn number_after(text: &str, label: &str) -> u64 {
+    let start = text.find(label).map_or(text.len(), |i| i + label.len());
+    text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn bench_txn_mixed_and_watch_latency_report_what_they_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Kind::Cairn, dir.path());
+    let endpoint = server.endpoint();
+    let mixed = ok(cairnctl(
+        &endpoint,
+        &[
+            "bench",
+            "txn-mixed",
+            "--total",
+            "200",
+            "--key-space-size",
+            "10",
+            "--clients",
+            "4",
+        ],
+    ));
+    assert!(
+        mixed.starts_with("bench with linearizable range\nTotal Read Ops: "),
+        "{mixed}"
+    );
+    let (reads, writes) = (
+        number_after(&mixed, "Total Read Ops: "),
+        number_after(&mixed, "Total Write Ops: "),
+    );
+    assert_eq!(reads + writes, 200, "{mixed}");
+    assert!(
+        reads > 50 && writes > 50,
+        "an even mix: {reads} reads, {writes} writes"
+    );
+    let keys = ok(cairnctl(&endpoint, &["get", "", "--prefix", "--keys-only"]));
+    let written = keys.lines().filter(|l| !l.is_empty()).count();
+    assert!(
+        (1..=10).contains(&written),
+        "{written} keys in a key space of 10"
+    );
+
+    let latency = ok(cairnctl(
+        &endpoint,
+        &[
+            "bench",
+            "watch-latency",
+            "--total",
+            "20",
+            "--put-rate",
+            "200",
+            "--clients",
+            "3",
+            "-w",
+            "json",
+        ],
+    ));
+    assert!(
+        latency.contains("\"benchmark\":\"watch-latency\""),
+        "{latency}"
+    );
+    assert_eq!(
+        number_after(&latency, "\"requests\":"),
+        60,
+        "3 watchers x 20 puts"
+    );
+    assert_eq!(number_after(&latency, "\"errors\":"), 0);
+    let value = ok(cairnctl(&endpoint, &["get", "", "--prefix", "--keys-only"]));
+    assert!(
+        value.lines().count() > keys.lines().count(),
+        "the watched key was written"
+    );
+}

@@ -109,6 +109,8 @@ pub enum CommandId {
     BenchWatch,
     /// `bench txn-mixed`.
     BenchTxnMixed,
+    /// `bench watch-latency`.
+    BenchWatchLatency,
     /// `bench lease-keepalive`.
     BenchLeaseKeepalive,
     /// `alarm list`.
@@ -1154,7 +1156,7 @@ pub static BENCH_FLAGS: [FlagDef; 4] = [
     FlagDef::bool("target-leader", "connect only to the leader node"),
 ];
 
-static BENCH_CHILDREN: [Command; 6] = [
+static BENCH_CHILDREN: [Command; 7] = [
     Command {
         flags: &BENCH_LEASE_FLAGS,
         ..run(
@@ -1200,6 +1202,18 @@ static BENCH_CHILDREN: [Command; 6] = [
         flags: &BENCH_WATCH_FLAGS,
         ..run("watch", "watch", "Benchmark watch", CommandId::BenchWatch)
     },
+    Command {
+        long: "Benchmarks the latency for watches by measuring
+the latency between writing to a key and receiving the
+associated watch response.",
+        flags: &BENCH_WATCH_LATENCY_FLAGS,
+        ..run(
+            "watch-latency",
+            "watch-latency",
+            "Benchmark watch latency",
+            CommandId::BenchWatchLatency,
+        )
+    },
 ];
 
 static BENCH_PUT_FLAGS: [FlagDef; 6] = [
@@ -1241,6 +1255,13 @@ pub static BENCH_TXN_MIXED_FLAGS: [FlagDef; 9] = [
     FlagDef::str("rw-ratio", "1", "Read/write ops ratio"),
     FlagDef::int64("total", "Total number of txn requests").default_to("10000"),
     FlagDef::int64("val-size", "Value size of mixed txn").default_to("8"),
+];
+
+static BENCH_WATCH_LATENCY_FLAGS: [FlagDef; 4] = [
+    FlagDef::int64("key-size", "Key size of watch response").default_to("32"),
+    FlagDef::int64("put-rate", "Number of keys to put per second").default_to("100"),
+    FlagDef::int64("total", "Total number of put requests").default_to("10000"),
+    FlagDef::int64("val-size", "Value size of watch response").default_to("32"),
 ];
 
 static BENCH_LEASE_FLAGS: [FlagDef; 1] =

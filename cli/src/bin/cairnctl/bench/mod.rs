@@ -20,6 +20,7 @@ pub mod runner;
 pub mod txn_mixed;
 pub mod txn_put;
 pub mod watch;
+pub mod watch_latency;
 
 use std::time::Duration;
 
@@ -147,6 +148,9 @@ pub async fn run(
         CommandId::BenchTxnPut => ("txn-put", txn_put::run(&options, values).await?),
         CommandId::BenchTxnMixed => ("txn-mixed", txn_mixed::run(&options, values, args).await?),
         CommandId::BenchWatch => ("watch", watch::run(&options, values).await?),
+        CommandId::BenchWatchLatency => {
+            ("watch-latency", watch_latency::run(&options, values).await?)
+        }
         CommandId::BenchLeaseKeepalive => (
             "lease-keepalive",
             lease_keepalive::run(&options, values).await?,

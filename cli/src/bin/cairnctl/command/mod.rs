@@ -99,6 +99,7 @@ pub async fn run(
         | CommandId::BenchRange
         | CommandId::BenchTxnPut
         | CommandId::BenchTxnMixed
+        | CommandId::BenchWatchLatency
         | CommandId::BenchWatch
         | CommandId::BenchLeaseKeepalive => crate::bench::run(id, invocation, env, console).await,
     }
