@@ -117,13 +117,32 @@ pub async fn serve_clients(
         let _ = stop.send(true);
     };
     let router = tonic::transport::Server::builder()
-        .add_service(kv)
-        .add_service(maintenance)
-        .add_service(cluster)
-        .add_service(lease)
-        .add_service(watch)
-        .add_service(election)
-        .add_service(lock)
-        .add_service(auth);
+        .add_service(with_cert_user(kv))
+        .add_service(with_cert_user(maintenance))
+        .add_service(with_cert_user(cluster))
+        .add_service(with_cert_user(lease))
+        .add_service(with_cert_user(watch))
+        .add_service(with_cert_user(election))
+        .add_service(with_cert_user(lock))
+        .add_service(with_cert_user(auth));
     crate::tls::serve(router, addr, tls, shutdown).await
+}
+
+/// A gRPC interceptor's signature.
+#[cfg(not(madsim))]
+type Interceptor = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
+
+/// `service` with the client certificate's CN passed to the auth checks
+/// ([`auth::certificate_user`]).
+#[cfg(not(madsim))]
+fn with_cert_user<S>(
+    service: S,
+) -> tonic::service::interceptor::InterceptedService<S, Interceptor> {
+    tonic::service::interceptor::InterceptedService::new(service, auth::certificate_user)
+}
+
+/// The simulation has no TLS, hence no client certificates.
+#[cfg(madsim)]
+fn with_cert_user<S>(service: S) -> S {
+    service
 }
