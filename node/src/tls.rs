@@ -471,13 +471,13 @@ mod real {
             .peer_certificates()
             .and_then(|certs| certs.first())
             .and_then(|cert| common_name(cert.as_ref()));
-        if let Some(allowed) = &tls.settings.allowed_cn {
-            if cn.as_deref() != Some(allowed.as_str()) {
-                return Err(TlsError::new(
-                    "--peer-cert-allowed-cn",
-                    format!("peer certificate CN {cn:?} is not {allowed:?}"),
-                ));
-            }
+        if let Some(allowed) = &tls.settings.allowed_cn
+            && cn.as_deref() != Some(allowed.as_str())
+        {
+            return Err(TlsError::new(
+                "--peer-cert-allowed-cn",
+                format!("peer certificate CN {cn:?} is not {allowed:?}"),
+            ));
         }
         Ok(TlsConnection(stream, cn))
     }
