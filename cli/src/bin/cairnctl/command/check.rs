@@ -184,7 +184,8 @@ pub async fn datascale(
     let endpoint = globals.endpoints.first().cloned().unwrap_or_default();
     let before = resident_memory(&endpoint, &globals, console).await;
     if before == 0.0 {
-        console.out("FAIL: Could not read process_resident_memory_bytes before the put operations.\n");
+        console
+            .out("FAIL: Could not read process_resident_memory_bytes before the put operations.\n");
         return Err(CliError::silent(exit::ERROR));
     }
     console.out(&format!(
@@ -201,7 +202,8 @@ pub async fn datascale(
         runner::closed_loop("datascale", &pool, plan, writes(&flags.prefix, 512, 512)).await;
     let after = resident_memory(&endpoint, &globals, console).await;
     if after == 0.0 {
-        console.out("FAIL: Could not read process_resident_memory_bytes after the put operations.\n");
+        console
+            .out("FAIL: Could not read process_resident_memory_bytes after the put operations.\n");
         return Err(CliError::silent(exit::ERROR));
     }
     clean_up(&session, &globals, &flags, console).await?;
