@@ -91,7 +91,7 @@ pub fn is_https(url: &str) -> bool {
 }
 
 #[cfg(not(madsim))]
-pub use real::{ServerTls, serve};
+pub use real::{ClientConnectInfo, ServerTls, serve};
 
 #[cfg(madsim)]
 pub use sim::{ServerTls, serve};
@@ -335,14 +335,29 @@ mod real {
         Ok((vec![certified.cert.der().clone()], key))
     }
 
-    /// An accepted TLS connection, as tonic serves it.
-    pub struct TlsConnection(TlsStream<TcpStream>);
+    /// An accepted TLS connection, as tonic serves it, with the common name of the client
+    /// certificate it verified (only with `--client-cert-auth`, which asks for one).
+    pub struct TlsConnection(TlsStream<TcpStream>, Option<String>);
+
+    /// What a request learns of its TLS connection: the TCP addresses, and the verified
+    /// client certificate's common name, which etcd takes as the user name of requests
+    /// without a token.
+    #[derive(Debug, Clone)]
+    pub struct ClientConnectInfo {
+        /// The TCP connection's addresses.
+        pub tcp: tonic::transport::server::TcpConnectInfo,
+        /// The client certificate's subject CN, if a certificate was verified.
+        pub common_name: Option<String>,
+    }
 
     impl tonic::transport::server::Connected for TlsConnection {
-        type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+        type ConnectInfo = ClientConnectInfo;
 
         fn connect_info(&self) -> Self::ConnectInfo {
-            self.0.get_ref().0.connect_info()
+            ClientConnectInfo {
+                tcp: self.0.get_ref().0.connect_info(),
+                common_name: self.1.clone(),
+            }
         }
     }
 
@@ -451,21 +466,21 @@ mod real {
             .accept(tcp)
             .await
             .map_err(|e| TlsError::new("TLS handshake", e))?;
-        if let Some(allowed) = &tls.settings.allowed_cn {
-            let cn = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|certs| certs.first())
-                .and_then(|cert| common_name(cert.as_ref()));
-            if cn.as_deref() != Some(allowed.as_str()) {
-                return Err(TlsError::new(
-                    "--peer-cert-allowed-cn",
-                    format!("peer certificate CN {cn:?} is not {allowed:?}"),
-                ));
-            }
+        let cn = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(|cert| common_name(cert.as_ref()));
+        if let Some(allowed) = &tls.settings.allowed_cn
+            && cn.as_deref() != Some(allowed.as_str())
+        {
+            return Err(TlsError::new(
+                "--peer-cert-allowed-cn",
+                format!("peer certificate CN {cn:?} is not {allowed:?}"),
+            ));
         }
-        Ok(TlsConnection(stream))
+        Ok(TlsConnection(stream, cn))
     }
 
     /// The subject common name of a DER certificate.

@@ -442,3 +442,89 @@ fn insecure_skip_tls_verify_accepts_an_unknown_server_certificate_as_etcdctl_doe
         ]
     );
 }
+
+/// With `--client-cert-auth` and auth enabled, what a client certificate's CN may do as the
+/// user of requests without a token: (step, succeeded, stdout, last stderr line).
+fn certificate_user_outcomes(program: &Path) -> Vec<(String, bool, String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("test CA");
+    let server = ca.issue(dir.path(), "server");
+    let root = ca.issue(dir.path(), "root");
+    let alice = ca.issue(dir.path(), "alice");
+    let bob = ca.issue(dir.path(), "bob");
+    let (_proc, endpoint) = single_tls_member(program, dir.path(), &server);
+    let (root, alice, bob) = (
+        root.client_flags(),
+        alice.client_flags(),
+        bob.client_flags(),
+    );
+    wait_until(&endpoint, &root);
+    let setup: [&[&str]; 8] = [
+        &["put", "/app/k", "v"],
+        &["put", "/other/k", "v"],
+        &["user", "add", "root:rootpw"],
+        &["role", "add", "reader"],
+        &[
+            "role",
+            "grant-permission",
+            "reader",
+            "read",
+            "/app/",
+            "--prefix",
+        ],
+        &["user", "add", "alice", "--no-password"],
+        &["user", "grant-role", "alice", "reader"],
+        &["auth", "enable"],
+    ];
+    for args in setup {
+        let out = ctl(&etcdctl(), &endpoint, &root, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let steps: [(&str, &[String], &[&str]); 6] = [
+        ("alice reads her prefix", &alice, &["get", "/app/k"]),
+        ("alice reads elsewhere", &alice, &["get", "/other/k"]),
+        ("alice writes her prefix", &alice, &["put", "/app/k", "w"]),
+        ("root (by CN) reads anything", &root, &["get", "/other/k"]),
+        ("bob has no user", &bob, &["get", "/app/k"]),
+        (
+            "a token still wins",
+            &alice,
+            &["get", "/other/k", "--user=root:rootpw"],
+        ),
+    ];
+    steps
+        .iter()
+        .map(|(step, flags, args)| {
+            let out = ctl(&etcdctl(), &endpoint, flags, args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().last().unwrap_or_default().to_string();
+            (step.to_string(), out.status.success(), stdout(&out), last)
+        })
+        .collect()
+}
+
+#[test]
+fn client_certificate_cn_is_the_user_without_a_token_as_in_etcd() {
+    let etcd = certificate_user_outcomes(&installed("etcd"));
+    let cairn = certificate_user_outcomes(&workspace_bin("cairn"));
+    assert_eq!(cairn, etcd);
+    assert_eq!(
+        cairn[0],
+        (
+            "alice reads her prefix".into(),
+            true,
+            "/app/k\nv\n".into(),
+            String::new()
+        )
+    );
+    assert!(
+        !cairn[1].1 && cairn[1].3 == "Error: etcdserver: permission denied",
+        "{cairn:?}"
+    );
+    assert!(!cairn[2].1, "{cairn:?}");
+    assert!(cairn[3].1 && cairn[5].1, "{cairn:?}");
+}

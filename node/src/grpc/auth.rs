@@ -40,6 +40,27 @@ pub const AUTHORIZATION_METADATA_KEY: &str = "authorization";
 /// password check and the apply of the token (etcd retries without bound).
 pub const MAX_AUTHENTICATE_ATTEMPTS: usize = 8;
 
+/// The metadata key under which a verified client certificate's common name reaches
+/// [`request_auth`]. Only [`certificate_user`] sets it, after removing any a client sent.
+pub const CERT_USER_METADATA_KEY: &str = "x-cairn-cert-user";
+
+/// The gRPC interceptor of etcd's `AuthInfoFromTLS`: with `--client-cert-auth`, the
+/// verified client certificate's CN is the user of a request that carries no token. It
+/// passes the CN on in metadata under [`CERT_USER_METADATA_KEY`] (a value a client sent
+/// under that key is dropped first, so it cannot be forged).
+#[cfg(not(madsim))]
+pub fn certificate_user(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+    request.metadata_mut().remove(CERT_USER_METADATA_KEY);
+    let common_name = request
+        .extensions()
+        .get::<crate::tls::ClientConnectInfo>()
+        .and_then(|info| info.common_name.clone());
+    if let Some(value) = common_name.and_then(|cn| cn.parse().ok()) {
+        request.metadata_mut().insert(CERT_USER_METADATA_KEY, value);
+    }
+    Ok(request)
+}
+
 /// The user a request's token names, with the auth revision it was checked at (etcd's
 /// `AuthInfoFromCtx`). No token: `None`. A token this member does not honour (unknown,
 /// expired, malformed, or naming an index not applied within the request timeout):
@@ -52,7 +73,15 @@ pub async fn request_auth(
         .get(TOKEN_METADATA_KEY)
         .or_else(|| metadata.get(AUTHORIZATION_METADATA_KEY))
     else {
-        return Ok(None);
+        // No token: the client certificate's CN, if one was verified (etcd's
+        // `AuthInfoFromTLS`, checked at the current auth revision).
+        let user = metadata
+            .get(CERT_USER_METADATA_KEY)
+            .and_then(|value| value.to_str().ok());
+        return Ok(user.map(|username| RequestAuth {
+            username: username.to_string(),
+            revision: handle.state_machine().auth_revision(),
+        }));
     };
     let invalid = || from_core(&Error::InvalidAuthToken);
     let token = value.to_str().map_err(|_| invalid())?;

@@ -118,26 +118,26 @@ pub async fn serve_clients(
     };
     #[cfg(madsim)]
     let router = tonic::transport::Server::builder()
-        .add_service(kv)
-        .add_service(maintenance)
-        .add_service(cluster)
-        .add_service(lease)
-        .add_service(watch)
-        .add_service(election)
-        .add_service(lock)
-        .add_service(auth);
+        .add_service(with_cert_user(kv))
+        .add_service(with_cert_user(maintenance))
+        .add_service(with_cert_user(cluster))
+        .add_service(with_cert_user(lease))
+        .add_service(with_cert_user(watch))
+        .add_service(with_cert_user(election))
+        .add_service(with_cert_user(lock))
+        .add_service(with_cert_user(auth));
     // As etcd, the client port also serves HTTP/1.1 and HTTP/2 requests for the HTTP
     // endpoints (/health, /metrics...); gRPC calls are counted for /metrics.
     #[cfg(not(madsim))]
     let router = {
-        let grpc = tonic::service::Routes::new(kv)
-            .add_service(maintenance)
-            .add_service(cluster)
-            .add_service(lease)
-            .add_service(watch)
-            .add_service(election)
-            .add_service(lock)
-            .add_service(auth)
+        let grpc = tonic::service::Routes::new(with_cert_user(kv))
+            .add_service(with_cert_user(maintenance))
+            .add_service(with_cert_user(cluster))
+            .add_service(with_cert_user(lease))
+            .add_service(with_cert_user(watch))
+            .add_service(with_cert_user(election))
+            .add_service(with_cert_user(lock))
+            .add_service(with_cert_user(auth))
             .into_axum_router()
             .layer(axum::middleware::from_fn(crate::http::count_grpc))
             .merge(crate::http::router(handle.clone()));
@@ -146,4 +146,23 @@ pub async fn serve_clients(
             .add_routes(tonic::service::Routes::from(grpc))
     };
     crate::tls::serve(router, addr, tls, shutdown).await
+}
+
+/// A gRPC interceptor's signature.
+#[cfg(not(madsim))]
+type Interceptor = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
+
+/// `service` with the client certificate's CN passed to the auth checks
+/// ([`auth::certificate_user`]).
+#[cfg(not(madsim))]
+fn with_cert_user<S>(
+    service: S,
+) -> tonic::service::interceptor::InterceptedService<S, Interceptor> {
+    tonic::service::interceptor::InterceptedService::new(service, auth::certificate_user)
+}
+
+/// The simulation has no TLS, hence no client certificates.
+#[cfg(madsim)]
+fn with_cert_user<S>(service: S) -> S {
+    service
 }

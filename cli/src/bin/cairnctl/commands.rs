@@ -107,6 +107,10 @@ pub enum CommandId {
     BenchTxnPut,
     /// `bench watch`.
     BenchWatch,
+    /// `bench txn-mixed`.
+    BenchTxnMixed,
+    /// `bench watch-latency`.
+    BenchWatchLatency,
     /// `bench lease-keepalive`.
     BenchLeaseKeepalive,
     /// `alarm list`.
@@ -115,6 +119,16 @@ pub enum CommandId {
     AlarmDisarm,
     /// `defrag`.
     Defrag,
+    /// `make-mirror`.
+    MakeMirror,
+    /// `completion bash`.
+    CompletionBash,
+    /// `completion zsh`.
+    CompletionZsh,
+    /// `check perf`.
+    CheckPerf,
+    /// `check datascale`.
+    CheckDatascale,
     /// `snapshot save`.
     SnapshotSave,
     /// `snapshot status`.
@@ -334,10 +348,11 @@ static ROOT_CHILDREN: [Command; 25] = [
             &BENCH_CHILDREN,
         )
     },
-    not_yet(
+    group(
         "check",
         "check <subcommand>",
         "commands for checking properties of the etcd cluster",
+        &CHECK_CHILDREN,
     ),
     Command {
         flags: &[FlagDef::bool(
@@ -351,11 +366,17 @@ static ROOT_CHILDREN: [Command; 25] = [
             CommandId::Compaction,
         )
     },
-    not_yet(
-        "completion",
-        "completion",
-        "Generate the autocompletion script for the specified shell",
-    ),
+    Command {
+        long: "Generate the autocompletion script for cairnctl for the specified shell.
+See each sub-command's help for details on how to use the generated script.
+",
+        ..group(
+            "completion",
+            "completion",
+            "Generate the autocompletion script for the specified shell",
+            &COMPLETION_CHILDREN,
+        )
+    },
     Command {
         flags: &[FlagDef::str(
             "data-dir",
@@ -416,11 +437,15 @@ static ROOT_CHILDREN: [Command; 25] = [
             CommandId::Lock,
         )
     },
-    not_yet(
-        "make-mirror",
-        "make-mirror [options] <destination>",
-        "Makes a mirror at the destination etcd cluster",
-    ),
+    Command {
+        flags: &MAKE_MIRROR_FLAGS,
+        ..run(
+            "make-mirror",
+            "make-mirror [options] <destination>",
+            "Makes a mirror at the destination etcd cluster",
+            CommandId::MakeMirror,
+        )
+    },
     group(
         "member",
         "member <subcommand>",
@@ -656,6 +681,145 @@ The items in the lists are endpoint, ID, version, db size, is leader, is learner
             CommandId::EndpointStatus,
         )
     },
+];
+
+static COMPLETION_CHILDREN: [Command; 4] = [
+    Command {
+        long: "Generate the autocompletion script for the bash shell.
+
+To load completions in your current shell session:
+
+	source <(cairnctl completion bash)
+
+To load completions for every new session, execute once:
+
+	cairnctl completion bash > /etc/bash_completion.d/cairnctl
+",
+        ..run(
+            "bash",
+            "bash",
+            "Generate the autocompletion script for bash",
+            CommandId::CompletionBash,
+        )
+    },
+    not_yet(
+        "fish",
+        "fish [flags]",
+        "Generate the autocompletion script for fish",
+    ),
+    not_yet(
+        "powershell",
+        "powershell [flags]",
+        "Generate the autocompletion script for powershell",
+    ),
+    Command {
+        long: "Generate the autocompletion script for the zsh shell.
+
+To load completions in your current shell session:
+
+	source <(cairnctl completion zsh)
+
+To load completions for every new session, execute once:
+
+	cairnctl completion zsh > \"${fpath[1]}/_cairnctl\"
+",
+        ..run(
+            "zsh",
+            "zsh [flags]",
+            "Generate the autocompletion script for zsh",
+            CommandId::CompletionZsh,
+        )
+    },
+];
+
+static MAKE_MIRROR_FLAGS: [FlagDef; 7] = [
+    FlagDef::str(
+        "dest-cacert",
+        "",
+        "Verify certificates of TLS enabled secure servers using this CA bundle",
+    ),
+    FlagDef::str(
+        "dest-cert",
+        "",
+        "Identify secure client using this TLS certificate file for the destination cluster",
+    ),
+    bool_true(
+        "dest-insecure-transport",
+        "Disable transport security for client connections",
+    ),
+    FlagDef::str(
+        "dest-key",
+        "",
+        "Identify secure client using this TLS key file",
+    ),
+    FlagDef::str(
+        "dest-prefix",
+        "",
+        "destination prefix to mirror a prefix to a different prefix in the destination cluster",
+    ),
+    FlagDef::bool(
+        "no-dest-prefix",
+        "mirror key-values to the root of the destination cluster",
+    ),
+    FlagDef::str("prefix", "", "Key-value prefix to mirror"),
+];
+
+static CHECK_CHILDREN: [Command; 2] = [
+    Command {
+        long: "If no endpoint is provided, localhost will be used. If multiple endpoints are provided, first endpoint will be used.",
+        flags: &CHECK_DATASCALE_FLAGS,
+        ..run(
+            "datascale",
+            "datascale [options]",
+            "Check the memory usage of holding data for different workloads on a given server endpoint.",
+            CommandId::CheckDatascale,
+        )
+    },
+    Command {
+        flags: &CHECK_PERF_FLAGS,
+        ..run(
+            "perf",
+            "perf [options]",
+            "Check the performance of the etcd cluster",
+            CommandId::CheckPerf,
+        )
+    },
+];
+
+static CHECK_PERF_FLAGS: [FlagDef; 4] = [
+    FlagDef::bool(
+        "auto-compact",
+        "Compact storage with last revision after test is finished.",
+    ),
+    FlagDef::bool("auto-defrag", "Defragment storage after test is finished."),
+    FlagDef::str(
+        "load",
+        "s",
+        "The performance check's workload model. Accepted workloads: s(small), m(medium), l(large), xl(xLarge)",
+    ),
+    FlagDef::str(
+        "prefix",
+        "/etcdctl-check-perf/",
+        "The prefix for writing the performance check's keys.",
+    ),
+];
+
+static CHECK_DATASCALE_FLAGS: [FlagDef; 4] = [
+    FlagDef::bool(
+        "auto-compact",
+        "Compact storage with last revision after test is finished.",
+    ),
+    FlagDef::bool("auto-defrag", "Defragment storage after test is finished."),
+    FlagDef::str(
+        "load",
+        "s",
+        "The datascale check's workload model. Accepted workloads: s(small), m(medium), l(large), xl(xLarge)",
+    ),
+    FlagDef::str(
+        "prefix",
+        "/etcdctl-check-datascale/",
+        "The prefix for writing the datascale check's keys.",
+    ),
 ];
 
 static ALARM_CHILDREN: [Command; 2] = [
@@ -992,7 +1156,7 @@ pub static BENCH_FLAGS: [FlagDef; 4] = [
     FlagDef::bool("target-leader", "connect only to the leader node"),
 ];
 
-static BENCH_CHILDREN: [Command; 5] = [
+static BENCH_CHILDREN: [Command; 7] = [
     Command {
         flags: &BENCH_LEASE_FLAGS,
         ..run(
@@ -1025,9 +1189,30 @@ static BENCH_CHILDREN: [Command; 5] = [
         )
     },
     Command {
+        flags: &BENCH_TXN_MIXED_FLAGS,
+        ..run(
+            "txn-mixed",
+            "txn-mixed key [end-range]",
+            "Benchmark a mixed load of txn-put & txn-range.",
+            CommandId::BenchTxnMixed,
+        )
+    },
+    Command {
         long: BENCH_WATCH_LONG,
         flags: &BENCH_WATCH_FLAGS,
         ..run("watch", "watch", "Benchmark watch", CommandId::BenchWatch)
+    },
+    Command {
+        long: "Benchmarks the latency for watches by measuring
+the latency between writing to a key and receiving the
+associated watch response.",
+        flags: &BENCH_WATCH_LATENCY_FLAGS,
+        ..run(
+            "watch-latency",
+            "watch-latency",
+            "Benchmark watch latency",
+            CommandId::BenchWatchLatency,
+        )
     },
 ];
 
@@ -1053,6 +1238,30 @@ static BENCH_TXN_PUT_FLAGS: [FlagDef; 6] = [
     FlagDef::int64("total", "Total number of txn requests").default_to("10000"),
     FlagDef::int64("txn-ops", "Number of puts per txn").default_to("1"),
     FlagDef::int64("val-size", "Value size of txn put").default_to("8"),
+];
+
+/// `bench txn-mixed`'s flags (etcd's `txn_mixed.go`).
+pub static BENCH_TXN_MIXED_FLAGS: [FlagDef; 9] = [
+    FlagDef::str("consistency", "l", "Linearizable(l) or Serializable(s)"),
+    FlagDef::str(
+        "end-key",
+        "",
+        "Read operation range end key. By default, we do full range query with the default limit of 1000.",
+    ),
+    FlagDef::int64("key-size", "Key size of mixed txn").default_to("8"),
+    FlagDef::int64("key-space-size", "Maximum possible keys").default_to("1"),
+    FlagDef::int64("limit", "Read operation range result limit").default_to("1000"),
+    FlagDef::int64("rate", "Maximum txns per second (0 is no limit)"),
+    FlagDef::str("rw-ratio", "1", "Read/write ops ratio"),
+    FlagDef::int64("total", "Total number of txn requests").default_to("10000"),
+    FlagDef::int64("val-size", "Value size of mixed txn").default_to("8"),
+];
+
+static BENCH_WATCH_LATENCY_FLAGS: [FlagDef; 4] = [
+    FlagDef::int64("key-size", "Key size of watch response").default_to("32"),
+    FlagDef::int64("put-rate", "Number of keys to put per second").default_to("100"),
+    FlagDef::int64("total", "Total number of put requests").default_to("10000"),
+    FlagDef::int64("val-size", "Value size of watch response").default_to("32"),
 ];
 
 static BENCH_LEASE_FLAGS: [FlagDef; 1] =

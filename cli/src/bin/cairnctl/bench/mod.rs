@@ -17,8 +17,10 @@ pub mod put;
 pub mod range;
 pub mod report;
 pub mod runner;
+pub mod txn_mixed;
 pub mod txn_put;
 pub mod watch;
+pub mod watch_latency;
 
 use std::time::Duration;
 
@@ -115,7 +117,7 @@ pub enum Outcome {
         /// A line printed before the reports, in the text format.
         preamble: Option<String>,
         /// `(heading, report)` pairs.
-        reports: Vec<(Option<&'static str>, Report)>,
+        reports: Vec<(Option<String>, Report)>,
     },
     /// The server does not serve what the scenario needs.
     Skipped(String),
@@ -144,7 +146,11 @@ pub async fn run(
         CommandId::BenchPut => ("put", put::run(&options, values).await?),
         CommandId::BenchRange => ("range", range::run(&options, values, args).await?),
         CommandId::BenchTxnPut => ("txn-put", txn_put::run(&options, values).await?),
+        CommandId::BenchTxnMixed => ("txn-mixed", txn_mixed::run(&options, values, args).await?),
         CommandId::BenchWatch => ("watch", watch::run(&options, values).await?),
+        CommandId::BenchWatchLatency => {
+            ("watch-latency", watch_latency::run(&options, values).await?)
+        }
         CommandId::BenchLeaseKeepalive => (
             "lease-keepalive",
             lease_keepalive::run(&options, values).await?,

@@ -120,8 +120,8 @@ pub async fn run(options: &BenchOptions, values: &FlagValues) -> Result<Outcome,
     Ok(Outcome::Measured {
         preamble: None,
         reports: vec![
-            (Some("Watch creation summary:"), creation),
-            (Some("Watch events received summary:"), events),
+            (Some("Watch creation summary:".to_string()), creation),
+            (Some("Watch events received summary:".to_string()), events),
         ],
     })
 }

@@ -4,7 +4,9 @@
 
 pub mod alarm;
 pub mod auth;
+pub mod check;
 pub mod compaction;
+pub mod completion;
 pub mod defrag;
 pub mod del;
 pub mod elect;
@@ -12,6 +14,7 @@ pub mod endpoint;
 pub mod get;
 pub mod lease;
 pub mod lock;
+pub mod make_mirror;
 pub mod member;
 pub mod move_leader;
 pub mod put;
@@ -59,6 +62,9 @@ pub async fn run(
         CommandId::AlarmList => alarm::list(invocation, env, console).await,
         CommandId::AlarmDisarm => alarm::disarm(invocation, env, console).await,
         CommandId::Defrag => defrag::run(invocation, env, console).await,
+        CommandId::MakeMirror => make_mirror::run(invocation, env, console).await,
+        CommandId::CheckPerf => check::perf(invocation, env, console).await,
+        CommandId::CheckDatascale => check::datascale(invocation, env, console).await,
         CommandId::SnapshotSave => snapshot::save(invocation, env, console).await,
         CommandId::SnapshotStatus => snapshot::status(invocation, env, console).await,
         CommandId::SnapshotRestore => snapshot::restore(invocation, env, console).await,
@@ -77,6 +83,14 @@ pub async fn run(
         | CommandId::RoleList
         | CommandId::RoleGrantPermission
         | CommandId::RoleRevokePermission => auth::run(id, invocation, env, console).await,
+        CommandId::CompletionBash => {
+            completion::bash(console);
+            Ok(())
+        }
+        CommandId::CompletionZsh => {
+            completion::zsh(console);
+            Ok(())
+        }
         CommandId::Version => {
             version::run(console);
             Ok(())
@@ -84,6 +98,8 @@ pub async fn run(
         CommandId::BenchPut
         | CommandId::BenchRange
         | CommandId::BenchTxnPut
+        | CommandId::BenchTxnMixed
+        | CommandId::BenchWatchLatency
         | CommandId::BenchWatch
         | CommandId::BenchLeaseKeepalive => crate::bench::run(id, invocation, env, console).await,
     }
