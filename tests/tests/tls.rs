@@ -38,8 +38,17 @@ impl Ca {
     /// Writes `<name>.crt`/`<name>.key` (valid for 127.0.0.1, server and client use) and
     /// this CA as `<name>-ca.crt` into `dir`.
     fn issue(&self, dir: &Path, name: &str) -> Files {
+        self.issue_valid(dir, name, true)
+    }
+
+    /// Like [`Ca::issue`]; a certificate that is not `valid` expired in 2001.
+    fn issue_valid(&self, dir: &Path, name: &str, valid: bool) -> Files {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        if !valid {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
         params.distinguished_name.push(DnType::CommonName, name);
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
@@ -527,4 +536,30 @@ fn client_certificate_cn_is_the_user_without_a_token_as_in_etcd() {
     );
     assert!(!cairn[2].1, "{cairn:?}");
     assert!(cairn[3].1 && cairn[5].1, "{cairn:?}");
+}
+
+/// An expired client certificate is refused where client certificates are required, by
+/// cairn as by etcd; the same client with a valid certificate is served.
+#[test]
+fn an_expired_client_certificate_is_refused_as_by_etcd() {
+    let outcomes = |program: &Path| -> Vec<bool> {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::new("test CA");
+        let server = ca.issue(dir.path(), "server");
+        let valid = ca.issue(dir.path(), "client");
+        let expired = ca.issue_valid(dir.path(), "expired", false);
+        let (_proc, endpoint) = single_tls_member(program, dir.path(), &server);
+        wait_until(&endpoint, &valid.client_flags());
+        [valid, expired]
+            .iter()
+            .map(|files| {
+                ctl(&etcdctl(), &endpoint, &files.client_flags(), &["get", "k"])
+                    .status
+                    .success()
+            })
+            .collect()
+    };
+    let cairn = outcomes(&workspace_bin("cairn"));
+    assert_eq!(cairn, vec![true, false]);
+    assert_eq!(cairn, outcomes(&installed("etcd")));
 }
