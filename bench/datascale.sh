@@ -49,7 +49,7 @@ ENDPOINT=$(client_endpoint 0)
 PORT=$((BASE_PORT))
 LOAD_CMD=(bench --clients "$LOAD_CLIENTS" --conns "$LOAD_CONNS" put --sequential-keys
   --key-space-size "$KEYS" --total "$KEYS" --key-size "$KEY_SIZE" --val-size "$VAL_SIZE")
-declare -A LOAD_RPS RSS_LOADED DISK LISTEN_SECS RESTART_SECS RSS_RESTARTED
+declare -A LOAD_RPS RSS_LOADED DISK STOP_SECS LISTEN_SECS RESTART_SECS RSS_RESTARTED
 
 # stored_keys: how many keys the server holds (a linearizable count of every key).
 stored_keys() {
@@ -109,7 +109,13 @@ for kind in etcd cairn; do
   [[ "$stored" == "$expected" ]] || die "[$kind] $stored keys stored, expected $expected ($KEYS loaded + 2 probes)"
 
   log "[$kind] stopping (SIGTERM) and restarting on the same data directory"
-  stop_pid "$SERVER_PID" || log "[$kind] did not stop within ${STOP_TIMEOUT_SECS}s of SIGTERM; killed"
+  stop_at=$EPOCHREALTIME
+  if stop_pid "$SERVER_PID"; then
+    STOP_SECS[$kind]=$(awk -v s="$stop_at" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.3f", e - s }')
+  else
+    log "[$kind] did not stop within ${STOP_TIMEOUT_SECS}s of SIGTERM; killed"
+    STOP_SECS[$kind]="killed after ${STOP_TIMEOUT_SECS}"
+  fi
   restart_to_first_read "$kind"
   RSS_RESTARTED[$kind]=$(rss_kib "$SERVER_PID")
   log "[$kind] listening $(awk -v s="${LISTEN_SECS[$kind]}" 'BEGIN { printf "%.0f", s * 1000 }') ms and first linearizable read $(awk -v s="${RESTART_SECS[$kind]}" 'BEGIN { printf "%.0f", s * 1000 }') ms after the restart; RSS $((RSS_RESTARTED[$kind] / 1024)) MiB"
@@ -136,10 +142,12 @@ row "RSS after the load (MiB)" "$(mib "${RSS_LOADED[etcd]}")" "$(mib "${RSS_LOAD
   "$(ratio "${RSS_LOADED[cairn]}" "${RSS_LOADED[etcd]}")" "<=" 0.5
 row "data dir after the load (MiB, du -sb)" "$(mib $((DISK[etcd] / 1024)))" "$(mib $((DISK[cairn] / 1024)))" \
   "$(ratio "${DISK[cairn]}" "${DISK[etcd]}")"
-row "restart → first linearizable read (s)" "${RESTART_SECS[etcd]}" "${RESTART_SECS[cairn]}" \
-  "$(ratio "${RESTART_SECS[cairn]}" "${RESTART_SECS[etcd]}")" "<=" 0.25
+row "SIGTERM → exit (s)" "${STOP_SECS[etcd]}" "${STOP_SECS[cairn]}" \
+  "$(ratio "${STOP_SECS[cairn]}" "${STOP_SECS[etcd]}")"
 row "restart → client port accepting connections (s)" "${LISTEN_SECS[etcd]}" "${LISTEN_SECS[cairn]}" \
   "$(ratio "${LISTEN_SECS[cairn]}" "${LISTEN_SECS[etcd]}")"
+row "restart → first linearizable read (s)" "${RESTART_SECS[etcd]}" "${RESTART_SECS[cairn]}" \
+  "$(ratio "${RESTART_SECS[cairn]}" "${RESTART_SECS[etcd]}")" "<=" 0.25
 row "RSS after restart and first read (MiB)" "$(mib "${RSS_RESTARTED[etcd]}")" "$(mib "${RSS_RESTARTED[cairn]}")" \
   "$(ratio "${RSS_RESTARTED[cairn]}" "${RSS_RESTARTED[etcd]}")"
 row "load throughput (puts/s)" "$(printf '%.0f' "${LOAD_RPS[etcd]}")" "$(printf '%.0f' "${LOAD_RPS[cairn]}")" \

@@ -171,8 +171,13 @@ wait_serving() {
 # rss_kib PID: the resident set size of PID, in KiB (VmRSS).
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# ratio A B: A/B with two decimals, "n/a" when B is not positive.
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# ratio A B: A/B with two decimals, "n/a" when either is not a number or B is not positive.
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    number = "^[0-9.]+([eE][-+]?[0-9]+)?$"
+    if (a ~ number && b ~ number && b > 0) printf "%.2f", a / b; else print "n/a"
+  }'
+}
 
 # meets RATIO OP LIMIT: "yes" or "no" (OP is >= or <=), "n/a" without a ratio.
 meets() {
