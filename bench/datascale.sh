@@ -92,7 +92,7 @@ for kind in etcd cairn; do
   out="$WORK/$kind-load.json"
   if ! timeout "$LOAD_TIMEOUT_SECS" "$CAIRNCTL" --endpoints "$ENDPOINT" -w json "${LOAD_CMD[@]}" \
     >"$out" 2>"$out.progress"; then
-    die "[$kind] the load failed or timed out (see $out.progress)"
+    die "[$kind] the load failed or timed out: $(tr '\r' '\n' <"$out.progress" | tail -n 3)"
   fi
   LOAD_RPS[$kind]=$(jq '.reports[0].requests_per_sec' "$out")
   errors=$(jq '.reports[0].errors' "$out")

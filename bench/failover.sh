@@ -153,7 +153,7 @@ emed=$(summary median "${SECS[etcd]}") cmed=$(summary median "${SECS[cairn]}")
 emax=$(summary max "${SECS[etcd]}") cmax=$(summary max "${SECS[cairn]}")
 mratio=$(ratio "$cmed" "$emed")
 print_machine
-echo "### Failover: leader SIGKILL → next acknowledged put, $SIZE members, $ROUNDS rounds"
+echo "### Failover: leader SIGKILL → next acknowledged put, $SIZE members, rounds: $ROUNDS"
 echo
 echo "| measure | etcd | cairn | cairn/etcd | target | met |"
 echo "|---|---|---|---|---|---|"
