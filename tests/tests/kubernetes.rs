@@ -25,8 +25,9 @@ const EXPECT_WITHIN: Duration = Duration::from_secs(10);
 const PROGRESS_INTERVAL: &str = "200ms";
 /// The key the apiserver's compactor keeps its compaction epoch in (compact.go).
 const COMPACT_REV_KEY: &str = "compact_rev_key";
-/// The etcd version from which kube-apiserver trusts `RequestProgress` (its feature support
-/// checker: 3.5.13 fixed progress notifications on streams with unsynced watchers).
+/// The etcd version from which kube-apiserver trusts `RequestProgress` and serves consistent
+/// lists from its watch cache (its feature support checker wants 3.4.31+ or 3.5.13+: the
+/// releases that fixed progress notifications on streams with unsynced watchers).
 const MIN_PROGRESS_VERSION: (u64, u64, u64) = (3, 5, 13);
 
 fn runtime() -> real_tokio::runtime::Runtime {
