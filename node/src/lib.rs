@@ -42,22 +42,6 @@ pub enum NodeError {
     /// The configuration names no member for this node.
     #[error("member {0:?} is not in --initial-cluster")]
     NotAMember(String),
-    /// The data dir was made by a member of another cluster.
-    #[error(
-        "data dir {data_dir} belongs to member {stored_member:x} of cluster {stored_cluster:x}, but \
-         --initial-cluster and --initial-cluster-token describe cluster {flags_cluster:x}: start with \
-         the flags the data dir was created with, or with an empty data dir"
-    )]
-    ForeignDataDir {
-        /// The data dir.
-        data_dir: String,
-        /// The cluster recorded in it.
-        stored_cluster: u64,
-        /// The member recorded in it.
-        stored_member: u64,
-        /// The cluster the flags describe.
-        flags_cluster: u64,
-    },
     /// A TLS file or setting is unusable.
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] tls::TlsError),
@@ -134,16 +118,18 @@ async fn resolve_cluster(
     engine: &dyn Engine,
 ) -> Result<(ClusterState, Vec<u64>), NodeError> {
     if let Some(stored) = ClusterState::load(engine)? {
-        if config.new_cluster {
-            let flags = bootstrap_cluster(config)?;
-            if flags.cluster_id != stored.cluster_id {
-                return Err(NodeError::ForeignDataDir {
-                    data_dir: config.data_dir.display().to_string(),
-                    stored_cluster: stored.cluster_id,
-                    stored_member: stored.local_id,
-                    flags_cluster: flags.cluster_id,
-                });
-            }
+        // As etcd with an existing WAL: the data dir decides, the bootstrap flags are ignored.
+        if config.new_cluster
+            && let Ok(flags) = bootstrap_cluster(config)
+            && flags.cluster_id != stored.cluster_id
+        {
+            tracing::warn!(
+                data_dir = %config.data_dir.display(),
+                stored_cluster = format_args!("{:x}", stored.cluster_id),
+                flags_cluster = format_args!("{:x}", flags.cluster_id),
+                "--initial-cluster/--initial-cluster-token are ignored: the data dir already \
+                 belongs to a cluster"
+            );
         }
         return Ok((stored, Vec::new()));
     }

@@ -19,6 +19,7 @@ fn main() {
 
 #[cfg(not(madsim))]
 mod real {
+    use std::io::{IsTerminal as _, Write as _};
     use std::process::ExitCode;
     use std::sync::Arc;
 
@@ -43,10 +44,12 @@ mod real {
             }
         };
         if flags.version {
-            println!("cairn Version: {}", env!("CARGO_PKG_VERSION"));
-            println!("etcd API Version: {ETCD_COMPAT_VERSION}");
-            println!(
-                "OS/Arch: {}/{}",
+            // `write!`, not `println!`: a closed pipe (`cairn --version | head -1`) is not a panic.
+            let mut out = std::io::stdout().lock();
+            let _ = write!(
+                out,
+                "cairn Version: {}\netcd API Version: {ETCD_COMPAT_VERSION}\nOS/Arch: {}/{}\n",
+                env!("CARGO_PKG_VERSION"),
                 std::env::consts::OS,
                 std::env::consts::ARCH
             );
@@ -95,20 +98,28 @@ mod real {
             ))
         });
         let output = config.log_outputs.first().map_or("default", String::as_str);
-        let writer = match output {
-            "default" | "stderr" => BoxMakeWriter::new(std::io::stderr),
-            "stdout" => BoxMakeWriter::new(std::io::stdout),
+        // Colours only on a terminal (etcd's zap logger never colours).
+        let (writer, ansi) = match output {
+            "default" | "stderr" => (
+                BoxMakeWriter::new(std::io::stderr),
+                std::io::stderr().is_terminal(),
+            ),
+            "stdout" => (
+                BoxMakeWriter::new(std::io::stdout),
+                std::io::stdout().is_terminal(),
+            ),
             path => {
                 let file = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(path)
                     .map_err(|e| format!("cannot open log output {path}: {e}"))?;
-                BoxMakeWriter::new(std::sync::Mutex::new(file))
+                (BoxMakeWriter::new(std::sync::Mutex::new(file)), false)
             }
         };
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(ansi)
             .with_writer(writer);
         if config.log_json {
             builder.event_format(ZapJson).init();
@@ -190,15 +201,20 @@ mod real {
         let member_dir = config.data_dir.join("member");
         std::fs::create_dir_all(&member_dir)
             .map_err(|e| format!("cannot create data dir {}: {e}", member_dir.display()))?;
-        let engine = FjallEngine::open(&member_dir).map_err(|e| e.to_string())?;
-        let mut node = cairn_node::start(&config, Arc::new(engine))
+        let engine = Arc::new(FjallEngine::open(&member_dir).map_err(|e| e.to_string())?);
+        let mut node = cairn_node::start(&config, engine.clone())
             .await
             .map_err(|e| e.to_string())?;
         tokio::select! {
             result = node.wait() => return result.map_err(|e| format!("fatal: {e}")),
             _ = shutdown_signal() => tracing::info!("received a termination signal, shutting down"),
         }
-        node.stop().await.map_err(|e| e.to_string())
+        node.stop().await.map_err(|e| e.to_string())?;
+        // A clean stop leaves no journal to replay: the next start opens at once.
+        tokio::task::spawn_blocking(move || engine.flush_memtables())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
     }
 
     async fn shutdown_signal() {

@@ -2,7 +2,9 @@
 //!
 //! Atomicity across spaces comes from fjall's write batch: a batch is one journal record, so
 //! recovery replays it whole or not at all. A [`Durability::Sync`] batch is journalled with
-//! `PersistMode::SyncAll` (fsync) before it becomes visible; a [`Durability::Buffered`] one with
+//! `PersistMode::SyncData` (fdatasync, as etcd syncs its WAL: the data and the metadata needed
+//! to read it back, without a journal commit for a mere mtime change) before it becomes
+//! visible; a [`Durability::Buffered`] one with
 //! `PersistMode::Buffer` (handed to the OS, no fsync), so it survives a process kill but may be
 //! lost by a power loss until the next fsync, which the contract in [`super`] allows.
 //!
@@ -76,6 +78,21 @@ impl FjallEngine {
 
     fn keyspace(&self, space: Space) -> &Keyspace {
         &self.keyspaces[slot(space)]
+    }
+
+    /// Makes every write durable and moves every memtable into tables, so that the journals
+    /// holding them are dropped and the next open has nothing to replay. Called on a
+    /// graceful shutdown (a restart after SIGTERM then opens at once) and by defragment.
+    pub fn flush_memtables(&self) -> Result<(), StorageError> {
+        self.sync()?;
+        for space in Space::ALL {
+            self.keyspace(space)
+                .rotate_memtable_and_wait()
+                .map_err(|error| {
+                    StorageError::Io(format!("flushing space {}: {error}", space.name()))
+                })?;
+        }
+        Ok(())
     }
 }
 
@@ -171,7 +188,7 @@ impl Engine for FjallEngine {
             };
         }
         let mode = match durability {
-            Durability::Sync => PersistMode::SyncAll,
+            Durability::Sync => PersistMode::SyncData,
             Durability::Buffered => PersistMode::Buffer,
         };
         let mut fjall_batch = self.db.batch().durability(Some(mode));
@@ -193,7 +210,7 @@ impl Engine for FjallEngine {
 
     fn sync(&self) -> Result<(), StorageError> {
         self.db
-            .persist(PersistMode::SyncAll)
+            .persist(PersistMode::SyncData)
             .map_err(|e| StorageError::Sync(e.to_string()))
     }
 
@@ -226,13 +243,11 @@ impl Engine for FjallEngine {
         let failed = |space: Space, error: fjall::Error| {
             StorageError::Io(format!("defragmenting space {}: {error}", space.name()))
         };
-        self.sync()?;
+        self.flush_memtables()?;
         for space in Space::ALL {
-            let keyspace = self.keyspace(space);
-            keyspace
-                .rotate_memtable_and_wait()
+            self.keyspace(space)
+                .major_compact()
                 .map_err(|e| failed(space, e))?;
-            keyspace.major_compact().map_err(|e| failed(space, e))?;
         }
         Ok(())
     }
