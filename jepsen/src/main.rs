@@ -415,7 +415,11 @@ fn run_run(args: &RunArgs) -> ExitCode {
         concurrency: args.concurrency,
         watchers: args.watchers,
         keys: args.keys,
-        nemesis: if args.endpoints.is_some() { Vec::new() } else { nemesis },
+        nemesis: if args.endpoints.is_some() {
+            Vec::new()
+        } else {
+            nemesis
+        },
         endpoints: args.endpoints.clone(),
         base_port: args.base_port,
         request_timeout: Duration::from_millis(args.request_timeout_ms),
@@ -447,7 +451,10 @@ fn run_run(args: &RunArgs) -> ExitCode {
     let history = report.history_path.display().to_string();
     println!("{history}\t{}", report.verdict);
     if report.verdict == Verdict::Violation {
-        eprint!("{}", report::summary(&history, &report.history, &report.result));
+        eprint!(
+            "{}",
+            report::summary(&history, &report.history, &report.result)
+        );
     }
     if let Some(html) = &report.html {
         eprintln!("  report: {}", html.display());

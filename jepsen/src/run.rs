@@ -253,7 +253,11 @@ async fn run_async(options: &RunOptions) -> Result<RunReport, RunError> {
             (Some(own), endpoints)
         }
     };
-    eprintln!("cairn-jepsen run: seed {}, endpoints {}", options.seed, endpoints.join(","));
+    eprintln!(
+        "cairn-jepsen run: seed {}, endpoints {}",
+        options.seed,
+        endpoints.join(",")
+    );
     let start = Instant::now();
     let deadline = start + options.time_limit;
     let log = NemesisLog::new(start);
@@ -362,8 +366,12 @@ async fn run_async(options: &RunOptions) -> Result<RunReport, RunError> {
         .map_err(|e| RunError::Setup(format!("the runner recorded an impossible history: {e}")))?;
     let history_path = options.dir.join("history.jsonl");
     let watch_path = options.dir.join("watch.jsonl");
-    write_with(&history_path, |out| crate::format::jsonl::write(&history, out))?;
-    write_with(&watch_path, |out| crate::watch::jsonl::write(&watch_history, out))?;
+    write_with(&history_path, |out| {
+        crate::format::jsonl::write(&history, out)
+    })?;
+    write_with(&watch_path, |out| {
+        crate::watch::jsonl::write(&watch_history, out)
+    })?;
     let mut nemesis_text = String::new();
     for line in log.lines() {
         let _ = writeln!(nemesis_text, "{line}");

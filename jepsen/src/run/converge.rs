@@ -99,7 +99,9 @@ pub async fn wait_converged(endpoints: &[String], limit: Duration) -> Result<Rev
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    Err(format!("the members did not converge within {limit:?}: {last}"))
+    Err(format!(
+        "the members did not converge within {limit:?}: {last}"
+    ))
 }
 
 /// Every key's state at `revision`.

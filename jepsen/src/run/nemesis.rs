@@ -95,10 +95,7 @@ impl NemesisLog {
 
     /// Every line so far.
     pub fn lines(&self) -> Vec<String> {
-        self.lines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -127,10 +124,18 @@ pub async fn find_leader(endpoints: &[String]) -> Option<usize> {
     let mut leader = None;
     for endpoint in endpoints {
         let status = match Client::connect_with(&[endpoint.clone()], options.clone()).await {
-            Ok(client) => client.maintenance_status(cairn_client::pb::etcdserverpb::StatusRequest {}).await.ok(),
+            Ok(client) => client
+                .maintenance_status(cairn_client::pb::etcdserverpb::StatusRequest {})
+                .await
+                .ok(),
             Err(_) => None,
         };
-        ids.push(status.as_ref().and_then(|s| s.header.as_ref()).map(|h| h.member_id));
+        ids.push(
+            status
+                .as_ref()
+                .and_then(|s| s.header.as_ref())
+                .map(|h| h.member_id),
+        );
         if let Some(status) = status.filter(|s| s.leader != 0) {
             leader = Some(status.leader);
         }
@@ -151,14 +156,22 @@ impl Nemesis {
         }
         let members = self.processes().len();
         let endpoints = self.processes().endpoints();
-        self.log.note(format!("nemesis faults: {}", self.kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")));
+        self.log.note(format!(
+            "nemesis faults: {}",
+            self.kinds
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
         loop {
             let quiet = Duration::from_millis(self.rng.between(1000, 3000));
             if !sleep_until_before(quiet, deadline).await {
                 break;
             }
             if let Some((i, status)) = self.processes().crashed() {
-                self.log.note(format!("n{i} exited by itself ({status}); restarting it"));
+                self.log
+                    .note(format!("n{i} exited by itself ({status}); restarting it"));
                 if let Err(e) = self.processes().start(i) {
                     self.log.note(format!("cannot restart n{i}: {e}"));
                 }
@@ -203,23 +216,24 @@ impl Nemesis {
                 Fault::Delay => {
                     let ms = self.rng.between(20, 300);
                     self.faults.delay(victim, other, Duration::from_millis(ms));
-                    self.log.note(format!("delay n{victim} <-> n{other} by {ms}ms"));
+                    self.log
+                        .note(format!("delay n{victim} <-> n{other} by {ms}ms"));
                 }
                 Fault::Drop => {
                     let percent = self.rng.between(5, 30);
                     self.faults
                         .drop_chunks(victim, other, percent as f64 / 100.0);
-                    self.log.note(format!("drop n{victim} <-> n{other} at {percent}% per chunk"));
+                    self.log.note(format!(
+                        "drop n{victim} <-> n{other} at {percent}% per chunk"
+                    ));
                 }
             }
             sleep_until_before(hold, deadline).await;
             match kind {
-                Fault::Kill => {
-                    match self.processes().start(victim) {
-                        Ok(()) => self.log.note(format!("restart n{victim}")),
-                        Err(e) => self.log.note(format!("cannot restart n{victim}: {e}")),
-                    }
-                }
+                Fault::Kill => match self.processes().start(victim) {
+                    Ok(()) => self.log.note(format!("restart n{victim}")),
+                    Err(e) => self.log.note(format!("cannot restart n{victim}: {e}")),
+                },
                 Fault::Pause => {
                     self.processes().resume(victim);
                     self.log.note(format!("resume n{victim}"));

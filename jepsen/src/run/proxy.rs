@@ -22,6 +22,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+#[cfg(test)]
+use std::time::Instant;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -309,11 +311,7 @@ impl ProcOwners {
     /// The member whose process owns the socket at `peer` connected to `local`.
     pub fn owner(&self, peer: SocketAddr, local: SocketAddr) -> Option<usize> {
         let inode = socket_inode(peer, local)?;
-        let pids = self
-            .pids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let pids = self.pids.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let wanted = format!("socket:[{inode}]");
         pids.iter().position(|pid| {
             pid.is_some_and(|pid| {
@@ -338,18 +336,21 @@ impl ProcOwners {
 /// The inode of the socket whose local address is `peer` and remote address `local`, from
 /// `/proc/net/tcp` (IPv4) or `/proc/net/tcp6`.
 fn socket_inode(peer: SocketAddr, local: SocketAddr) -> Option<u64> {
-    ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|table| {
-        let text = std::fs::read_to_string(table).ok()?;
-        text.lines().skip(1).find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (socket_local, socket_remote, inode) = (fields.get(1)?, fields.get(2)?, fields.get(9)?);
-            (port_of(socket_local) == Some(peer.port())
-                && port_of(socket_remote) == Some(local.port())
-                && is_loopback(socket_local))
-            .then(|| inode.parse().ok())
-            .flatten()
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .find_map(|table| {
+            let text = std::fs::read_to_string(table).ok()?;
+            text.lines().skip(1).find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let (socket_local, socket_remote, inode) =
+                    (fields.get(1)?, fields.get(2)?, fields.get(9)?);
+                (port_of(socket_local) == Some(peer.port())
+                    && port_of(socket_remote) == Some(local.port())
+                    && is_loopback(socket_local))
+                .then(|| inode.parse().ok())
+                .flatten()
+            })
         })
-    })
 }
 
 /// The port of a `/proc/net/tcp` address (`0100007F:1F90`).
@@ -368,10 +369,172 @@ fn is_loopback(address: &str) -> bool {
 mod tests {
     use super::*;
 
+    use std::collections::BTreeMap;
+
+    use tokio::net::TcpSocket;
+
     #[test]
     fn proc_net_tcp_addresses() {
         assert_eq!(port_of("0100007F:1F90"), Some(8080));
         assert!(is_loopback("0100007F:1F90"));
         assert!(!is_loopback("0200007F:1F90"));
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    /// An echo server standing in for member 1's peer listener.
+    async fn echo_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = stream.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// The test's connections, by local port, as the members that "dialled" them.
+    #[derive(Clone, Default)]
+    struct Sources(Arc<Mutex<BTreeMap<u16, usize>>>);
+
+    impl Sources {
+        fn resolver(&self) -> SourceResolver {
+            let map = self.0.clone();
+            Arc::new(move |peer, _| map.lock().unwrap().get(&peer.port()).copied())
+        }
+
+        /// Connects to `proxy` as member `from`.
+        async fn connect(&self, proxy: SocketAddr, from: usize) -> TcpStream {
+            let socket = TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let port = socket.local_addr().unwrap().port();
+            self.0.lock().unwrap().insert(port, from);
+            socket.connect(proxy).await.unwrap()
+        }
+    }
+
+    /// Whether `stream` echoes a message back (within a second); `false` if it was closed.
+    async fn echoes(stream: &mut TcpStream) -> bool {
+        let message = b"raft batch";
+        if stream.write_all(message).await.is_err() {
+            return false;
+        }
+        let mut back = [0u8; 10];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut back)).await,
+            Ok(Ok(_)) if &back == message
+        )
+    }
+
+    /// A proxy for member 1 in front of an echo server.
+    async fn setup() -> (Faults, Sources, Proxy) {
+        let target = echo_server().await;
+        let faults = Faults::new();
+        let sources = Sources::default();
+        let proxy = Proxy::start(
+            "127.0.0.1:0".parse().unwrap(),
+            target,
+            1,
+            faults.clone(),
+            sources.resolver(),
+            7,
+        )
+        .await
+        .unwrap();
+        (faults, sources, proxy)
+    }
+
+    #[test]
+    fn cut_closes_and_refuses_connections_until_healed() {
+        block_on(async {
+            let (faults, sources, proxy) = setup().await;
+            let mut open = sources.connect(proxy.addr(), 0).await;
+            assert!(echoes(&mut open).await, "bytes flow before any fault");
+            faults.cut(0, 1);
+            assert!(
+                !echoes(&mut open).await,
+                "the open connection is closed by the cut"
+            );
+            let mut new = sources.connect(proxy.addr(), 0).await;
+            assert!(!echoes(&mut new).await, "a new connection is refused");
+            let mut third = sources.connect(proxy.addr(), 2).await;
+            assert!(echoes(&mut third).await, "other members' links are not cut");
+            faults.heal();
+            let mut healed = sources.connect(proxy.addr(), 0).await;
+            assert!(echoes(&mut healed).await, "bytes flow again after heal");
+        });
+    }
+
+    #[test]
+    fn one_way_cut_blocks_only_its_direction() {
+        block_on(async {
+            let (faults, sources, proxy) = setup().await;
+            // 1 -> 0 is cut: member 0 still reaches member 1.
+            faults.cut_one_way(1, 0);
+            let mut from_0 = sources.connect(proxy.addr(), 0).await;
+            assert!(echoes(&mut from_0).await);
+            // 0 -> 1 is cut: member 0's connections to member 1 close.
+            faults.cut_one_way(0, 1);
+            assert!(!echoes(&mut from_0).await);
+            let mut again = sources.connect(proxy.addr(), 0).await;
+            assert!(!echoes(&mut again).await);
+            faults.heal();
+            let mut healed = sources.connect(proxy.addr(), 0).await;
+            assert!(echoes(&mut healed).await);
+        });
+    }
+
+    #[test]
+    fn partition_cuts_across_groups_only() {
+        block_on(async {
+            let (faults, sources, proxy) = setup().await;
+            faults.partition(&[vec![0], vec![1, 2]]);
+            let mut across = sources.connect(proxy.addr(), 0).await;
+            assert!(!echoes(&mut across).await);
+            let mut within = sources.connect(proxy.addr(), 2).await;
+            assert!(echoes(&mut within).await);
+        });
+    }
+
+    #[test]
+    fn certain_drop_closes_the_connection_and_delay_holds_bytes() {
+        block_on(async {
+            let (faults, sources, proxy) = setup().await;
+            faults.delay(0, 1, Duration::from_millis(200));
+            let mut delayed = sources.connect(proxy.addr(), 0).await;
+            let begun = Instant::now();
+            assert!(echoes(&mut delayed).await);
+            // One hold each way.
+            assert!(begun.elapsed() >= Duration::from_millis(400));
+            faults.heal();
+            faults.drop_chunks(0, 1, 1.0);
+            let mut dropped = sources.connect(proxy.addr(), 0).await;
+            assert!(!echoes(&mut dropped).await);
+        });
+    }
+
+    #[test]
+    fn proc_owners_find_the_process_owning_a_connection() {
+        block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let local = listener.local_addr().unwrap();
+            let owners = ProcOwners::new(2);
+            owners.set(1, Some(std::process::id()));
+            let _client = TcpStream::connect(local).await.unwrap();
+            let (_accepted, peer) = listener.accept().await.unwrap();
+            assert_eq!(owners.owner(peer, local), Some(1));
+            owners.set(1, None);
+            assert_eq!(owners.owner(peer, local), None);
+        });
     }
 }

@@ -16,7 +16,9 @@ use cairn_client::pb::etcdserverpb::{
 use cairn_client::{Client, ConnectOptions};
 
 use super::rng::Rng;
-use crate::history::{Call, Clock, Completion, History, HistoryBuilder, HistoryError, Stamp, Value};
+use crate::history::{
+    Call, Clock, Completion, History, HistoryBuilder, HistoryError, Stamp, Value,
+};
 
 /// Prefix of the register keys; key `i` is `r/<i>`.
 pub const KEY_PREFIX: &str = "r/";
@@ -162,10 +164,9 @@ async fn perform(client: &Client, call: &Call) -> Result<Completion, Completion>
             };
             match client.kv_range(request).await {
                 Ok(response) => Ok(Completion::read_ok(
-                    response
-                        .kvs
-                        .first()
-                        .map_or(Value::Nil, |kv| Value::str(String::from_utf8_lossy(&kv.value))),
+                    response.kvs.first().map_or(Value::Nil, |kv| {
+                        Value::str(String::from_utf8_lossy(&kv.value))
+                    }),
                 )),
                 Err(_) => Err(Completion::fail()),
             }
