@@ -176,16 +176,17 @@ async fn wait_serving(endpoints: &[String]) -> Result<(), RunError> {
     let deadline = Instant::now() + START_TIMEOUT;
     for endpoint in endpoints {
         loop {
-            let probe = match Client::connect_with(&[endpoint.clone()], options.clone()).await {
-                Ok(client) => client
-                    .kv_range(RangeRequest {
-                        key: register::key(0).into_bytes(),
-                        ..Default::default()
-                    })
-                    .await
-                    .map(|_| ()),
-                Err(e) => Err(e),
-            };
+            let probe =
+                match Client::connect_with(std::slice::from_ref(endpoint), options.clone()).await {
+                    Ok(client) => client
+                        .kv_range(RangeRequest {
+                            key: register::key(0).into_bytes(),
+                            ..Default::default()
+                        })
+                        .await
+                        .map(|_| ()),
+                    Err(e) => Err(e),
+                };
             match probe {
                 Ok(()) => break,
                 Err(e) if Instant::now() >= deadline => {

@@ -123,13 +123,14 @@ pub async fn find_leader(endpoints: &[String]) -> Option<usize> {
     let mut ids = Vec::new();
     let mut leader = None;
     for endpoint in endpoints {
-        let status = match Client::connect_with(&[endpoint.clone()], options.clone()).await {
-            Ok(client) => client
-                .maintenance_status(cairn_client::pb::etcdserverpb::StatusRequest {})
-                .await
-                .ok(),
-            Err(_) => None,
-        };
+        let status =
+            match Client::connect_with(std::slice::from_ref(endpoint), options.clone()).await {
+                Ok(client) => client
+                    .maintenance_status(cairn_client::pb::etcdserverpb::StatusRequest {})
+                    .await
+                    .ok(),
+                Err(_) => None,
+            };
         ids.push(
             status
                 .as_ref()
