@@ -179,16 +179,19 @@ impl Nemesis {
             }
             let kind = self.kinds[self.rng.below(self.kinds.len() as u64) as usize];
             let hold = Duration::from_millis(self.rng.between(1000, 4000));
+            // Every draw is made whatever the fault, so the schedule follows from the seed
+            // alone (not from whether the leader could be found).
             let target_leader = self.rng.chance(0.5);
+            let drawn = self.rng.below(members as u64) as usize;
+            let offset = 1 + self.rng.below(members.max(2) as u64 - 1) as usize;
             let victim = if matches!(kind, Fault::IsolateLeader)
                 || (target_leader && matches!(kind, Fault::Kill | Fault::Pause))
             {
-                find_leader(&endpoints).await
+                find_leader(&endpoints).await.unwrap_or(drawn)
             } else {
-                None
-            }
-            .unwrap_or_else(|| self.rng.below(members as u64) as usize);
-            let other = (victim + 1 + self.rng.below(members.max(2) as u64 - 1) as usize) % members;
+                drawn
+            };
+            let other = (victim + offset) % members;
             match kind {
                 Fault::Kill => {
                     self.processes().kill(victim);
