@@ -12,7 +12,8 @@
 //! checker; on a violation it writes the HTML report (`history.html`).
 //!
 //! With [`RunOptions::endpoints`] it runs the same workload against an external cluster
-//! (e.g. the reference etcd), without a nemesis.
+//! (e.g. the reference etcd), without a nemesis; it first deletes the register keys (`r/*`)
+//! an earlier run may have left there.
 
 pub mod cluster;
 pub mod converge;
@@ -29,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cairn_client::pb::etcdserverpb::RangeRequest;
+use cairn_client::pb::etcdserverpb::{DeleteRangeRequest, RangeRequest};
 use cairn_client::{Client, ConnectOptions};
 
 use crate::linearizability::{Budget, CheckResult, Verdict};
@@ -201,6 +202,33 @@ async fn wait_serving(endpoints: &[String]) -> Result<(), RunError> {
     Ok(())
 }
 
+/// Deletes the register keys an earlier run left in an external cluster: the register
+/// model starts every key absent.
+async fn clear_registers(endpoints: &[String]) -> Result<(), RunError> {
+    let options = ConnectOptions {
+        dial_timeout: Some(Duration::from_secs(1)),
+        request_timeout: Some(Duration::from_secs(5)),
+        tls: None,
+    };
+    let mut range_end = register::KEY_PREFIX.as_bytes().to_vec();
+    if let Some(last) = range_end.last_mut() {
+        *last += 1;
+    }
+    let request = DeleteRangeRequest {
+        key: register::KEY_PREFIX.as_bytes().to_vec(),
+        range_end,
+        ..Default::default()
+    };
+    let client = Client::connect_with(endpoints, options)
+        .await
+        .map_err(|e| RunError::Setup(format!("cannot connect to {endpoints:?}: {e}")))?;
+    client
+        .kv_delete_range(request)
+        .await
+        .map_err(|e| RunError::Setup(format!("cannot clear the register keys: {e}")))?;
+    Ok(())
+}
+
 /// The member processes and the proxies of a run that started its own cluster.
 struct Own {
     processes: Arc<Mutex<Processes>>,
@@ -247,6 +275,7 @@ async fn run_async(options: &RunOptions) -> Result<RunReport, RunError> {
     let (own, endpoints) = match &options.endpoints {
         Some(endpoints) => {
             wait_serving(endpoints).await?;
+            clear_registers(endpoints).await?;
             (None, endpoints.clone())
         }
         None => {

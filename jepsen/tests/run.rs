@@ -202,33 +202,36 @@ impl Drop for Etcd {
 fn reference_etcd_via_endpoints_is_linearizable() {
     let dir = tempfile::tempdir().unwrap();
     let etcd = Etcd::start(dir.path(), 43150);
-    let run_dir = dir.path().join("run");
-    let out = run(&[
-        "run",
-        "--endpoints",
-        &etcd.endpoints.join(","),
-        "--dir",
-        &run_dir.display().to_string(),
-        "--time-limit",
-        "8",
-        "--seed",
-        "5",
-    ]);
-    let stdout = text(&out.stdout);
-    let stderr = text(&out.stderr);
-    let history = run_dir.join("history.jsonl").display().to_string();
-    let watch = run_dir.join("watch.jsonl").display().to_string();
-    assert_eq!(
-        verdict_of(&stdout, &history),
-        "linearizable",
-        "{stdout}\n{stderr}"
-    );
-    assert_eq!(verdict_of(&stdout, &watch), "ok", "{stdout}\n{stderr}");
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    // No processes of its own: no nemesis, no member logs.
-    assert!(!run_dir.join("n0.log").exists());
-    let recorded = std::fs::read_to_string(&history).unwrap();
-    assert!(recorded.contains(r#""type":"ok","f":"write""#));
+    // Twice against the same cluster: the second run starts from the keys the first left.
+    for (attempt, seed) in [(1, "5"), (2, "6")] {
+        let run_dir = dir.path().join(format!("run{attempt}"));
+        let out = run(&[
+            "run",
+            "--endpoints",
+            &etcd.endpoints.join(","),
+            "--dir",
+            &run_dir.display().to_string(),
+            "--time-limit",
+            "5",
+            "--seed",
+            seed,
+        ]);
+        let stdout = text(&out.stdout);
+        let stderr = text(&out.stderr);
+        let history = run_dir.join("history.jsonl").display().to_string();
+        let watch = run_dir.join("watch.jsonl").display().to_string();
+        assert_eq!(
+            verdict_of(&stdout, &history),
+            "linearizable",
+            "run {attempt}: {stdout}\n{stderr}"
+        );
+        assert_eq!(verdict_of(&stdout, &watch), "ok", "{stdout}\n{stderr}");
+        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        // No processes of its own: no nemesis, no member logs.
+        assert!(!run_dir.join("n0.log").exists());
+        let recorded = std::fs::read_to_string(&history).unwrap();
+        assert!(recorded.contains(r#""type":"ok","f":"write""#));
+    }
 }
 
 #[test]
