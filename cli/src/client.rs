@@ -205,6 +205,17 @@ impl Client {
         self.call(maintenance.hash(pb::HashRequest {})).await
     }
 
+    /// `Maintenance.HashKV`: the hash of the connected member's keys up to `revision` (0:
+    /// the current one), comparable between members that applied the same log.
+    pub async fn maintenance_hash_kv(
+        &self,
+        revision: i64,
+    ) -> Result<pb::HashKvResponse, ClientError> {
+        let mut maintenance = self.maintenance.clone();
+        self.call(maintenance.hash_kv(self.req(pb::HashKvRequest { revision })))
+            .await
+    }
+
     /// `Maintenance.Snapshot`: starts downloading the connected member's snapshot. The
     /// request timeout bounds opening the stream, not reading it.
     pub async fn maintenance_snapshot(&self) -> Result<SnapshotStream, ClientError> {

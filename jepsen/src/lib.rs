@@ -8,6 +8,8 @@
 //! - [`report`]: the violation report (text summary and self-contained HTML page).
 //! - [`bench`]: timing the checker over a corpus.
 //! - [`watch`]: the watch checker (etcd's watch guarantees) and its JSONL format.
+//! - `run` (not under madsim): `cairn-jepsen run`, the real-process fault runner; the only
+//!   module that uses tokio and `cairn_client`.
 //!
 //! Recording and checking, as the simulator or a runner does it:
 //!
@@ -31,6 +33,8 @@ pub mod history;
 pub mod linearizability;
 pub mod model;
 pub mod report;
+#[cfg(not(madsim))]
+pub mod run;
 pub mod watch;
 
 pub use format::{Format, LoadError, ParseError};

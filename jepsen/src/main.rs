@@ -9,6 +9,12 @@
 //! `check-watch` checks watch histories (see `cairn_jepsen::watch::jsonl` for the format):
 //! `FILE<TAB>ok` or `FILE<TAB>violation: <message>` per file on stdout; exit 0 if all are ok,
 //! 1 if any has a violation, 2 if any is malformed (`file:line: ...` on stderr).
+//!
+//! `run` starts a cairn cluster behind fault-injecting proxies (or uses `--endpoints`), runs
+//! the register and watch workloads under a nemesis, and checks what they recorded (see
+//! `cairn_jepsen::run`): it prints the seed, then `HISTORY<TAB>verdict` and
+//! `WATCH<TAB>ok|violation: ...`; exit 0 if linearizable, watch-correct and converged, 1
+//! otherwise, 2 if the run could not be carried out.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -48,6 +54,55 @@ enum Command {
     /// Check watch histories against etcd's watch guarantees; prints FILE<TAB>ok or
     /// FILE<TAB>violation: MESSAGE for each.
     CheckWatch(CheckWatchArgs),
+    /// Run the register and watch workloads against real cairn processes under a nemesis
+    /// (or against --endpoints), then check the history.
+    #[cfg(not(madsim))]
+    Run(RunArgs),
+}
+
+#[cfg(not(madsim))]
+#[derive(Args)]
+struct RunArgs {
+    /// Members to start.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// The cairn binary (default: `cairn` next to this executable).
+    #[arg(long, value_name = "PATH")]
+    binary: Option<PathBuf>,
+    /// The run dir (default: a new one under the temp dir); it must not hold a previous run.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Seconds the workload and the nemesis run.
+    #[arg(long, default_value_t = 60)]
+    time_limit: u64,
+    /// Seed of every random choice (default: drawn from the clock, and printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Register client processes running at once.
+    #[arg(long, default_value_t = 5)]
+    concurrency: u64,
+    /// Watch clients.
+    #[arg(long, default_value_t = 2)]
+    watchers: u64,
+    /// Register keys.
+    #[arg(long, default_value_t = 3)]
+    keys: u64,
+    /// Faults the nemesis draws from, comma-separated: kill, pause, partition,
+    /// isolate-leader, one-way, delay, drop; `all` or `none`.
+    #[arg(long, default_value = "all", value_delimiter = ',')]
+    nemesis: Vec<String>,
+    /// Run against this external cluster (comma-separated client endpoints), no nemesis.
+    #[arg(long, value_delimiter = ',')]
+    endpoints: Option<Vec<String>>,
+    /// Ports from here on, 3 per member (client, peer, proxy); default: ephemeral ports.
+    #[arg(long)]
+    base_port: Option<u16>,
+    /// Limit of one client call, in milliseconds.
+    #[arg(long, default_value_t = 1500)]
+    request_timeout_ms: u64,
+    /// Wall-clock budget of the linearizability check in seconds (0: none).
+    #[arg(long, default_value_t = 300)]
+    timeout_secs: u64,
 }
 
 #[derive(Args)]
@@ -129,6 +184,8 @@ fn main() -> ExitCode {
         Command::Check(args) => run_check(&args),
         Command::Bench(args) => run_bench(&args),
         Command::CheckWatch(args) => run_check_watch(&args),
+        #[cfg(not(madsim))]
+        Command::Run(args) => run_run(&args),
     }
 }
 
@@ -295,4 +352,122 @@ fn check_watch_file(path: &Path) -> FileStatus {
             FileStatus::Malformed
         }
     }
+}
+
+#[cfg(not(madsim))]
+fn run_run(args: &RunArgs) -> ExitCode {
+    use cairn_jepsen::run::{self, RunOptions, nemesis::Fault};
+
+    let mut nemesis = Vec::new();
+    for name in &args.nemesis {
+        match name.as_str() {
+            "all" => nemesis.extend(Fault::ALL),
+            "none" | "" => {}
+            other => match Fault::from_name(other) {
+                Some(fault) => nemesis.push(fault),
+                None => {
+                    eprintln!(
+                        "unknown nemesis fault {other:?} (expected all, none, or some of {})",
+                        Fault::ALL.map(Fault::name).join(", ")
+                    );
+                    return ExitCode::from(EXIT_MALFORMED);
+                }
+            },
+        }
+    }
+    nemesis.sort_unstable();
+    nemesis.dedup();
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    let binary = match &args.binary {
+        Some(binary) => binary.clone(),
+        None => match std::env::current_exe() {
+            Ok(exe) => exe.with_file_name("cairn"),
+            Err(e) => {
+                eprintln!("cannot locate the cairn binary (give --binary): {e}");
+                return ExitCode::from(EXIT_MALFORMED);
+            }
+        },
+    };
+    if args.endpoints.is_none() && !binary.exists() {
+        eprintln!(
+            "{} does not exist: build it (`cargo build -p cairn-node --bin cairn`) or give --binary",
+            binary.display()
+        );
+        return ExitCode::from(EXIT_MALFORMED);
+    }
+    let dir = args.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("cairn-jepsen-{seed}-{}", std::process::id()))
+    });
+    if dir.join("history.jsonl").exists() || dir.join("n0.data").exists() {
+        eprintln!("{} holds a previous run: give a new --dir", dir.display());
+        return ExitCode::from(EXIT_MALFORMED);
+    }
+    let options = RunOptions {
+        binary,
+        nodes: args.nodes,
+        dir: dir.clone(),
+        time_limit: Duration::from_secs(args.time_limit),
+        seed,
+        concurrency: args.concurrency,
+        watchers: args.watchers,
+        keys: args.keys,
+        nemesis: if args.endpoints.is_some() {
+            Vec::new()
+        } else {
+            nemesis
+        },
+        endpoints: args.endpoints.clone(),
+        base_port: args.base_port,
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        budget: Budget {
+            max_steps: None,
+            max_duration: (args.timeout_secs > 0).then(|| Duration::from_secs(args.timeout_secs)),
+        },
+    };
+    println!("seed {seed}");
+    println!("run dir {}", dir.display());
+    let report = match run::run(&options) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("cairn-jepsen run: {e}");
+            return ExitCode::from(EXIT_MALFORMED);
+        }
+    };
+    let (ok, fail, info) = report.counts;
+    println!(
+        "ops {ok} ok, {fail} fail, {info} info; watch {} chains, {} events",
+        report.watch_counts.0, report.watch_counts.1
+    );
+    if report.unresolved_connections > 0 {
+        println!(
+            "note: {} peer connections could not be attributed to a member (forwarded without faults)",
+            report.unresolved_connections
+        );
+    }
+    let history = report.history_path.display().to_string();
+    println!("{history}\t{}", report.verdict);
+    if report.verdict == Verdict::Violation {
+        eprint!(
+            "{}",
+            report::summary(&history, &report.history, &report.result)
+        );
+    }
+    if let Some(html) = &report.html {
+        eprintln!("  report: {}", html.display());
+    }
+    let watch_file = report.watch_path.display();
+    match (&report.watch, &report.converged) {
+        (Some(WatchVerdict::Ok), _) => println!("{watch_file}\tok"),
+        (Some(WatchVerdict::Violation(v)), _) => println!("{watch_file}\tviolation: {v}"),
+        (None, Err(e)) => println!("{watch_file}\tnot checked: {e}"),
+        (None, Ok(_)) => println!("{watch_file}\tnot checked"),
+    }
+    if let Err(e) = &report.converged {
+        println!("convergence\tfailed: {e}");
+    }
+    ExitCode::from(report.exit_code())
 }
