@@ -217,6 +217,11 @@ impl Server {
         self.spawn();
     }
 
+    /// Replaces the extra flags the next (re)start passes.
+    pub fn set_extra_args(&mut self, extra_args: &[&str]) {
+        self.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
+    }
+
     /// Starts a killed member again without waiting for it to serve.
     pub fn start_again(&mut self) {
         if self.child.is_none() {
