@@ -540,6 +540,19 @@ where
         .fallback(|| async { go_http_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed") })
 }
 
+/// The client port's answer to a path nothing serves: a gRPC call gets gRPC's
+/// `Unimplemented` (as tonic answers), any other request Go's `404 page not found`.
+pub async fn fallback(headers: HeaderMap) -> Response {
+    let grpc = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
+    if grpc {
+        let (parts, ()) = Status::unimplemented("").into_http::<()>().into_parts();
+        return Response::from_parts(parts, Body::empty());
+    }
+    go_http_error(StatusCode::NOT_FOUND, "404 page not found")
+}
+
 /// grpc-gateway's answer to a path it has no route for.
 async fn not_found() -> Response {
     go_http_error(StatusCode::NOT_FOUND, "Not Found")
@@ -714,7 +727,7 @@ where
     }
     .await;
     match result {
-        Ok((desc, responses)) => stream_response(desc, responses),
+        Ok((desc, responses)) => stream_response(desc, responses).await,
         Err(status) => error_response(&status),
     }
 }
@@ -780,7 +793,7 @@ where
         None,
     );
     match call(grpc_request(headers, inbound)).await {
-        Ok(responses) => stream_response(desc.1, responses.into_inner()),
+        Ok(responses) => stream_response(desc.1, responses.into_inner()).await,
         Err(status) => error_response(&status),
     }
 }
@@ -795,28 +808,40 @@ fn grpc_frame(message: &[u8]) -> Bytes {
 }
 
 /// grpc-gateway's `ForwardResponseStream`: each answer as `{"result":...}` and a newline; an
-/// error as `{"error":{...}}` ends the stream.
-fn stream_response<Resp, S>(desc: MessageDescriptor, responses: S) -> Response
+/// error as `{"error":{...}}` ends the stream. Nothing is sent before the first answer; if
+/// that is an error, its HTTP status is the error's.
+async fn stream_response<Resp, S>(desc: MessageDescriptor, responses: S) -> Response
 where
     Resp: Message + 'static,
     S: Stream<Item = Result<Resp, Status>> + Send + 'static,
 {
-    let chunks = responses
-        .map(move |item| {
-            let result = item.and_then(|response| json::from_message(&desc, &response));
-            match result {
-                Ok(json) => (format!("{{\"result\":{json}}}\n"), false),
-                Err(status) => (stream_error(&status), true),
-            }
-        })
-        .scan(false, |ended, (chunk, is_error)| {
-            if *ended {
-                return futures::future::ready(None);
-            }
-            *ended = is_error;
-            futures::future::ready(Some(Ok::<_, std::convert::Infallible>(chunk)))
-        });
-    json_response(StatusCode::OK, Body::from_stream(chunks), true)
+    let mut chunks = Box::pin(
+        responses
+            .map(move |item| {
+                let result = item.and_then(|response| json::from_message(&desc, &response));
+                match result {
+                    Ok(json) => (format!("{{\"result\":{json}}}\n"), None),
+                    Err(status) => (stream_error(&status), Some(http_status(status.code()))),
+                }
+            })
+            .scan(false, |ended, (chunk, error)| {
+                if *ended {
+                    return futures::future::ready(None);
+                }
+                *ended = error.is_some();
+                futures::future::ready(Some((chunk, error)))
+            }),
+    );
+    match chunks.next().await {
+        None => json_response(StatusCode::OK, Body::empty(), true),
+        Some((chunk, Some(status))) => json_response(status, Body::from(chunk), true),
+        Some((first, None)) => {
+            let all = futures::stream::once(futures::future::ready(first))
+                .chain(chunks.map(|(chunk, _)| chunk))
+                .map(Ok::<_, std::convert::Infallible>);
+            json_response(StatusCode::OK, Body::from_stream(all), true)
+        }
+    }
 }
 
 /// grpc-gateway's stream error chunk (`internal.StreamError`).

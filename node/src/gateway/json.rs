@@ -150,6 +150,9 @@ fn syntax_error(input: &[u8], error: &serde_json::Error) -> String {
     let Some(c) = character else {
         return text;
     };
+    if let Some(literal) = offset.and_then(|at| in_literal(input, at)) {
+        return format!("invalid character {} {literal}", go_quote_char(c));
+    }
     let context = if text.starts_with("expected `:`") {
         "after object key"
     } else if text.starts_with("expected `,` or `}`") {
@@ -162,6 +165,29 @@ fn syntax_error(input: &[u8], error: &serde_json::Error) -> String {
         "looking for beginning of value"
     };
     format!("invalid character {} {context}", go_quote_char(c))
+}
+
+/// Go's wording of a bad character at `at` inside a `null`, `true` or `false` literal:
+/// `in literal null (expecting 'u')`.
+fn in_literal(input: &[u8], at: usize) -> Option<String> {
+    let start = input[..at]
+        .iter()
+        .rposition(|b| !b.is_ascii_alphabetic())
+        .map_or(0, |p| p + 1);
+    let literal = match input.get(start)? {
+        b'n' => "null",
+        b't' => "true",
+        b'f' => "false",
+        _ => return None,
+    };
+    let expected = literal.as_bytes().get(at - start)?;
+    if at == start || input[start..at] != literal.as_bytes()[..at - start] {
+        return None;
+    }
+    Some(format!(
+        "in literal {literal} (expecting {})",
+        go_quote_char(char::from(*expected))
+    ))
 }
 
 /// The byte offset of 1-based `line` and `column` in `input`.
@@ -375,6 +401,14 @@ mod tests {
         assert_eq!(
             decode_error("[1]"),
             "json: cannot unmarshal array into Go value of type map[string]json.RawMessage"
+        );
+        assert_eq!(
+            decode_error("nope"),
+            "invalid character 'o' in literal null (expecting 'u')"
+        );
+        assert_eq!(
+            decode_error("{\"count_only\":trxe}"),
+            "invalid character 'x' in literal true (expecting 'u')"
         );
         assert_eq!(
             decode_error("x"),
