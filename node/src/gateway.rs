@@ -84,15 +84,16 @@ pub struct Services {
 const PREFIXES: [&str; 2] = ["/v3", "/v3beta"];
 
 /// Adds a unary call at `paths` (each under every prefix) to `$router`: the JSON body is
-/// decoded as `$req`, passed to `$trait::$method` of `$service`, and its answer encoded as
-/// `$resp`.
+/// decoded as `$req` (at most `$max` bytes once encoded, as gRPC allows), passed to
+/// `$trait::$method` of `$service`, and its answer encoded as `$resp`.
 macro_rules! unary {
-    ($router:ident, $service:expr, $trait:ident :: $method:ident, $req:literal, $resp:literal, [$($path:literal),+ $(,)?]) => {{
+    ($router:ident, $max:expr, $service:expr, $trait:ident :: $method:ident, $req:literal, $resp:literal, [$($path:literal),+ $(,)?]) => {{
         let service = $service.clone();
-        let handler = move |headers: HeaderMap, body: Bytes| {
+        let max = $max;
+        let handler = move |headers: HeaderMap, body: Body| {
             let service = service.clone();
             async move {
-                call_unary(&headers, &body, $req, $resp, |request| async move {
+                call_unary(max, &headers, body, $req, $resp, |request| async move {
                     $trait::$method(&service, request).await
                 })
                 .await
@@ -108,12 +109,13 @@ macro_rules! unary {
 
 /// Adds a server-streaming call (one JSON request, a stream of results) at `paths`.
 macro_rules! server_stream {
-    ($router:ident, $service:expr, $trait:ident :: $method:ident, $req:literal, $resp:literal, $path:literal) => {{
+    ($router:ident, $max:expr, $service:expr, $trait:ident :: $method:ident, $req:literal, $resp:literal, $path:literal) => {{
         let service = $service.clone();
-        let handler = move |headers: HeaderMap, body: Bytes| {
+        let max = $max;
+        let handler = move |headers: HeaderMap, body: Body| {
             let service = service.clone();
             async move {
-                call_server_stream(&headers, &body, $req, $resp, |request| async move {
+                call_server_stream(max, &headers, body, $req, $resp, |request| async move {
                     $trait::$method(&service, request).await
                 })
                 .await
@@ -149,12 +151,14 @@ macro_rules! bidi_stream {
 }
 
 /// The gateway's routes, calling `services`.
-pub fn router(services: Services) -> Router {
+pub fn router(services: Services, max_request_bytes: usize) -> Router {
     let s = services;
+    let max = max_request_bytes + crate::grpc::GRPC_OVERHEAD_BYTES;
     let mut router = Router::new();
     // KV.
     unary!(
         router,
+        max,
         s.kv,
         Kv::range,
         "etcdserverpb.RangeRequest",
@@ -163,6 +167,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.kv,
         Kv::put,
         "etcdserverpb.PutRequest",
@@ -171,6 +176,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.kv,
         Kv::delete_range,
         "etcdserverpb.DeleteRangeRequest",
@@ -179,6 +185,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.kv,
         Kv::txn,
         "etcdserverpb.TxnRequest",
@@ -187,6 +194,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.kv,
         Kv::compact,
         "etcdserverpb.CompactionRequest",
@@ -206,6 +214,7 @@ pub fn router(services: Services) -> Router {
     // Lease (3.4 also serves some under /v3/kv/lease/).
     unary!(
         router,
+        max,
         s.lease,
         Lease::lease_grant,
         "etcdserverpb.LeaseGrantRequest",
@@ -214,6 +223,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.lease,
         Lease::lease_revoke,
         "etcdserverpb.LeaseRevokeRequest",
@@ -231,6 +241,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.lease,
         Lease::lease_time_to_live,
         "etcdserverpb.LeaseTimeToLiveRequest",
@@ -239,6 +250,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.lease,
         Lease::lease_leases,
         "etcdserverpb.LeaseLeasesRequest",
@@ -248,6 +260,7 @@ pub fn router(services: Services) -> Router {
     // Cluster.
     unary!(
         router,
+        max,
         s.cluster,
         Cluster::member_add,
         "etcdserverpb.MemberAddRequest",
@@ -256,6 +269,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.cluster,
         Cluster::member_remove,
         "etcdserverpb.MemberRemoveRequest",
@@ -264,6 +278,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.cluster,
         Cluster::member_update,
         "etcdserverpb.MemberUpdateRequest",
@@ -272,6 +287,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.cluster,
         Cluster::member_list,
         "etcdserverpb.MemberListRequest",
@@ -280,6 +296,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.cluster,
         Cluster::member_promote,
         "etcdserverpb.MemberPromoteRequest",
@@ -289,6 +306,7 @@ pub fn router(services: Services) -> Router {
     // Maintenance (`/v3/maintenance/hash` is Hash: etcd's gateway matches it before HashKV).
     unary!(
         router,
+        max,
         s.maintenance,
         Maintenance::alarm,
         "etcdserverpb.AlarmRequest",
@@ -297,6 +315,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.maintenance,
         Maintenance::status,
         "etcdserverpb.StatusRequest",
@@ -305,6 +324,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.maintenance,
         Maintenance::defragment,
         "etcdserverpb.DefragmentRequest",
@@ -313,6 +333,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.maintenance,
         Maintenance::hash,
         "etcdserverpb.HashRequest",
@@ -321,6 +342,7 @@ pub fn router(services: Services) -> Router {
     );
     server_stream!(
         router,
+        max,
         s.maintenance,
         Maintenance::snapshot,
         "etcdserverpb.SnapshotRequest",
@@ -329,6 +351,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.maintenance,
         Maintenance::move_leader,
         "etcdserverpb.MoveLeaderRequest",
@@ -338,6 +361,7 @@ pub fn router(services: Services) -> Router {
     // Auth.
     unary!(
         router,
+        max,
         s.auth,
         Auth::auth_enable,
         "etcdserverpb.AuthEnableRequest",
@@ -346,6 +370,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::auth_disable,
         "etcdserverpb.AuthDisableRequest",
@@ -354,6 +379,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::authenticate,
         "etcdserverpb.AuthenticateRequest",
@@ -362,6 +388,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::user_add,
         "etcdserverpb.AuthUserAddRequest",
@@ -370,6 +397,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::user_get,
         "etcdserverpb.AuthUserGetRequest",
@@ -378,6 +406,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::user_list,
         "etcdserverpb.AuthUserListRequest",
@@ -386,6 +415,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::user_delete,
         "etcdserverpb.AuthUserDeleteRequest",
@@ -394,6 +424,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::user_change_password,
         "etcdserverpb.AuthUserChangePasswordRequest",
@@ -402,6 +433,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::user_grant_role,
         "etcdserverpb.AuthUserGrantRoleRequest",
@@ -410,6 +442,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::user_revoke_role,
         "etcdserverpb.AuthUserRevokeRoleRequest",
@@ -418,6 +451,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::role_add,
         "etcdserverpb.AuthRoleAddRequest",
@@ -426,6 +460,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::role_get,
         "etcdserverpb.AuthRoleGetRequest",
@@ -434,6 +469,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::role_list,
         "etcdserverpb.AuthRoleListRequest",
@@ -442,6 +478,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::role_delete,
         "etcdserverpb.AuthRoleDeleteRequest",
@@ -450,6 +487,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::role_grant_permission,
         "etcdserverpb.AuthRoleGrantPermissionRequest",
@@ -458,6 +496,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.auth,
         Auth::role_revoke_permission,
         "etcdserverpb.AuthRoleRevokePermissionRequest",
@@ -467,6 +506,7 @@ pub fn router(services: Services) -> Router {
     // Lock and Election.
     unary!(
         router,
+        max,
         s.lock,
         Lock::lock,
         "v3lockpb.LockRequest",
@@ -475,6 +515,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.lock,
         Lock::unlock,
         "v3lockpb.UnlockRequest",
@@ -483,6 +524,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.election,
         Election::campaign,
         "v3electionpb.CampaignRequest",
@@ -491,6 +533,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.election,
         Election::proclaim,
         "v3electionpb.ProclaimRequest",
@@ -499,6 +542,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.election,
         Election::leader,
         "v3electionpb.LeaderRequest",
@@ -507,6 +551,7 @@ pub fn router(services: Services) -> Router {
     );
     server_stream!(
         router,
+        max,
         s.election,
         Election::observe,
         "v3electionpb.LeaderRequest",
@@ -515,6 +560,7 @@ pub fn router(services: Services) -> Router {
     );
     unary!(
         router,
+        max,
         s.election,
         Election::resign,
         "v3electionpb.ResignRequest",
@@ -669,20 +715,44 @@ fn grpc_request<T>(headers: &HeaderMap, message: T) -> tonic::Request<T> {
     request
 }
 
-/// Decodes a unary request body (an empty body is the default request, as in grpc-gateway).
-fn decode_body<T: Message + Default>(name: &str, body: &[u8]) -> Result<T, Status> {
+/// Reads and decodes a unary request body (an empty body is the default request, as in
+/// grpc-gateway). A request larger than `max` bytes, as JSON or once encoded, fails as gRPC
+/// fails a message larger than its limit.
+async fn decode_body<T: Message + Default>(
+    max: usize,
+    name: &str,
+    body: Body,
+) -> Result<T, Status> {
     let desc = descriptor(name)?;
-    match json::first_value(body) {
-        Ok(None) => Ok(T::default()),
-        Ok(Some(value)) => json::to_message(&desc, &value).map_err(Status::invalid_argument),
-        Err(message) => Err(Status::invalid_argument(message)),
+    // JSON carries bytes as base64: allow for it, and for the JSON around them.
+    let json_max = max.saturating_mul(2);
+    let body = axum::body::to_bytes(body, json_max)
+        .await
+        .map_err(|_| too_large(json_max, max))?;
+    let request = match json::first_value(&body) {
+        Ok(None) => T::default(),
+        Ok(Some(value)) => json::to_message(&desc, &value).map_err(Status::invalid_argument)?,
+        Err(message) => return Err(Status::invalid_argument(message)),
+    };
+    let size = request.encoded_len();
+    if size > max {
+        return Err(too_large(size, max));
     }
+    Ok(request)
+}
+
+/// grpc-go's refusal of a message of `size` bytes over the limit `max`.
+fn too_large(size: usize, max: usize) -> Status {
+    Status::resource_exhausted(format!(
+        "grpc: received message larger than max ({size} vs. {max})"
+    ))
 }
 
 /// A unary call: decode, call, encode.
 async fn call_unary<Req, Resp, F, Fut>(
+    max: usize,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Body,
     request_name: &str,
     response_name: &str,
     call: F,
@@ -694,7 +764,7 @@ where
     Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
 {
     let result = async {
-        let request = decode_body::<Req>(request_name, body)?;
+        let request = decode_body::<Req>(max, request_name, body).await?;
         let response = call(grpc_request(headers, request)).await?;
         json::from_message(&descriptor(response_name)?, response.get_ref())
     }
@@ -707,8 +777,9 @@ where
 
 /// A server-streaming call: one request, a stream of results.
 async fn call_server_stream<Req, Resp, S, F, Fut>(
+    max: usize,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Body,
     request_name: &str,
     response_name: &str,
     call: F,
@@ -721,7 +792,7 @@ where
     Fut: Future<Output = Result<tonic::Response<S>, Status>>,
 {
     let result = async {
-        let request = decode_body::<Req>(request_name, body)?;
+        let request = decode_body::<Req>(max, request_name, body).await?;
         let responses = call(grpc_request(headers, request)).await?;
         Ok::<_, Status>((descriptor(response_name)?, responses.into_inner()))
     }

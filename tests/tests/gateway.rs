@@ -317,6 +317,13 @@ fn malformed_requests_and_unknown_paths_fail_as_on_etcd() {
             let answer = post(port, path, body);
             transcript.push(format!("{path} {body} -> {}", answer.masked()));
         }
+        // Over --max-request-bytes (etcd's check), and over what gRPC itself accepts.
+        for value_bytes in [1600 * 1024, 3000 * 1024] {
+            let value = "eHh4".repeat(value_bytes / 3);
+            let body = format!(r#"{{"key":"Ymln","value":"{value}"}}"#);
+            let answer = post(port, "/v3/kv/put", &body);
+            transcript.push(format!("put of {value_bytes} bytes -> {}", answer.masked()));
+        }
         let get = request(port, "GET", "/v3/kv/range", &[], "");
         transcript.push(format!(
             "GET -> {} {:?}",

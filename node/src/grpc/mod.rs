@@ -150,7 +150,7 @@ pub async fn serve_clients(
             .into_axum_router()
             .layer(axum::middleware::from_fn(crate::http::count_grpc))
             .merge(crate::http::router(handle.clone()))
-            .merge(crate::gateway::router(gateway))
+            .merge(crate::gateway::router(gateway, max_request_bytes))
             .fallback(crate::gateway::fallback);
         tonic::transport::Server::builder()
             .accept_http1(true)
