@@ -693,13 +693,15 @@ fn json_string(text: &str) -> String {
 
 /// The gRPC metadata of a gateway request: `Authorization` (etcd reads the token from it)
 /// and any `Grpc-Metadata-*` header, under its name without the prefix (grpc-gateway's
-/// default header matcher).
+/// default header matcher) — but the key that carries a verified client certificate's
+/// user, which only the TLS layer sets.
 fn metadata(headers: &HeaderMap) -> MetadataMap {
     let mut forwarded = HeaderMap::new();
     for (name, value) in headers {
         if name == header::AUTHORIZATION {
             forwarded.append(name.clone(), value.clone());
         } else if let Some(key) = name.as_str().strip_prefix("grpc-metadata-")
+            && key != auth::CERT_USER_METADATA_KEY
             && let Ok(key) = HeaderName::from_bytes(key.as_bytes())
         {
             forwarded.append(key, value.clone());
@@ -925,4 +927,72 @@ fn stream_error(status: &Status) -> String {
         json_string(status.message()),
         json_string(http.canonical_reason().unwrap_or_default()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_takes_authorization_and_prefixed_headers_but_no_certificate_user() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("tok"));
+        headers.insert("grpc-metadata-hasleader", HeaderValue::from_static("true"));
+        headers.insert(
+            "grpc-metadata-x-cairn-cert-user",
+            HeaderValue::from_static("root"),
+        );
+        headers.insert("x-other", HeaderValue::from_static("1"));
+        let metadata = metadata(&headers);
+        assert_eq!(metadata.get("authorization").unwrap(), "tok");
+        assert_eq!(metadata.get("hasleader").unwrap(), "true");
+        assert!(metadata.get(auth::CERT_USER_METADATA_KEY).is_none());
+        assert!(metadata.get("x-other").is_none());
+        assert_eq!(metadata.len(), 2);
+    }
+
+    #[test]
+    fn grpc_codes_map_to_grpc_gateway_statuses() {
+        assert_eq!(http_status(tonic::Code::NotFound), StatusCode::NOT_FOUND);
+        assert_eq!(
+            http_status(tonic::Code::InvalidArgument),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            http_status(tonic::Code::Unauthenticated),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            http_status(tonic::Code::FailedPrecondition),
+            StatusCode::PRECONDITION_FAILED
+        );
+        assert_eq!(
+            http_status(tonic::Code::ResourceExhausted),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            http_status(tonic::Code::Unknown),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[test]
+    fn every_routed_message_has_a_descriptor() {
+        // The message names of the routes above, as written in this file.
+        let source = include_str!("gateway.rs");
+        let mut names = 0;
+        for package in ["etcdserverpb.", "v3lockpb.", "v3electionpb."] {
+            let opening = format!("\"{package}");
+            for (at, _) in source.match_indices(&opening) {
+                let rest = &source[at + 1..];
+                let name = &rest[..rest.find('"').unwrap_or(rest.len())];
+                if name == package {
+                    continue; // The list above.
+                }
+                assert!(descriptor(name).is_ok(), "{name}");
+                names += 1;
+            }
+        }
+        assert!(names >= 86, "{names} names found");
+    }
 }
