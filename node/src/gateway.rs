@@ -26,6 +26,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, any, on};
+use cairn_core::api::etcdserverpb::{LeaseKeepAliveRequest, WatchRequest};
 use futures::{Stream, StreamExt};
 use prost::Message;
 use prost_reflect::{DescriptorPool, MessageDescriptor};
@@ -87,7 +88,8 @@ const PREFIXES: [&str; 2] = ["/v3", "/v3beta"];
 /// decoded as `$req` (at most `$max` bytes once encoded, as gRPC allows), passed to
 /// `$trait::$method` of `$service`, and its answer encoded as `$resp`.
 macro_rules! unary {
-    ($router:ident, $max:expr, $service:expr, $trait:ident :: $method:ident, $req:literal, $resp:literal, [$($path:literal),+ $(,)?]) => {{
+    ($router:ident, $max:expr, $service:expr, $trait:ident :: $method:ident,
+     $req:literal, $resp:literal, [$($path:literal),+ $(,)?]) => {{
         let service = $service.clone();
         let max = $max;
         let handler = move |headers: HeaderMap, body: Body| {
@@ -109,7 +111,8 @@ macro_rules! unary {
 
 /// Adds a server-streaming call (one JSON request, a stream of results) at `paths`.
 macro_rules! server_stream {
-    ($router:ident, $max:expr, $service:expr, $trait:ident :: $method:ident, $req:literal, $resp:literal, $path:literal) => {{
+    ($router:ident, $max:expr, $service:expr, $trait:ident :: $method:ident,
+     $req:literal, $resp:literal, $path:literal) => {{
         let service = $service.clone();
         let max = $max;
         let handler = move |headers: HeaderMap, body: Body| {
@@ -129,7 +132,8 @@ macro_rules! server_stream {
 
 /// Adds a bidirectional streaming call (a stream of JSON requests, a stream of results).
 macro_rules! bidi_stream {
-    ($router:ident, $service:expr, $trait:ident :: $method:ident, $msg:ty, $req:literal, $resp:literal, $path:literal) => {{
+    ($router:ident, $service:expr, $trait:ident :: $method:ident, $msg:ty,
+     $req:literal, $resp:literal, $path:literal) => {{
         let service = $service.clone();
         let handler = move |headers: HeaderMap, body: Body| {
             let service = service.clone();
@@ -150,423 +154,132 @@ macro_rules! bidi_stream {
     }};
 }
 
-/// The gateway's routes, calling `services`.
+/// The gateway's routes, calling `services`; `max_request_bytes` is the member's
+/// `--max-request-bytes`.
+#[rustfmt::skip]
 pub fn router(services: Services, max_request_bytes: usize) -> Router {
     let s = services;
     let max = max_request_bytes + crate::grpc::GRPC_OVERHEAD_BYTES;
     let mut router = Router::new();
     // KV.
-    unary!(
-        router,
-        max,
-        s.kv,
-        Kv::range,
-        "etcdserverpb.RangeRequest",
-        "etcdserverpb.RangeResponse",
-        ["kv/range"]
-    );
-    unary!(
-        router,
-        max,
-        s.kv,
-        Kv::put,
-        "etcdserverpb.PutRequest",
-        "etcdserverpb.PutResponse",
-        ["kv/put"]
-    );
-    unary!(
-        router,
-        max,
-        s.kv,
-        Kv::delete_range,
-        "etcdserverpb.DeleteRangeRequest",
-        "etcdserverpb.DeleteRangeResponse",
-        ["kv/deleterange"]
-    );
-    unary!(
-        router,
-        max,
-        s.kv,
-        Kv::txn,
-        "etcdserverpb.TxnRequest",
-        "etcdserverpb.TxnResponse",
-        ["kv/txn"]
-    );
-    unary!(
-        router,
-        max,
-        s.kv,
-        Kv::compact,
-        "etcdserverpb.CompactionRequest",
-        "etcdserverpb.CompactionResponse",
-        ["kv/compaction"]
-    );
+    unary! { router, max, s.kv, Kv::range,
+        "etcdserverpb.RangeRequest", "etcdserverpb.RangeResponse", ["kv/range"] }
+    unary! { router, max, s.kv, Kv::put,
+        "etcdserverpb.PutRequest", "etcdserverpb.PutResponse", ["kv/put"] }
+    unary! { router, max, s.kv, Kv::delete_range,
+        "etcdserverpb.DeleteRangeRequest", "etcdserverpb.DeleteRangeResponse", ["kv/deleterange"] }
+    unary! { router, max, s.kv, Kv::txn,
+        "etcdserverpb.TxnRequest", "etcdserverpb.TxnResponse", ["kv/txn"] }
+    unary! { router, max, s.kv, Kv::compact,
+        "etcdserverpb.CompactionRequest", "etcdserverpb.CompactionResponse", ["kv/compaction"] }
     // Watch.
-    bidi_stream!(
-        router,
-        s.watch,
-        Watch::watch,
-        cairn_core::api::etcdserverpb::WatchRequest,
-        "etcdserverpb.WatchRequest",
-        "etcdserverpb.WatchResponse",
-        "watch"
-    );
+    bidi_stream! { router, s.watch, Watch::watch, WatchRequest,
+        "etcdserverpb.WatchRequest", "etcdserverpb.WatchResponse", "watch" }
     // Lease (3.4 also serves some under /v3/kv/lease/).
-    unary!(
-        router,
-        max,
-        s.lease,
-        Lease::lease_grant,
-        "etcdserverpb.LeaseGrantRequest",
-        "etcdserverpb.LeaseGrantResponse",
-        ["lease/grant"]
-    );
-    unary!(
-        router,
-        max,
-        s.lease,
-        Lease::lease_revoke,
-        "etcdserverpb.LeaseRevokeRequest",
-        "etcdserverpb.LeaseRevokeResponse",
-        ["lease/revoke", "kv/lease/revoke"]
-    );
-    bidi_stream!(
-        router,
-        s.lease,
-        Lease::lease_keep_alive,
-        cairn_core::api::etcdserverpb::LeaseKeepAliveRequest,
-        "etcdserverpb.LeaseKeepAliveRequest",
-        "etcdserverpb.LeaseKeepAliveResponse",
-        "lease/keepalive"
-    );
-    unary!(
-        router,
-        max,
-        s.lease,
-        Lease::lease_time_to_live,
-        "etcdserverpb.LeaseTimeToLiveRequest",
-        "etcdserverpb.LeaseTimeToLiveResponse",
-        ["lease/timetolive", "kv/lease/timetolive"]
-    );
-    unary!(
-        router,
-        max,
-        s.lease,
-        Lease::lease_leases,
-        "etcdserverpb.LeaseLeasesRequest",
-        "etcdserverpb.LeaseLeasesResponse",
-        ["lease/leases", "kv/lease/leases"]
-    );
+    unary! { router, max, s.lease, Lease::lease_grant,
+        "etcdserverpb.LeaseGrantRequest", "etcdserverpb.LeaseGrantResponse", ["lease/grant"] }
+    unary! { router, max, s.lease, Lease::lease_revoke,
+        "etcdserverpb.LeaseRevokeRequest", "etcdserverpb.LeaseRevokeResponse",
+        ["lease/revoke", "kv/lease/revoke"] }
+    bidi_stream! { router, s.lease, Lease::lease_keep_alive, LeaseKeepAliveRequest,
+        "etcdserverpb.LeaseKeepAliveRequest", "etcdserverpb.LeaseKeepAliveResponse",
+        "lease/keepalive" }
+    unary! { router, max, s.lease, Lease::lease_time_to_live,
+        "etcdserverpb.LeaseTimeToLiveRequest", "etcdserverpb.LeaseTimeToLiveResponse",
+        ["lease/timetolive", "kv/lease/timetolive"] }
+    unary! { router, max, s.lease, Lease::lease_leases,
+        "etcdserverpb.LeaseLeasesRequest", "etcdserverpb.LeaseLeasesResponse",
+        ["lease/leases", "kv/lease/leases"] }
     // Cluster.
-    unary!(
-        router,
-        max,
-        s.cluster,
-        Cluster::member_add,
-        "etcdserverpb.MemberAddRequest",
-        "etcdserverpb.MemberAddResponse",
-        ["cluster/member/add"]
-    );
-    unary!(
-        router,
-        max,
-        s.cluster,
-        Cluster::member_remove,
-        "etcdserverpb.MemberRemoveRequest",
-        "etcdserverpb.MemberRemoveResponse",
-        ["cluster/member/remove"]
-    );
-    unary!(
-        router,
-        max,
-        s.cluster,
-        Cluster::member_update,
-        "etcdserverpb.MemberUpdateRequest",
-        "etcdserverpb.MemberUpdateResponse",
-        ["cluster/member/update"]
-    );
-    unary!(
-        router,
-        max,
-        s.cluster,
-        Cluster::member_list,
-        "etcdserverpb.MemberListRequest",
-        "etcdserverpb.MemberListResponse",
-        ["cluster/member/list"]
-    );
-    unary!(
-        router,
-        max,
-        s.cluster,
-        Cluster::member_promote,
-        "etcdserverpb.MemberPromoteRequest",
-        "etcdserverpb.MemberPromoteResponse",
-        ["cluster/member/promote"]
-    );
+    unary! { router, max, s.cluster, Cluster::member_add,
+        "etcdserverpb.MemberAddRequest", "etcdserverpb.MemberAddResponse", ["cluster/member/add"] }
+    unary! { router, max, s.cluster, Cluster::member_remove,
+        "etcdserverpb.MemberRemoveRequest", "etcdserverpb.MemberRemoveResponse",
+        ["cluster/member/remove"] }
+    unary! { router, max, s.cluster, Cluster::member_update,
+        "etcdserverpb.MemberUpdateRequest", "etcdserverpb.MemberUpdateResponse",
+        ["cluster/member/update"] }
+    unary! { router, max, s.cluster, Cluster::member_list,
+        "etcdserverpb.MemberListRequest", "etcdserverpb.MemberListResponse",
+        ["cluster/member/list"] }
+    unary! { router, max, s.cluster, Cluster::member_promote,
+        "etcdserverpb.MemberPromoteRequest", "etcdserverpb.MemberPromoteResponse",
+        ["cluster/member/promote"] }
     // Maintenance (`/v3/maintenance/hash` is Hash: etcd's gateway matches it before HashKV).
-    unary!(
-        router,
-        max,
-        s.maintenance,
-        Maintenance::alarm,
-        "etcdserverpb.AlarmRequest",
-        "etcdserverpb.AlarmResponse",
-        ["maintenance/alarm"]
-    );
-    unary!(
-        router,
-        max,
-        s.maintenance,
-        Maintenance::status,
-        "etcdserverpb.StatusRequest",
-        "etcdserverpb.StatusResponse",
-        ["maintenance/status"]
-    );
-    unary!(
-        router,
-        max,
-        s.maintenance,
-        Maintenance::defragment,
-        "etcdserverpb.DefragmentRequest",
-        "etcdserverpb.DefragmentResponse",
-        ["maintenance/defragment"]
-    );
-    unary!(
-        router,
-        max,
-        s.maintenance,
-        Maintenance::hash,
-        "etcdserverpb.HashRequest",
-        "etcdserverpb.HashResponse",
-        ["maintenance/hash"]
-    );
-    server_stream!(
-        router,
-        max,
-        s.maintenance,
-        Maintenance::snapshot,
-        "etcdserverpb.SnapshotRequest",
-        "etcdserverpb.SnapshotResponse",
-        "maintenance/snapshot"
-    );
-    unary!(
-        router,
-        max,
-        s.maintenance,
-        Maintenance::move_leader,
-        "etcdserverpb.MoveLeaderRequest",
-        "etcdserverpb.MoveLeaderResponse",
-        ["maintenance/transfer-leadership"]
-    );
+    unary! { router, max, s.maintenance, Maintenance::alarm,
+        "etcdserverpb.AlarmRequest", "etcdserverpb.AlarmResponse", ["maintenance/alarm"] }
+    unary! { router, max, s.maintenance, Maintenance::status,
+        "etcdserverpb.StatusRequest", "etcdserverpb.StatusResponse", ["maintenance/status"] }
+    unary! { router, max, s.maintenance, Maintenance::defragment,
+        "etcdserverpb.DefragmentRequest", "etcdserverpb.DefragmentResponse",
+        ["maintenance/defragment"] }
+    unary! { router, max, s.maintenance, Maintenance::hash,
+        "etcdserverpb.HashRequest", "etcdserverpb.HashResponse", ["maintenance/hash"] }
+    server_stream! { router, max, s.maintenance, Maintenance::snapshot,
+        "etcdserverpb.SnapshotRequest", "etcdserverpb.SnapshotResponse", "maintenance/snapshot" }
+    unary! { router, max, s.maintenance, Maintenance::move_leader,
+        "etcdserverpb.MoveLeaderRequest", "etcdserverpb.MoveLeaderResponse",
+        ["maintenance/transfer-leadership"] }
     // Auth.
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::auth_enable,
-        "etcdserverpb.AuthEnableRequest",
-        "etcdserverpb.AuthEnableResponse",
-        ["auth/enable"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::auth_disable,
-        "etcdserverpb.AuthDisableRequest",
-        "etcdserverpb.AuthDisableResponse",
-        ["auth/disable"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::authenticate,
-        "etcdserverpb.AuthenticateRequest",
-        "etcdserverpb.AuthenticateResponse",
-        ["auth/authenticate"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::user_add,
-        "etcdserverpb.AuthUserAddRequest",
-        "etcdserverpb.AuthUserAddResponse",
-        ["auth/user/add"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::user_get,
-        "etcdserverpb.AuthUserGetRequest",
-        "etcdserverpb.AuthUserGetResponse",
-        ["auth/user/get"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::user_list,
-        "etcdserverpb.AuthUserListRequest",
-        "etcdserverpb.AuthUserListResponse",
-        ["auth/user/list"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::user_delete,
-        "etcdserverpb.AuthUserDeleteRequest",
-        "etcdserverpb.AuthUserDeleteResponse",
-        ["auth/user/delete"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::user_change_password,
-        "etcdserverpb.AuthUserChangePasswordRequest",
-        "etcdserverpb.AuthUserChangePasswordResponse",
-        ["auth/user/changepw"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::user_grant_role,
-        "etcdserverpb.AuthUserGrantRoleRequest",
-        "etcdserverpb.AuthUserGrantRoleResponse",
-        ["auth/user/grant"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::user_revoke_role,
-        "etcdserverpb.AuthUserRevokeRoleRequest",
-        "etcdserverpb.AuthUserRevokeRoleResponse",
-        ["auth/user/revoke"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::role_add,
-        "etcdserverpb.AuthRoleAddRequest",
-        "etcdserverpb.AuthRoleAddResponse",
-        ["auth/role/add"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::role_get,
-        "etcdserverpb.AuthRoleGetRequest",
-        "etcdserverpb.AuthRoleGetResponse",
-        ["auth/role/get"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::role_list,
-        "etcdserverpb.AuthRoleListRequest",
-        "etcdserverpb.AuthRoleListResponse",
-        ["auth/role/list"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::role_delete,
-        "etcdserverpb.AuthRoleDeleteRequest",
-        "etcdserverpb.AuthRoleDeleteResponse",
-        ["auth/role/delete"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::role_grant_permission,
+    unary! { router, max, s.auth, Auth::auth_enable,
+        "etcdserverpb.AuthEnableRequest", "etcdserverpb.AuthEnableResponse", ["auth/enable"] }
+    unary! { router, max, s.auth, Auth::auth_disable,
+        "etcdserverpb.AuthDisableRequest", "etcdserverpb.AuthDisableResponse", ["auth/disable"] }
+    unary! { router, max, s.auth, Auth::authenticate,
+        "etcdserverpb.AuthenticateRequest", "etcdserverpb.AuthenticateResponse",
+        ["auth/authenticate"] }
+    unary! { router, max, s.auth, Auth::user_add,
+        "etcdserverpb.AuthUserAddRequest", "etcdserverpb.AuthUserAddResponse", ["auth/user/add"] }
+    unary! { router, max, s.auth, Auth::user_get,
+        "etcdserverpb.AuthUserGetRequest", "etcdserverpb.AuthUserGetResponse", ["auth/user/get"] }
+    unary! { router, max, s.auth, Auth::user_list,
+        "etcdserverpb.AuthUserListRequest", "etcdserverpb.AuthUserListResponse",
+        ["auth/user/list"] }
+    unary! { router, max, s.auth, Auth::user_delete,
+        "etcdserverpb.AuthUserDeleteRequest", "etcdserverpb.AuthUserDeleteResponse",
+        ["auth/user/delete"] }
+    unary! { router, max, s.auth, Auth::user_change_password,
+        "etcdserverpb.AuthUserChangePasswordRequest", "etcdserverpb.AuthUserChangePasswordResponse",
+        ["auth/user/changepw"] }
+    unary! { router, max, s.auth, Auth::user_grant_role,
+        "etcdserverpb.AuthUserGrantRoleRequest", "etcdserverpb.AuthUserGrantRoleResponse",
+        ["auth/user/grant"] }
+    unary! { router, max, s.auth, Auth::user_revoke_role,
+        "etcdserverpb.AuthUserRevokeRoleRequest", "etcdserverpb.AuthUserRevokeRoleResponse",
+        ["auth/user/revoke"] }
+    unary! { router, max, s.auth, Auth::role_add,
+        "etcdserverpb.AuthRoleAddRequest", "etcdserverpb.AuthRoleAddResponse", ["auth/role/add"] }
+    unary! { router, max, s.auth, Auth::role_get,
+        "etcdserverpb.AuthRoleGetRequest", "etcdserverpb.AuthRoleGetResponse", ["auth/role/get"] }
+    unary! { router, max, s.auth, Auth::role_list,
+        "etcdserverpb.AuthRoleListRequest", "etcdserverpb.AuthRoleListResponse",
+        ["auth/role/list"] }
+    unary! { router, max, s.auth, Auth::role_delete,
+        "etcdserverpb.AuthRoleDeleteRequest", "etcdserverpb.AuthRoleDeleteResponse",
+        ["auth/role/delete"] }
+    unary! { router, max, s.auth, Auth::role_grant_permission,
         "etcdserverpb.AuthRoleGrantPermissionRequest",
         "etcdserverpb.AuthRoleGrantPermissionResponse",
-        ["auth/role/grant"]
-    );
-    unary!(
-        router,
-        max,
-        s.auth,
-        Auth::role_revoke_permission,
+        ["auth/role/grant"] }
+    unary! { router, max, s.auth, Auth::role_revoke_permission,
         "etcdserverpb.AuthRoleRevokePermissionRequest",
         "etcdserverpb.AuthRoleRevokePermissionResponse",
-        ["auth/role/revoke"]
-    );
+        ["auth/role/revoke"] }
     // Lock and Election.
-    unary!(
-        router,
-        max,
-        s.lock,
-        Lock::lock,
-        "v3lockpb.LockRequest",
-        "v3lockpb.LockResponse",
-        ["lock/lock"]
-    );
-    unary!(
-        router,
-        max,
-        s.lock,
-        Lock::unlock,
-        "v3lockpb.UnlockRequest",
-        "v3lockpb.UnlockResponse",
-        ["lock/unlock"]
-    );
-    unary!(
-        router,
-        max,
-        s.election,
-        Election::campaign,
-        "v3electionpb.CampaignRequest",
-        "v3electionpb.CampaignResponse",
-        ["election/campaign"]
-    );
-    unary!(
-        router,
-        max,
-        s.election,
-        Election::proclaim,
-        "v3electionpb.ProclaimRequest",
-        "v3electionpb.ProclaimResponse",
-        ["election/proclaim"]
-    );
-    unary!(
-        router,
-        max,
-        s.election,
-        Election::leader,
-        "v3electionpb.LeaderRequest",
-        "v3electionpb.LeaderResponse",
-        ["election/leader"]
-    );
-    server_stream!(
-        router,
-        max,
-        s.election,
-        Election::observe,
-        "v3electionpb.LeaderRequest",
-        "v3electionpb.LeaderResponse",
-        "election/observe"
-    );
-    unary!(
-        router,
-        max,
-        s.election,
-        Election::resign,
-        "v3electionpb.ResignRequest",
-        "v3electionpb.ResignResponse",
-        ["election/resign"]
-    );
+    unary! { router, max, s.lock, Lock::lock,
+        "v3lockpb.LockRequest", "v3lockpb.LockResponse", ["lock/lock"] }
+    unary! { router, max, s.lock, Lock::unlock,
+        "v3lockpb.UnlockRequest", "v3lockpb.UnlockResponse", ["lock/unlock"] }
+    unary! { router, max, s.election, Election::campaign,
+        "v3electionpb.CampaignRequest", "v3electionpb.CampaignResponse", ["election/campaign"] }
+    unary! { router, max, s.election, Election::proclaim,
+        "v3electionpb.ProclaimRequest", "v3electionpb.ProclaimResponse", ["election/proclaim"] }
+    unary! { router, max, s.election, Election::leader,
+        "v3electionpb.LeaderRequest", "v3electionpb.LeaderResponse", ["election/leader"] }
+    server_stream! { router, max, s.election, Election::observe,
+        "v3electionpb.LeaderRequest", "v3electionpb.LeaderResponse", "election/observe" }
+    unary! { router, max, s.election, Election::resign,
+        "v3electionpb.ResignRequest", "v3electionpb.ResignResponse", ["election/resign"] }
     // Any other path under a gateway prefix: grpc-gateway's 404.
     for prefix in PREFIXES {
         router = router.route(&format!("{prefix}/{{*rest}}"), any(not_found));
