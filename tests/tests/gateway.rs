@@ -262,6 +262,10 @@ fn kv_lease_and_txn_calls_answer_as_etcd() {
         transcript
     });
     assert_same(&etcd, &cairn);
+    // Not vacuous: the calls succeeded where they should.
+    assert!(cairn[3].contains(r#""count":"2""#), "{}", cairn[3]);
+    assert!(cairn[8].contains(r#""succeeded":true"#), "{}", cairn[8]);
+    assert!(cairn.last().unwrap().contains(r#""grantedTTL":"60""#));
     // The answers are JSON, with grpc-gateway's headers.
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(Kind::Cairn, dir.path());
@@ -333,6 +337,7 @@ fn malformed_requests_and_unknown_paths_fail_as_on_etcd() {
         transcript
     });
     assert_same(&etcd, &cairn);
+    assert!(cairn[0].starts_with(r#"{"key":"YQ== -> 400 {"error":"unexpected EOF""#));
 }
 
 /// A `POST /v3/watch` whose answer streams. Its request body (JSON requests one after the
@@ -422,6 +427,9 @@ fn watch_streams_created_events_and_canceled_as_etcd() {
         transcript
     });
     assert_same(&etcd, &cairn);
+    assert!(cairn[1].contains(r#""created":true"#), "{}", cairn[1]);
+    assert!(cairn[2].contains(r#""events":[{"kv""#), "{}", cairn[2]);
+    assert!(cairn[3].contains(r#""type":"DELETE""#), "{}", cairn[3]);
 }
 
 #[test]
@@ -517,4 +525,6 @@ fn auth_through_the_gateway_takes_the_token_in_authorization_as_etcd() {
         transcript
     });
     assert_same(&etcd, &cairn);
+    assert!(cairn.iter().any(|line| line.contains(r#""token":"T""#)));
+    assert!(cairn.iter().any(|line| line.contains("401")));
 }
