@@ -5,7 +5,11 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Set for this build script only: raft-proto's build wants the protoc it bundles.
     unsafe { std::env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?) };
+    // The descriptors of the etcd API, for the gRPC gateway's JSON mapping (gateway.rs).
+    let descriptors =
+        std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("etcd_descriptors.bin");
     tonic_build::configure()
+        .file_descriptor_set_path(descriptors)
         .build_client(false)
         .build_server(true)
         .extern_path(".mvccpb", "::cairn_core::api::mvccpb")

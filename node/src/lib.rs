@@ -4,6 +4,8 @@
 
 pub mod compactor;
 pub mod config;
+#[cfg(not(madsim))]
+pub mod gateway;
 pub mod grpc;
 #[cfg(not(madsim))]
 pub mod http;

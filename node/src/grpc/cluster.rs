@@ -145,9 +145,11 @@ impl Cluster for ClusterService {
     ) -> Result<Response<MemberUpdateResponse>, Status> {
         super::auth::require_admin(&self.handle, request.metadata()).await?;
         let req = request.into_inner();
-        check_urls(&req.peer_ur_ls)?;
+        // An unknown member is refused first, whatever the URLs (etcd checks the member in
+        // `ValidateConfigurationChange`, before anything else).
         let cluster = self.handle.cluster();
         let mut record = existing(&cluster, req.id)?;
+        check_urls(&req.peer_ur_ls)?;
         if cluster
             .members
             .iter()

@@ -72,15 +72,13 @@ pub async fn serve_clients(
     let kv = pb::kv_server::KvServer::new(kv_service.clone())
         .max_decoding_message_size(max_decoding)
         .max_encoding_message_size(usize::MAX);
-    let maintenance = pb::maintenance_server::MaintenanceServer::new(
-        maintenance::MaintenanceService::new(handle.clone()),
-    )
-    .max_decoding_message_size(max_decoding);
-    let cluster = pb::cluster_server::ClusterServer::new(cluster::ClusterService::new(
-        handle.clone(),
-        config.initial_cluster_token.clone(),
-    ))
-    .max_decoding_message_size(max_decoding);
+    let maintenance_service = maintenance::MaintenanceService::new(handle.clone());
+    let maintenance = pb::maintenance_server::MaintenanceServer::new(maintenance_service.clone())
+        .max_decoding_message_size(max_decoding);
+    let cluster_service =
+        cluster::ClusterService::new(handle.clone(), config.initial_cluster_token.clone());
+    let cluster = pb::cluster_server::ClusterServer::new(cluster_service.clone())
+        .max_decoding_message_size(max_decoding);
     let lease_service = lease::LeaseService::new(
         handle.clone(),
         config.peer_tls.clone().map(std::sync::Arc::new),
@@ -92,26 +90,37 @@ pub async fn serve_clients(
     // they end when `stop` turns true, so that the server can shut down.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     // Election and Lock are built on the member's own KV, Lease and Watch (etcd's v3client).
-    let local =
-        v3client::LocalClient::new(handle.clone(), kv_service, lease_service, stopped.clone());
-    let election = election_pb::election_server::ElectionServer::new(
-        election::ElectionService::new(handle.clone(), local.clone()),
-    )
-    .max_decoding_message_size(max_decoding);
-    let lock = lock_pb::lock_server::LockServer::new(lock::LockService::new(handle.clone(), local))
+    let local = v3client::LocalClient::new(
+        handle.clone(),
+        kv_service.clone(),
+        lease_service.clone(),
+        stopped.clone(),
+    );
+    let election_service = election::ElectionService::new(handle.clone(), local.clone());
+    let election = election_pb::election_server::ElectionServer::new(election_service.clone())
         .max_decoding_message_size(max_decoding);
-    let watch = pb::watch_server::WatchServer::new(watch::WatchService::new(
-        handle.clone(),
-        watch_config,
-        stopped,
-    ))
-    .max_decoding_message_size(max_decoding)
-    .max_encoding_message_size(usize::MAX);
-    let auth = pb::auth_server::AuthServer::new(auth::AuthService::new(
-        handle.clone(),
-        config.bcrypt_cost,
-    ))
-    .max_decoding_message_size(max_decoding);
+    let lock_service = lock::LockService::new(handle.clone(), local);
+    let lock = lock_pb::lock_server::LockServer::new(lock_service.clone())
+        .max_decoding_message_size(max_decoding);
+    let watch_service = watch::WatchService::new(handle.clone(), watch_config, stopped);
+    let watch = pb::watch_server::WatchServer::new(watch_service.clone())
+        .max_decoding_message_size(max_decoding)
+        .max_encoding_message_size(usize::MAX);
+    let auth_service = auth::AuthService::new(handle.clone(), config.bcrypt_cost);
+    let auth = pb::auth_server::AuthServer::new(auth_service.clone())
+        .max_decoding_message_size(max_decoding);
+    // etcd's gRPC gateway (HTTP/JSON) calls the same services.
+    #[cfg(not(madsim))]
+    let gateway = crate::gateway::Services {
+        kv: kv_service,
+        watch: watch_service,
+        lease: lease_service,
+        cluster: cluster_service,
+        maintenance: maintenance_service,
+        auth: auth_service,
+        election: election_service,
+        lock: lock_service,
+    };
     let shutdown = async move {
         shutdown.await;
         let _ = stop.send(true);
@@ -140,7 +149,9 @@ pub async fn serve_clients(
             .add_service(with_cert_user(auth))
             .into_axum_router()
             .layer(axum::middleware::from_fn(crate::http::count_grpc))
-            .merge(crate::http::router(handle.clone()));
+            .merge(crate::http::router(handle.clone()))
+            .merge(crate::gateway::router(gateway, max_request_bytes))
+            .fallback(crate::gateway::fallback);
         tonic::transport::Server::builder()
             .accept_http1(true)
             .add_routes(tonic::service::Routes::from(grpc))

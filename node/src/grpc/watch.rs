@@ -167,9 +167,10 @@ async fn watch_permitted(
     metadata: &MetadataMap,
     create: &WatchCreateRequest,
 ) -> Result<(), String> {
+    // etcd's reasons are gRPC errors' `Error()` texts (`rpctypes.ErrGRPC*`).
     let auth = super::auth::request_auth(handle, metadata)
         .await
-        .map_err(|status| status.message().to_string())?;
+        .map_err(|status| go_status_text(&status))?;
     let key: &[u8] = if create.key.is_empty() {
         &[0]
     } else {
@@ -181,9 +182,18 @@ async fn watch_permitted(
         .map_err(|e| match e {
             cairn_core::Error::InvalidAuthToken
             | cairn_core::Error::AuthOldRevision
-            | cairn_core::Error::UserEmpty => e.to_string(),
-            _ => cairn_core::Error::PermissionDenied.to_string(),
+            | cairn_core::Error::UserEmpty => go_status_text(&from_core(&e)),
+            _ => go_status_text(&from_core(&cairn_core::Error::PermissionDenied)),
         })
+}
+
+/// grpc-go's `Error()` of a status: `rpc error: code = Unauthenticated desc = ...`.
+fn go_status_text(status: &Status) -> String {
+    format!(
+        "rpc error: code = {:?} desc = {}",
+        status.code(),
+        status.message()
+    )
 }
 
 /// The responses of a queue, until every sender is gone.
