@@ -2,6 +2,8 @@
 //! longer match: etcd reads its membership from the data dir and ignores
 //! `--initial-cluster*` then, and so must cairn.
 
+#![cfg(not(madsim))]
+
 use cairn_tests::{Kind, Server, etcdctl};
 
 fn stdout(endpoint: &str, args: &[&str]) -> String {
