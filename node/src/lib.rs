@@ -58,6 +58,14 @@ pub enum NodeError {
         /// The cluster the flags describe.
         flags_cluster: u64,
     },
+    /// The data dir cannot be used by this build (a newer storage format).
+    #[error("data dir {data_dir}: {reason}")]
+    DataDir {
+        /// The data dir.
+        data_dir: String,
+        /// Why.
+        reason: StorageError,
+    },
     /// A TLS file or setting is unusable.
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] tls::TlsError),
@@ -173,6 +181,12 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
         &config.advertise_peer_urls,
         "--peer-cert-file/--peer-key-file",
     )?;
+    cairn_core::storage::format::check_and_record(engine.as_ref()).map_err(|reason| {
+        NodeError::DataDir {
+            data_dir: config.data_dir.display().to_string(),
+            reason,
+        }
+    })?;
     let (cluster, voters) = resolve_cluster(config, engine.as_ref()).await?;
     let identity = Identity {
         cluster_id: cluster.cluster_id,

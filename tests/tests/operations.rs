@@ -454,3 +454,78 @@ fn hashes_agree(endpoints: &[String]) -> u32 {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Runs `cairn` on `data_dir` (default name and loopback URLs on fresh ports) expecting it
+/// to refuse to start; returns its exit code and stderr.
+fn refused_start(data_dir: &Path) -> (Option<i32>, String) {
+    let client = format!("http://127.0.0.1:{}", cairn_tests::free_port());
+    let peer = format!("http://127.0.0.1:{}", cairn_tests::free_port());
+    let mut child = std::process::Command::new(workspace_bin("cairn"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--listen-client-urls", &client, "--advertise-client-urls"])
+        .arg(&client)
+        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls"])
+        .arg(&peer)
+        .arg("--initial-cluster")
+        .arg(format!("default={peer}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("cairn kept running on {}", data_dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn a_data_dir_of_a_newer_storage_format_is_refused_and_left_untouched() {
+    use cairn_core::storage::fjall::FjallEngine;
+    use cairn_core::storage::{Durability, Engine, Space, WriteBatch, format};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut server = Server::start(Kind::Cairn, &data_dir);
+    ok(cairnctl(&server.endpoint(), &["put", "k", "v"]));
+    assert_eq!(server.terminate(), Some(0));
+    let member = data_dir.join("member");
+    {
+        let engine = FjallEngine::open(&member).unwrap();
+        assert_eq!(
+            format::recorded(&engine).unwrap(),
+            Some(format::FORMAT_VERSION)
+        );
+        let mut batch = WriteBatch::new();
+        let newer = format::FORMAT_VERSION + 1;
+        batch.put(
+            Space::RaftState,
+            format::FORMAT_VERSION_KEY,
+            newer.to_be_bytes().to_vec(),
+        );
+        engine.write(batch, Durability::Sync).unwrap();
+    }
+
+    let (code, err) = refused_start(&data_dir);
+    assert_ne!(code, Some(0), "{err}");
+    let expected = format!(
+        "data dir {}: storage format version {} is newer than the version this cairn supports \
+         ({}): the data dir was written by a newer cairn; run that version or a later one",
+        data_dir.display(),
+        format::FORMAT_VERSION + 1,
+        format::FORMAT_VERSION
+    );
+    assert!(err.contains(&expected), "{err}");
+
+    let engine = FjallEngine::open(&member).unwrap();
+    assert_eq!(
+        format::recorded(&engine).unwrap(),
+        Some(format::FORMAT_VERSION + 1)
+    );
+}
