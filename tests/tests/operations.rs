@@ -529,3 +529,78 @@ fn a_data_dir_of_a_newer_storage_format_is_refused_and_left_untouched() {
         Some(format::FORMAT_VERSION + 1)
     );
 }
+
+/// The body of a plain HTTP/1.0 GET (the server closes the connection after it).
+fn http_get(endpoint: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(endpoint).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {endpoint}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+/// `dbSize` and `dbSizeInUse` of `endpoint status -w json`.
+fn db_sizes(endpoint: &str) -> (i64, i64) {
+    let json: serde_json::Value = serde_json::from_str(&ok(cairnctl(
+        endpoint,
+        &["endpoint", "status", "-w", "json"],
+    )))
+    .unwrap();
+    let status = &json[0]["Status"];
+    let field = |name: &str| status[name].as_i64().unwrap_or(-1);
+    (field("dbSize"), field("dbSizeInUse"))
+}
+
+#[test]
+fn db_size_in_use_counts_live_data_and_defrag_gives_the_rest_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Kind::Cairn, &dir.path().join("data"));
+    let ep = server.endpoint();
+    let value_bytes = 2000;
+    let keys = 150;
+    for i in 0..keys {
+        ok(etcdctl(
+            &ep,
+            &["put", &format!("k{i:03}"), &noise(i, value_bytes)],
+        ));
+    }
+    let (size, in_use) = db_sizes(&ep);
+    let written = (keys * value_bytes as u64) as i64;
+    assert!(in_use >= written, "in use {in_use} < {written} written");
+    assert!(in_use <= size, "in use {in_use} > db size {size}");
+
+    ok(etcdctl(&ep, &["del", "--prefix", "k"]));
+    let revision = revision_in(&ok(etcdctl(&ep, &["get", "k", "-w", "json"])));
+    ok(etcdctl(&ep, &["compaction", &revision.to_string()]));
+    let (size_compacted, in_use_compacted) = db_sizes(&ep);
+    assert!(
+        in_use_compacted < written / 10,
+        "in use {in_use_compacted} after deleting and compacting {written} bytes"
+    );
+    assert!(
+        size_compacted >= written,
+        "db size {size_compacted} shrank before defrag"
+    );
+
+    ok(etcdctl(&ep, &["defrag"]));
+    let (size_defragged, in_use_defragged) = db_sizes(&ep);
+    assert!(
+        size_defragged < written / 2,
+        "db size {size_defragged} after defrag (was {size_compacted})"
+    );
+    assert!(in_use_defragged <= size_defragged);
+    let metrics = http_get(&ep, "/metrics");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == format!("etcd_mvcc_db_total_size_in_use_in_bytes {in_use_defragged}")),
+        "{metrics}"
+    );
+}

@@ -210,6 +210,20 @@ pub trait Engine: Send + Sync {
         self.size_bytes()
     }
 
+    /// The bytes of the keys and values `spaces` hold now: what [`Engine::size_bytes_of`]
+    /// would be with no deleted, overwritten or not-yet-compacted data in it
+    /// (`Status.dbSizeInUse`, as etcd counts bolt's pages in use). Visits every entry.
+    fn live_bytes_of(&self, spaces: &[Space]) -> Result<u64, StorageError> {
+        let mut total = 0u64;
+        for space in spaces {
+            self.scan(*space, &[], None, Order::Ascending, &mut |key, value| {
+                total = total.saturating_add((key.len() + value.len()) as u64);
+                ControlFlow::Continue(())
+            })?;
+        }
+        Ok(total)
+    }
+
     /// Gives the space of deleted and overwritten data back to the file system
     /// (`Maintenance.Defragment`); blocks until done. Engines that hold nothing dead (the
     /// in-memory one) have nothing to do.
