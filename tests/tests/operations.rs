@@ -604,3 +604,85 @@ fn db_size_in_use_counts_live_data_and_defrag_gives_the_rest_back() {
         "{metrics}"
     );
 }
+
+/// A tmpfs mounted for one test (root only); unmounted when dropped.
+struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mount a tmpfs: {}", stderr(&out));
+        Tmpfs {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn resize(&self, size: &str) {
+        let out = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "remount the tmpfs: {}", stderr(&out));
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_member_without_losing_an_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(&dir.path().join("disk"), "20m");
+    let mut server = Server::start(Kind::Cairn, &disk.dir.join("data"));
+    let ep = server.endpoint();
+    let value_bytes = 60_000;
+    let mut acknowledged = Vec::new();
+    let mut failure = None;
+    for i in 0..1000 {
+        let key = format!("k{i:04}");
+        let out = cairnctl(&ep, &["put", &key, &noise(i, value_bytes)]);
+        if !out.status.success() {
+            failure = Some(stderr(&out));
+            break;
+        }
+        assert_eq!(stdout(&out), "OK\n");
+        acknowledged.push((i, key));
+    }
+    let failure = failure.expect("20 MiB never filled up");
+    assert!(failure.contains("Error: "), "{failure}");
+    assert!(
+        acknowledged.len() > 10,
+        "filled after {}",
+        acknowledged.len()
+    );
+    // As etcd, which panics when its WAL cannot be written: the member stops.
+    let code = server.wait_exit(Duration::from_secs(30));
+    assert!(code.is_some_and(|c| c != 0), "exit code {code:?}");
+
+    disk.resize("64m");
+    server.restart();
+    for (i, key) in &acknowledged {
+        let value = ok(cairnctl(&ep, &["get", key, "--print-value-only"]));
+        assert!(
+            value == format!("{}\n", noise(*i, value_bytes)),
+            "{key} lost or damaged"
+        );
+    }
+    ok(cairnctl(&ep, &["put", "after", "space"]));
+    assert_eq!(
+        ok(cairnctl(&ep, &["get", "after", "--print-value-only"])),
+        "space\n"
+    );
+    drop(server);
+}
