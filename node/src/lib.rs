@@ -106,6 +106,19 @@ impl Node {
         }
     }
 
+    /// After the event loop ended with a fatal error: stops the listeners and gives the
+    /// answers already made (etcd's `etcdserver: server stopped`, to the requests that were
+    /// waiting on the loop) up to `limit` to reach their clients before the process exits.
+    pub async fn close_after_fatal(self, limit: std::time::Duration) {
+        let _ = self.shutdown.send(true);
+        let servers = async {
+            for server in self.servers {
+                let _ = server.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, servers).await;
+    }
+
     /// Waits until the event loop ends by itself (a fatal storage error) or is stopped.
     pub async fn wait(&mut self) -> Result<(), NodeError> {
         match (&mut self.event_loop).await {
