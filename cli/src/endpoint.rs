@@ -37,7 +37,19 @@ pub fn endpoint_uri(endpoint: &str) -> Result<String, EndpointError> {
     if !has_port(authority) {
         return Err(EndpointError::MissingPort(trimmed.to_string()));
     }
-    Ok(format!("{scheme}://{authority}"))
+    Ok(format!("{scheme}://{}", relative_host(authority)))
+}
+
+/// `authority` without the trailing dot of a fully qualified host name (as DNS discovery
+/// returns them, `node1.example.com.:2379`): Go dials those as they are, but the system
+/// resolver cannot find `localhost.` in /etc/hosts.
+fn relative_host(authority: &str) -> String {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if host.len() > 1 && host.ends_with('.') => {
+            format!("{}:{port}", &host[..host.len() - 1])
+        }
+        _ => authority.to_string(),
+    }
 }
 
 /// Whether `authority` ends in `:<digits>` (after an IPv6 literal's `]`, if any).
@@ -85,6 +97,10 @@ mod tests {
             Err(EndpointError::MissingPort("localhost".into()))
         );
         assert_eq!(endpoint_uri("https://h:1/").as_deref(), Ok("https://h:1"));
+        assert_eq!(
+            endpoint_uri("http://localhost.:1").as_deref(),
+            Ok("http://localhost:1")
+        );
         assert!(matches!(
             endpoint_uri("unix://x:1"),
             Err(EndpointError::UnsupportedScheme(_))

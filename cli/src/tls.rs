@@ -28,12 +28,16 @@ pub struct TlsOptions {
     pub key_file: Option<PathBuf>,
     /// `--insecure-skip-tls-verify`: accept any server certificate.
     pub skip_verify: bool,
+    /// The name server certificates must carry, instead of the endpoint's host (etcdctl's
+    /// `--discovery-srv` domain with `--insecure-discovery=false`).
+    pub server_name: Option<String>,
 }
 
 impl TlsOptions {
     /// The TLS configuration for a connection to `host`.
     pub fn config(&self, host: &str) -> Result<ClientTlsConfig, ClientError> {
-        let mut config = ClientTlsConfig::new().domain_name(host);
+        let name = self.server_name.as_deref().unwrap_or(host);
+        let mut config = ClientTlsConfig::new().domain_name(name);
         match &self.ca_file {
             Some(ca) => config = config.ca_certificate(Certificate::from_pem(read(ca)?)),
             None => {

@@ -44,6 +44,14 @@ pub enum NodeError {
     /// The configuration names no member for this node.
     #[error("member {0:?} is not in --initial-cluster")]
     NotAMember(String),
+    /// The data dir cannot be used by this build (a newer storage format).
+    #[error("data dir {data_dir}: {reason}")]
+    DataDir {
+        /// The data dir.
+        data_dir: String,
+        /// Why.
+        reason: StorageError,
+    },
     /// A TLS file or setting is unusable.
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] tls::TlsError),
@@ -82,6 +90,19 @@ impl Node {
             Ok(result) => Ok(result?),
             Err(_) => Ok(()),
         }
+    }
+
+    /// After the event loop ended with a fatal error: stops the listeners and gives the
+    /// answers already made (etcd's `etcdserver: server stopped`, to the requests that were
+    /// waiting on the loop) up to `limit` to reach their clients before the process exits.
+    pub async fn close_after_fatal(self, limit: std::time::Duration) {
+        let _ = self.shutdown.send(true);
+        let servers = async {
+            for server in self.servers {
+                let _ = server.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, servers).await;
     }
 
     /// Waits until the event loop ends by itself (a fatal storage error) or is stopped.
@@ -161,6 +182,12 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
         &config.advertise_peer_urls,
         "--peer-cert-file/--peer-key-file",
     )?;
+    cairn_core::storage::format::check_and_record(engine.as_ref()).map_err(|reason| {
+        NodeError::DataDir {
+            data_dir: config.data_dir.display().to_string(),
+            reason,
+        }
+    })?;
     let (cluster, voters) = resolve_cluster(config, engine.as_ref()).await?;
     let identity = Identity {
         cluster_id: cluster.cluster_id,

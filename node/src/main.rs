@@ -197,6 +197,10 @@ mod real {
         }
     }
 
+    /// How long a member that hit a fatal error (a full disk, a failed fsync) lets its
+    /// pending answers reach clients before it exits.
+    const FATAL_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
     async fn serve(config: Config) -> Result<(), String> {
         let member_dir = config.data_dir.join("member");
         std::fs::create_dir_all(&member_dir)
@@ -206,7 +210,11 @@ mod real {
             .await
             .map_err(|e| e.to_string())?;
         tokio::select! {
-            result = node.wait() => return result.map_err(|e| format!("fatal: {e}")),
+            result = node.wait() => {
+                let Err(fatal) = result else { return Ok(()) };
+                node.close_after_fatal(FATAL_FLUSH_LIMIT).await;
+                return Err(format!("fatal: {fatal}"));
+            }
             _ = shutdown_signal() => tracing::info!("received a termination signal, shutting down"),
         }
         node.stop().await.map_err(|e| e.to_string())?;

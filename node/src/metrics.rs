@@ -219,7 +219,10 @@ impl Metrics {
         let state_machine = handle.state_machine();
         let size = i64::try_from(state_machine.size_bytes()).unwrap_or(i64::MAX);
         self.db_total_size.set(size);
-        self.db_in_use_size.set(size);
+        if let Ok(in_use) = state_machine.size_in_use_bytes() {
+            self.db_in_use_size
+                .set(i64::try_from(in_use).unwrap_or(i64::MAX));
+        }
         self.current_revision.set(state_machine.current_revision());
         self.compact_revision
             .set(state_machine.compacted_revision());

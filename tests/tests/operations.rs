@@ -454,3 +454,241 @@ fn hashes_agree(endpoints: &[String]) -> u32 {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Runs `cairn` on `data_dir` (default name and loopback URLs on fresh ports) expecting it
+/// to refuse to start; returns its exit code and stderr.
+fn refused_start(data_dir: &Path) -> (Option<i32>, String) {
+    let client = format!("http://127.0.0.1:{}", cairn_tests::free_port());
+    let peer = format!("http://127.0.0.1:{}", cairn_tests::free_port());
+    let mut child = std::process::Command::new(workspace_bin("cairn"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--listen-client-urls", &client, "--advertise-client-urls"])
+        .arg(&client)
+        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls"])
+        .arg(&peer)
+        .arg("--initial-cluster")
+        .arg(format!("default={peer}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("cairn kept running on {}", data_dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn a_data_dir_of_a_newer_storage_format_is_refused_and_left_untouched() {
+    use cairn_core::storage::fjall::FjallEngine;
+    use cairn_core::storage::{Durability, Engine, Space, WriteBatch, format};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut server = Server::start(Kind::Cairn, &data_dir);
+    ok(cairnctl(&server.endpoint(), &["put", "k", "v"]));
+    assert_eq!(server.terminate(), Some(0));
+    let member = data_dir.join("member");
+    {
+        let engine = FjallEngine::open(&member).unwrap();
+        assert_eq!(
+            format::recorded(&engine).unwrap(),
+            Some(format::FORMAT_VERSION)
+        );
+        let mut batch = WriteBatch::new();
+        let newer = format::FORMAT_VERSION + 1;
+        batch.put(
+            Space::RaftState,
+            format::FORMAT_VERSION_KEY,
+            newer.to_be_bytes().to_vec(),
+        );
+        engine.write(batch, Durability::Sync).unwrap();
+    }
+
+    let (code, err) = refused_start(&data_dir);
+    assert_ne!(code, Some(0), "{err}");
+    let expected = format!(
+        "data dir {}: storage format version {} is newer than the version this cairn supports \
+         ({}): the data dir was written by a newer cairn; run that version or a later one",
+        data_dir.display(),
+        format::FORMAT_VERSION + 1,
+        format::FORMAT_VERSION
+    );
+    assert!(err.contains(&expected), "{err}");
+
+    let engine = FjallEngine::open(&member).unwrap();
+    assert_eq!(
+        format::recorded(&engine).unwrap(),
+        Some(format::FORMAT_VERSION + 1)
+    );
+}
+
+/// The body of a plain HTTP/1.0 GET (the server closes the connection after it).
+fn http_get(endpoint: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(endpoint).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {endpoint}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+/// `dbSize` and `dbSizeInUse` of `endpoint status -w json`.
+fn db_sizes(endpoint: &str) -> (i64, i64) {
+    let json: serde_json::Value = serde_json::from_str(&ok(cairnctl(
+        endpoint,
+        &["endpoint", "status", "-w", "json"],
+    )))
+    .unwrap();
+    let status = &json[0]["Status"];
+    let field = |name: &str| status[name].as_i64().unwrap_or(-1);
+    (field("dbSize"), field("dbSizeInUse"))
+}
+
+#[test]
+fn db_size_in_use_counts_live_data_and_defrag_gives_the_rest_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(Kind::Cairn, &dir.path().join("data"));
+    let ep = server.endpoint();
+    let value_bytes = 2000;
+    let keys = 150;
+    for i in 0..keys {
+        ok(etcdctl(
+            &ep,
+            &["put", &format!("k{i:03}"), &noise(i, value_bytes)],
+        ));
+    }
+    let (size, in_use) = db_sizes(&ep);
+    let written = (keys * value_bytes as u64) as i64;
+    assert!(in_use >= written, "in use {in_use} < {written} written");
+    assert!(in_use <= size, "in use {in_use} > db size {size}");
+
+    ok(etcdctl(&ep, &["del", "--prefix", "k"]));
+    let revision = revision_in(&ok(etcdctl(&ep, &["get", "k", "-w", "json"])));
+    ok(etcdctl(&ep, &["compaction", &revision.to_string()]));
+    let (size_compacted, in_use_compacted) = db_sizes(&ep);
+    assert!(
+        in_use_compacted < written / 10,
+        "in use {in_use_compacted} after deleting and compacting {written} bytes"
+    );
+    assert!(
+        size_compacted >= written,
+        "db size {size_compacted} shrank before defrag"
+    );
+
+    ok(etcdctl(&ep, &["defrag"]));
+    let (size_defragged, in_use_defragged) = db_sizes(&ep);
+    assert!(
+        size_defragged < written / 2,
+        "db size {size_defragged} after defrag (was {size_compacted})"
+    );
+    assert!(in_use_defragged <= size_defragged);
+    let metrics = http_get(&ep, "/metrics");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == format!("etcd_mvcc_db_total_size_in_use_in_bytes {in_use_defragged}")),
+        "{metrics}"
+    );
+}
+
+/// A tmpfs mounted for one test (root only); unmounted when dropped.
+struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mount a tmpfs: {}", stderr(&out));
+        Tmpfs {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn resize(&self, size: &str) {
+        let out = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "remount the tmpfs: {}", stderr(&out));
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_member_without_losing_an_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(&dir.path().join("disk"), "20m");
+    let mut server = Server::start(Kind::Cairn, &disk.dir.join("data"));
+    let ep = server.endpoint();
+    let value_bytes = 60_000;
+    let mut acknowledged = Vec::new();
+    let mut failure = None;
+    for i in 0..1000 {
+        let key = format!("k{i:04}");
+        let out = cairnctl(&ep, &["put", &key, &noise(i, value_bytes)]);
+        if !out.status.success() {
+            failure = Some(error_lines(&out));
+            break;
+        }
+        assert_eq!(stdout(&out), "OK\n");
+        acknowledged.push((i, key));
+    }
+    let failure = failure.expect("20 MiB never filled up");
+    // The write the disk could not take is answered as etcd answers requests pending when
+    // it stops (or, had the member died between two writes, the next one finds no server).
+    assert!(
+        failure == "Error: etcdserver: server stopped\n"
+            || failure == "Error: context deadline exceeded\n",
+        "{failure}"
+    );
+    assert!(
+        acknowledged.len() > 10,
+        "filled after {}",
+        acknowledged.len()
+    );
+    // As etcd, which panics when its WAL cannot be written: the member stops.
+    let code = server.wait_exit(Duration::from_secs(30));
+    assert!(code.is_some_and(|c| c != 0), "exit code {code:?}");
+
+    disk.resize("64m");
+    server.restart();
+    for (i, key) in &acknowledged {
+        let value = ok(cairnctl(&ep, &["get", key, "--print-value-only"]));
+        assert!(
+            value == format!("{}\n", noise(*i, value_bytes)),
+            "{key} lost or damaged"
+        );
+    }
+    ok(cairnctl(&ep, &["put", "after", "space"]));
+    assert_eq!(
+        ok(cairnctl(&ep, &["get", "after", "--print-value-only"])),
+        "space\n"
+    );
+    drop(server);
+}

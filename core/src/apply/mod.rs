@@ -150,6 +150,15 @@ impl StateMachine {
         self.engine.size_bytes_of(&spaces)
     }
 
+    /// The part of [`StateMachine::size_bytes`] that live data takes (`Status.dbSizeInUse`):
+    /// the bytes of every stored key and value, capped at the size on disk (which may be
+    /// smaller when the engine compresses). Visits every entry.
+    pub fn size_in_use_bytes(&self) -> Result<u64, StorageError> {
+        let spaces: Vec<Space> = crate::snapshot::state_machine_spaces().collect();
+        let live = self.engine.live_bytes_of(&spaces)?;
+        Ok(live.min(self.engine.size_bytes_of(&spaces)))
+    }
+
     /// Defragments the storage engine (`Maintenance.Defragment`); blocks until done.
     pub fn defragment(&self) -> Result<(), StorageError> {
         self.engine.defragment()

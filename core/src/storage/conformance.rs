@@ -178,6 +178,27 @@ fn get_put_delete_in_every_space<H: Harness>(h: &mut H) {
     }
 }
 
+fn live_bytes_count_the_current_keys_and_values_of_the_spaces_asked<H: Harness>(h: &mut H) {
+    let engine = h.open();
+    let live = |spaces: &[Space]| engine.live_bytes_of(spaces).expect("live bytes");
+    assert_eq!(live(&Space::ALL), 0);
+    put(&engine, Space::History, b"k1", &[7; 100], Durability::Sync);
+    put(&engine, Space::History, b"k2", &[7; 50], Durability::Sync);
+    put(&engine, Space::Meta, b"m", b"v", Durability::Sync);
+    put(
+        &engine,
+        Space::RaftLog,
+        b"log",
+        &[1; 1000],
+        Durability::Sync,
+    );
+    assert_eq!(live(&[Space::History, Space::Meta]), 102 + 52 + 2);
+    put(&engine, Space::History, b"k1", b"small", Durability::Sync);
+    delete(&engine, Space::History, b"k2");
+    assert_eq!(live(&[Space::History]), 2 + 5);
+    assert_eq!(live(&[Space::RaftLog]), 1003);
+}
+
 fn empty_value_is_present_not_absent<H: Harness>(h: &mut H) {
     let engine = h.open();
     put(&engine, Space::Meta, b"k", b"", Durability::Sync);
@@ -797,6 +818,7 @@ macro_rules! every_engine {
     ($(#[$attr:meta])* $engine:ident, $harness:expr) => {
         engine_suite!($(#[$attr])* $engine, $harness, [
             get_put_delete_in_every_space,
+            live_bytes_count_the_current_keys_and_values_of_the_spaces_asked,
             empty_value_is_present_not_absent,
             spaces_are_independent,
             scan_ascending_has_inclusive_start_and_exclusive_end,

@@ -17,6 +17,7 @@ use std::ops::ControlFlow;
 mod conformance;
 #[cfg(not(madsim))]
 pub mod fjall;
+pub mod format;
 pub mod mem;
 
 /// The fixed set of key spaces. Each is an independent ordered map of byte strings.
@@ -152,6 +153,17 @@ pub enum StorageError {
     /// An fsync failed: what was written since the last sync is in an unknown state.
     #[error("storage sync failed: {0}")]
     Sync(String),
+    /// The store was written by a newer cairn, in a layout this build cannot read.
+    #[error(
+        "storage format version {found} is newer than the version this cairn supports \
+         ({supported}): the data dir was written by a newer cairn; run that version or a later one"
+    )]
+    NewerFormat {
+        /// The version recorded in the store.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
     /// Stored bytes could not be decoded (names the space and key).
     #[error("corrupt data in space {space}: {reason}")]
     Corrupt {
@@ -196,6 +208,20 @@ pub trait Engine: Send + Sync {
     fn size_bytes_of(&self, spaces: &[Space]) -> u64 {
         let _ = spaces;
         self.size_bytes()
+    }
+
+    /// The bytes of the keys and values `spaces` hold now: what [`Engine::size_bytes_of`]
+    /// would be with no deleted, overwritten or not-yet-compacted data in it
+    /// (`Status.dbSizeInUse`, as etcd counts bolt's pages in use). Visits every entry.
+    fn live_bytes_of(&self, spaces: &[Space]) -> Result<u64, StorageError> {
+        let mut total = 0u64;
+        for space in spaces {
+            self.scan(*space, &[], None, Order::Ascending, &mut |key, value| {
+                total = total.saturating_add((key.len() + value.len()) as u64);
+                ControlFlow::Continue(())
+            })?;
+        }
+        Ok(total)
     }
 
     /// Gives the space of deleted and overwritten data back to the file system

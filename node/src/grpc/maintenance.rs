@@ -95,7 +95,12 @@ impl Maintenance for MaintenanceService {
     ) -> Result<Response<DefragmentResponse>, Status> {
         let handle = self.handle.clone();
         let before = handle.state_machine().size_bytes();
-        tracing::info!(size_bytes = before, "starting defragment");
+        let in_use_before = handle.state_machine().size_in_use_bytes().ok();
+        tracing::info!(
+            size_bytes = before,
+            size_in_use_bytes = in_use_before,
+            "starting defragment"
+        );
         let done = defragment_off_the_runtime(handle).await?;
         done.map_err(|e| {
             tracing::warn!(error = %e, "failed to defragment");
@@ -105,6 +110,8 @@ impl Maintenance for MaintenanceService {
         tracing::info!(
             size_bytes_before = before,
             size_bytes_after = after,
+            size_in_use_bytes_before = in_use_before,
+            size_in_use_bytes_after = self.handle.state_machine().size_in_use_bytes().ok(),
             "finished defragment"
         );
         // etcd answers an empty response, without a header.
@@ -203,6 +210,10 @@ impl Maintenance for MaintenanceService {
         let raft = self.handle.raft_status();
         let state_machine = self.handle.state_machine();
         let db_size = i64::try_from(state_machine.size_bytes()).unwrap_or(i64::MAX);
+        let db_size_in_use = state_machine
+            .size_in_use_bytes()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let db_size_in_use = i64::try_from(db_size_in_use).unwrap_or(i64::MAX);
         let mut errors = Vec::new();
         if raft.leader == 0 {
             errors.push(crate::server::ServerError::NoLeader.to_string());
@@ -217,7 +228,7 @@ impl Maintenance for MaintenanceService {
             raft_term: raft.term,
             raft_applied_index: raft.applied_index,
             errors,
-            db_size_in_use: db_size,
+            db_size_in_use,
             is_learner: false,
             storage_version: String::new(),
         }))

@@ -34,10 +34,9 @@ pub struct Globals {
 }
 
 impl Globals {
-    /// The resolved options, refusing the ones cairnctl does not support yet (TLS, auth,
-    /// DNS discovery) rather than silently ignoring them.
+    /// The resolved options. `--discovery-srv` is left to [`crate::discovery::apply`],
+    /// which needs the network.
     pub fn from_flags(values: &FlagValues) -> Result<Globals, CliError> {
-        refuse_unsupported(values)?;
         Ok(Globals {
             endpoints: values
                 .list("endpoints")
@@ -74,17 +73,6 @@ impl Globals {
     }
 }
 
-/// Flags etcdctl accepts that cairnctl cannot honour yet.
-fn refuse_unsupported(values: &FlagValues) -> Result<(), CliError> {
-    let set_strings = ["discovery-srv"];
-    for name in set_strings {
-        if !values.str(name).is_empty() {
-            return Err(unsupported(name));
-        }
-    }
-    Ok(())
-}
-
 /// The TLS settings, if the connection is secure: as etcdctl, when a TLS file is given or
 /// `--insecure-transport=false`; `--insecure-skip-tls-verify` counts only then.
 fn tls_options(values: &FlagValues) -> Option<cairn_client::TlsOptions> {
@@ -97,14 +85,11 @@ fn tls_options(values: &FlagValues) -> Option<cairn_client::TlsOptions> {
         cert_file: path("cert"),
         key_file: path("key"),
         skip_verify: values.bool("insecure-skip-tls-verify"),
+        server_name: None,
     };
     let files_given =
         options.ca_file.is_some() || options.cert_file.is_some() || options.key_file.is_some();
     (files_given || !values.bool("insecure-transport")).then_some(options)
-}
-
-fn unsupported(flag: &str) -> CliError {
-    CliError::bad_feature(format!("--{flag} is not supported by cairnctl yet"))
 }
 
 /// etcdctl's `SetPflagsFromEnv("ETCDCTL", inherited)` followed by its environment check.
@@ -225,7 +210,7 @@ mod tests {
     }
 
     #[test]
-    fn tls_flags_select_tls_and_discovery_is_refused() {
+    fn tls_flags_select_tls() {
         let parse = |args: &[&str]| {
             let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
             flags::parse(&GLOBAL_FLAGS, &argv).unwrap().values
@@ -236,11 +221,5 @@ mod tests {
             Some(std::path::PathBuf::from("ca.pem"))
         );
         assert_eq!(Globals::from_flags(&parse(&[])).unwrap().tls, None);
-        assert_eq!(
-            Globals::from_flags(&parse(&["--discovery-srv", "example.com"]))
-                .unwrap_err()
-                .code,
-            exit::BAD_FEATURE
-        );
     }
 }

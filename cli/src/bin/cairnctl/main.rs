@@ -12,7 +12,7 @@
 //!   3.4 panics, deadlocks, and truncates them respectively); the transaction itself is
 //!   bounded by `--command-timeout` (etcdctl waits forever);
 //! * a malformed endpoint is refused at once (etcdctl waits out the command timeout);
-//! * TLS, authentication and DNS discovery flags are refused until cairnctl supports them;
+//! * `--discovery-srv` orders SRV records of equal priority by weight (Go shuffles them);
 //! * `endpoint health` lists endpoints in the order given (etcdctl: as checks finish);
 //! * `bench` (etcd's separate `benchmark` tool, as a subcommand) is cairnctl's own;
 //! * `watch` does not send clientv3's `hasleader` metadata, and `watch -i` serves all its
@@ -27,6 +27,7 @@ mod bench;
 mod command;
 mod commands;
 mod console;
+mod discovery;
 mod dispatch;
 mod exit;
 mod flags;

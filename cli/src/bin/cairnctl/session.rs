@@ -51,6 +51,18 @@ impl Session {
         env: &Env,
         console: &mut Console<'_>,
     ) -> Result<Globals, CliError> {
+        let mut globals = Session::local_globals(invocation, env, console)?;
+        crate::discovery::apply(&mut globals, &invocation.values, console)?;
+        Ok(globals)
+    }
+
+    /// The global options without DNS discovery, for commands that connect to nothing
+    /// (etcdctl's `snapshot status` reads only the output flags).
+    pub fn local_globals(
+        invocation: &mut Invocation,
+        env: &Env,
+        console: &mut Console<'_>,
+    ) -> Result<Globals, CliError> {
         let inherited = invocation.inherited_flags();
         globals::apply_env(&mut invocation.values, &inherited, env, console)?;
         Globals::from_flags(&invocation.values)

@@ -105,6 +105,7 @@ pub async fn run(
         cert_file: path("dest-cert"),
         key_file: path("dest-key"),
         skip_verify: false,
+        server_name: None,
     };
     // As etcdctl: TLS when a file is given or --dest-insecure-transport=false.
     let secure = dest_tls != TlsOptions::default() || !values.bool("dest-insecure-transport");

@@ -182,7 +182,7 @@ pub async fn status(
         ));
     };
     let path = path.clone();
-    let globals = Session::globals(invocation, env, console)?;
+    let globals = Session::local_globals(invocation, env, console)?;
     let printer = Printer::new(&globals.write_out, globals.hex)?;
     let bytes = std::fs::read(&path)
         .map_err(|e| CliError::error(format!("stat {path}: {}", io_text(&e))))?;
