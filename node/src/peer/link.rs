@@ -1,4 +1,7 @@
-//! One outbound link: drains a member's queue into batched RPCs, reconnecting with backoff.
+//! One outbound link: drains a member's queue into batches written one after another on a
+//! long-lived stream (no waiting for an answer per batch, as etcd's rafthttp streams), and
+//! reconnects with backoff when the stream breaks. An empty unary batch now and then measures
+//! the round trip (etcd's prober) for `etcd_network_peer_round_trip_time_seconds`.
 
 use std::time::Duration;
 
@@ -18,8 +21,13 @@ use super::{MAX_MESSAGES_PER_BATCH, snapshot};
 /// First retry delay after a failed connection; doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
-/// How long one RPC may take before the link counts the peer as unreachable.
+/// How long a connection attempt, a probe, or a stalled stream may take before the link
+/// counts the peer as unreachable.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Batches written to a stream ahead of the transport before the link waits.
+const STREAM_QUEUE_LEN: usize = 64;
+/// How often the round trip to the peer is measured.
+const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What a link tells the event loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +47,9 @@ pub(super) struct Link {
     tls: Option<Arc<TlsSettings>>,
     feedback: mpsc::UnboundedSender<PeerFeedback>,
     client: Option<RaftClient<Channel>>,
+    /// The open stream's input, if one is open.
+    stream: Option<mpsc::Sender<RaftBatch>>,
+    last_probe: Option<tokio::time::Instant>,
     backoff: Duration,
 }
 
@@ -61,6 +72,8 @@ impl Link {
             tls,
             feedback,
             client: None,
+            stream: None,
+            last_probe: None,
             backoff: MIN_BACKOFF,
         }
     }
@@ -137,30 +150,81 @@ impl Link {
         if let Some(delivered) = super::sim_faults::intercept(&self.url, &request).await {
             return delivered;
         }
-        let Some(client) = self.connect().await else {
+        let Some(stream) = self.open_stream().await else {
             return false;
         };
-        let started = tokio::time::Instant::now();
-        match tokio::time::timeout(SEND_TIMEOUT, client.send(request)).await {
-            Ok(Ok(_)) => {
-                // A delivered batch is a round trip to the peer (etcd times a probe).
-                crate::metrics::metrics()
-                    .peer_round_trip
-                    .with_label_values(&[format!("{:x}", self.to).as_str()])
-                    .observe(started.elapsed().as_secs_f64());
+        match tokio::time::timeout(SEND_TIMEOUT, stream.send(request)).await {
+            Ok(Ok(())) => {
                 self.backoff = MIN_BACKOFF;
+                self.maybe_probe();
                 true
             }
-            Ok(Err(status)) => {
-                tracing::debug!(to = format_args!("{:x}", self.to), %status, "raft batch refused");
-                self.client = None;
-                false
-            }
-            Err(_) => {
+            // The stream ended (the peer went away or refused a batch), or the transport has
+            // not taken a batch for SEND_TIMEOUT: start over on a new connection.
+            Ok(Err(_)) | Err(_) => {
+                self.stream = None;
                 self.client = None;
                 false
             }
         }
+    }
+
+    /// The open stream, or a new one on the (re)connected channel; `None` if the peer cannot
+    /// be reached.
+    async fn open_stream(&mut self) -> Option<mpsc::Sender<RaftBatch>> {
+        if let Some(stream) = &self.stream {
+            if !stream.is_closed() {
+                return Some(stream.clone());
+            }
+            self.stream = None;
+            self.client = None;
+        }
+        let mut client = self.connect().await?.clone();
+        let (input, queued) = mpsc::channel::<RaftBatch>(STREAM_QUEUE_LEN);
+        let batches = futures::stream::unfold(queued, |mut queued| async move {
+            queued.recv().await.map(|batch| (batch, queued))
+        });
+        let to = self.to;
+        // Ends when the link drops `input` or the stream breaks; dropping `queued` then
+        // closes `input`, which the link notices on its next batch.
+        tokio::spawn(async move {
+            if let Err(status) = client.stream(batches).await {
+                tracing::debug!(to = format_args!("{to:x}"), %status, "raft stream ended");
+            }
+        });
+        self.stream = Some(input.clone());
+        Some(input)
+    }
+
+    /// Measures the round trip to the peer with an empty batch, at most every
+    /// [`PROBE_INTERVAL`], without holding up the link.
+    fn maybe_probe(&mut self) {
+        let now = tokio::time::Instant::now();
+        if self
+            .last_probe
+            .is_some_and(|last| now.duration_since(last) < PROBE_INTERVAL)
+        {
+            return;
+        }
+        self.last_probe = Some(now);
+        let Some(mut client) = self.client.clone() else {
+            return;
+        };
+        let probe = RaftBatch {
+            cluster_id: self.cluster_id,
+            from: self.from,
+            to: self.to,
+            messages: Vec::new(),
+        };
+        let to = format!("{:x}", self.to);
+        tokio::spawn(async move {
+            if let Ok(Ok(_)) = tokio::time::timeout(SEND_TIMEOUT, client.send(probe)).await {
+                crate::metrics::metrics()
+                    .peer_round_trip
+                    .with_label_values(&[to.as_str()])
+                    .observe(now.elapsed().as_secs_f64());
+            }
+        });
     }
 
     async fn connect(&mut self) -> Option<&mut RaftClient<Channel>> {

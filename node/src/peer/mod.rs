@@ -91,22 +91,17 @@ impl PeerService {
 #[tonic::async_trait]
 impl pb::raft_server::Raft for PeerService {
     async fn send(&self, request: Request<RaftBatch>) -> Result<Response<RaftAck>, Status> {
-        let batch = request.into_inner();
-        check_route(
-            self.cluster_id,
-            self.member_id,
-            batch.cluster_id,
-            batch.from,
-            batch.to,
-        )?;
-        for bytes in &batch.messages {
-            let message = Message::parse_from_bytes(bytes)
-                .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))?;
-            check_snapshot(&message, batch.from)?;
-            self.inbox
-                .send(message)
-                .await
-                .map_err(|_| Status::unavailable("member is stopping"))?;
+        self.accept(request.into_inner()).await?;
+        Ok(Response::new(RaftAck {}))
+    }
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<RaftBatch>>,
+    ) -> Result<Response<RaftAck>, Status> {
+        let mut batches = request.into_inner();
+        while let Some(batch) = batches.message().await? {
+            self.accept(batch).await?;
         }
         Ok(Response::new(RaftAck {}))
     }
@@ -169,6 +164,28 @@ impl pb::raft_server::Raft for PeerService {
 }
 
 impl PeerService {
+    /// Checks that `batch` is for this member of this cluster and queues its messages for
+    /// the event loop, in order.
+    async fn accept(&self, batch: RaftBatch) -> Result<(), Status> {
+        check_route(
+            self.cluster_id,
+            self.member_id,
+            batch.cluster_id,
+            batch.from,
+            batch.to,
+        )?;
+        for bytes in &batch.messages {
+            let message = Message::parse_from_bytes(bytes)
+                .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))?;
+            check_snapshot(&message, batch.from)?;
+            self.inbox
+                .send(message)
+                .await
+                .map_err(|_| Status::unavailable("member is stopping"))?;
+        }
+        Ok(())
+    }
+
     fn check_cluster(&self, cluster_id: u64) -> Result<(), Status> {
         check_route(
             self.cluster_id,
