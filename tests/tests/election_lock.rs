@@ -169,6 +169,22 @@ fn election_and_lock_rpcs_answer_exactly_as_etcd() {
     assert_eq!(etcd.last().unwrap(), "granted ttl 60");
 }
 
+/// Waits until the election `job` has at least `count` contenders' keys.
+async fn contenders_at_least(c: &mut Client, count: usize) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let keys = c
+            .get("job/", Some(GetOptions::new().with_prefix()))
+            .await
+            .unwrap();
+        if keys.kvs().len() >= count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "contenders never queued");
+        real_tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Whether `work` is still pending after [`STILL_BLOCKED`].
 async fn still_blocked<T>(work: &mut real_tokio::task::JoinHandle<T>) -> bool {
     real_tokio::time::timeout(STILL_BLOCKED, work)
@@ -197,6 +213,8 @@ fn contenders_wait_for_every_earlier_key_and_observers_see_each_leader() {
         let a = e.campaign("job", "a", first).await.unwrap();
         let mut e2 = c.election_client();
         let mut b = real_tokio::spawn(async move { e2.campaign("job", "b", second).await });
+        // b's key must exist before c campaigns, or c could queue ahead of b.
+        contenders_at_least(&mut c, 2).await;
         let mut e3 = c.election_client();
         let mut c3 = real_tokio::spawn(async move { e3.campaign("job", "c", third).await });
         assert!(still_blocked(&mut b).await, "b waits while a leads");

@@ -260,44 +260,23 @@ impl Drop for Process {
     }
 }
 
-/// Starts one member of a 2-member cluster whose other member never comes: it never has a
-/// leader. Returns it and its client port.
-fn leaderless(program: &Path, dir: &Path) -> (Process, u16) {
-    let (client, peer, other) = (free_port(), free_port(), free_port());
-    let client_url = format!("http://127.0.0.1:{client}");
-    let child = Command::new(program)
-        .args(["--name", "a", "--data-dir"])
-        .arg(dir)
-        .args(["--listen-client-urls", &client_url])
-        .args(["--advertise-client-urls", &client_url])
-        .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
-        .args([
-            "--initial-advertise-peer-urls",
-            &format!("http://127.0.0.1:{peer}"),
-        ])
-        .args([
-            "--initial-cluster",
-            &format!("a=http://127.0.0.1:{peer},b=http://127.0.0.1:{other}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let process = Process(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", client)).is_err() {
-        assert!(Instant::now() < deadline, "no client listener");
-        sleep(Duration::from_millis(100));
-    }
-    (process, client)
-}
-
-// etcd 3.4 does not answer HTTP on its client URL before it has a leader (it serves once
-// it published itself through Raft), so only cairn is checked here; the answer is 3.5's.
+// A member that served and then lost its leader (the other member of two is killed):
+// etcd 3.5's answers. (etcd 3.4 has no reason text; a member that never had a leader serves
+// no client at all, in etcd as in cairn, because it has not published itself.)
 #[test]
 fn health_is_false_without_a_leader() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_cairn, cairn_port) = leaderless(&workspace_bin("cairn"), dir.path());
+    let mut cluster = Cluster::start(Kind::Cairn, 2);
+    cluster.members[1].kill9();
+    let cairn_port = port_of(&cluster.members[0]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while value(
+        &parse_prometheus(&get(cairn_port, "/metrics").body),
+        "etcd_server_has_leader",
+    ) != 0.0
+    {
+        assert!(Instant::now() < deadline, "the leader was never lost");
+        sleep(Duration::from_millis(100));
+    }
     let health = get(cairn_port, "/health");
     assert_eq!(health.status, 503, "{}", health.body);
     assert_eq!(
