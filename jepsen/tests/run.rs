@@ -182,9 +182,35 @@ impl Etcd {
             children.push(child);
             endpoints.push(format!("127.0.0.1:{}", base + 2 * i));
         }
-        Etcd {
+        let etcd = Etcd {
             children,
             endpoints,
+        };
+        etcd.wait_until_serving();
+        etcd
+    }
+
+    /// Waits until a write through every member's endpoint is acknowledged.
+    fn wait_until_serving(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        for endpoint in &self.endpoints {
+            loop {
+                let put = Command::new("etcdctl")
+                    .env("ETCDCTL_API", "3")
+                    .args(["--endpoints", endpoint, "--command-timeout", "2s"])
+                    .args(["put", "jepsen-run-test-ready", "yes"])
+                    .output()
+                    .expect("run etcdctl (Debian etcd-client)");
+                if put.status.success() {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "etcd at {endpoint} never served: {}",
+                    text(&put.stderr)
+                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
         }
     }
 }
@@ -220,9 +246,8 @@ fn reference_etcd_via_endpoints_is_linearizable() {
         let stderr = text(&out.stderr);
         let history = run_dir.join("history.jsonl").display().to_string();
         let watch = run_dir.join("watch.jsonl").display().to_string();
-        assert_eq!(
-            verdict_of(&stdout, &history),
-            "linearizable",
+        assert!(
+            stdout.contains(&format!("{history}\tlinearizable")),
             "run {attempt}: {stdout}\n{stderr}"
         );
         assert_eq!(verdict_of(&stdout, &watch), "ok", "{stdout}\n{stderr}");
