@@ -251,12 +251,10 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
     tokio::spawn(lease_expiry::LeaseExpiry::new(handle.clone(), config).run(shutdown_rx.clone()));
     let event_loop = tokio::spawn(event_loop.run(shutdown_rx.clone()));
     let (name, client_urls) = (config.name.clone(), config.advertise_client_urls.clone());
-    let (published_tx, published) = watch::channel(false);
     tokio::spawn(publish::run(
         handle.clone(),
         name,
         client_urls,
-        published_tx,
         shutdown_rx.clone(),
     ));
     let peer_service = PeerService::new(cluster_id, member_id, inbox_tx, max_peer_message_bytes)
@@ -294,19 +292,11 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
         .map(|&addr| {
             let handle = handle.clone();
             let mut stop = shutdown_rx.clone();
-            let mut published = published.clone();
             let config = config.clone();
             let tls = client_tls
                 .clone()
                 .filter(|_| config.tls_client_addrs.contains(&addr));
             tokio::spawn(async move {
-                // As etcd: clients are served once this member's client URLs are in the
-                // replicated membership, so every member a client can reach is listed with
-                // its URLs (`member list`, `endpoint status --cluster`).
-                tokio::select! {
-                    _ = published.wait_for(|done| *done) => {}
-                    _ = stop.changed() => return Ok(()),
-                }
                 let signal = async move {
                     let _ = stop.changed().await;
                 };

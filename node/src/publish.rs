@@ -17,25 +17,20 @@ const RETRY: Duration = Duration::from_millis(200);
 /// How long one attempt may wait for its change to apply.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Publishes `name` and `client_urls` until the applied membership shows them, or shutdown;
-/// then sets `published` (also when this member is no longer in the cluster), which is what
-/// the client listeners wait for, as etcd's serve waits for its `ReadyNotify`.
+/// Publishes `name` and `client_urls` until the applied membership shows them, or shutdown.
 pub async fn run(
     handle: Handle,
     name: String,
     client_urls: Vec<String>,
-    published: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let id = handle.identity().member_id;
     loop {
         let cluster = handle.cluster();
         let Some(current) = cluster.member(id) else {
-            published.send_replace(true);
             return;
         };
         if current.name == name && current.client_urls == client_urls {
-            published.send_replace(true);
             return;
         }
         if handle.raft_status().leader != 0 {
