@@ -339,6 +339,28 @@ impl Cluster {
         for member in &self.members {
             member.wait_until_serving();
         }
+        self.wait_until_published();
+    }
+
+    /// Waits until `member list` shows every member started (its name and client URLs
+    /// published through Raft), so `--cluster` commands reach them all. etcd serves clients
+    /// only after publishing; cairn serves at once and publishes just after.
+    fn wait_until_published(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let endpoint = self.members[0].endpoint();
+        loop {
+            let out = etcdctl(&endpoint, &["member", "list"]);
+            let list = String::from_utf8_lossy(&out.stdout);
+            let started = list.lines().filter(|l| l.contains(", started, ")).count();
+            if out.status.success() && started == self.members.len() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "members never all published: {list}"
+            );
+            sleep(Duration::from_millis(50));
+        }
     }
 
     /// Adds a member the way etcd documents it: `member add` (as a learner when `learner`),

@@ -261,8 +261,8 @@ impl Drop for Process {
 }
 
 // A member that served and then lost its leader (the other member of two is killed):
-// etcd 3.5's answers. (etcd 3.4 has no reason text; a member that never had a leader serves
-// no client at all, in etcd as in cairn, because it has not published itself.)
+// etcd 3.5's answers. (etcd 3.4 has no reason text, and serves no client on a member that
+// never had a leader, so only cairn is checked.)
 #[test]
 fn health_is_false_without_a_leader() {
     let mut cluster = Cluster::start(Kind::Cairn, 2);
