@@ -4,30 +4,16 @@
 //! doctored into a recorded history is a violation with an HTML page.
 //!
 //! Needs the cairn binary built next to this test (`cargo build -p cairn-node --bin cairn`,
-//! which `cargo test --workspace` does) and the reference etcd installed. Ports: 43100+.
+//! which `cargo test --workspace` does) and the reference etcd installed. The cairn run uses
+//! ports 43100+; the etcd cluster comes from the tests crate's harness, on free ports.
 
 #![cfg(not(madsim))]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
+
+use cairn_tests::{Cluster, Kind, workspace_bin};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cairn-jepsen");
-
-/// The `cairn` binary cargo built beside this test (target/<profile>/cairn).
-fn cairn_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile directory");
-    let path = dir.join("cairn");
-    assert!(
-        path.exists(),
-        "{} is missing: build it first (`cargo build -p cairn-node --bin cairn`)",
-        path.display()
-    );
-    path
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -53,7 +39,7 @@ fn verdict_of(stdout: &str, file: &str) -> String {
 fn cairn_under_kill_and_partition_is_linearizable_and_watchers_keep_the_guarantees() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
-    let binary = cairn_bin();
+    let binary = workspace_bin("cairn");
     let out = run(&[
         "run",
         "--binary",
@@ -147,94 +133,17 @@ fn with_stale_read(history: &str) -> String {
     doctored
 }
 
-/// Three reference etcd members on loopback, killed on drop.
-struct Etcd {
-    children: Vec<Child>,
-    endpoints: Vec<String>,
-}
-
-impl Etcd {
-    fn start(dir: &Path, base: u16) -> Etcd {
-        let peer = |i: u16| format!("http://127.0.0.1:{}", base + 2 * i + 1);
-        let initial_cluster = (0..3)
-            .map(|i| format!("e{i}={}", peer(i)))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut children = Vec::new();
-        let mut endpoints = Vec::new();
-        for i in 0..3u16 {
-            let client = format!("http://127.0.0.1:{}", base + 2 * i);
-            let child = Command::new("etcd")
-                .arg("--name")
-                .arg(format!("e{i}"))
-                .arg("--data-dir")
-                .arg(dir.join(format!("e{i}")))
-                .args(["--listen-client-urls", &client])
-                .args(["--advertise-client-urls", &client])
-                .args(["--listen-peer-urls", &peer(i)])
-                .args(["--initial-advertise-peer-urls", &peer(i)])
-                .args(["--initial-cluster", &initial_cluster])
-                .args(["--initial-cluster-token", "jepsen-run-test"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start etcd (Debian etcd-server)");
-            children.push(child);
-            endpoints.push(format!("127.0.0.1:{}", base + 2 * i));
-        }
-        let etcd = Etcd {
-            children,
-            endpoints,
-        };
-        etcd.wait_until_serving();
-        etcd
-    }
-
-    /// Waits until a write through every member's endpoint is acknowledged.
-    fn wait_until_serving(&self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        for endpoint in &self.endpoints {
-            loop {
-                let put = Command::new("etcdctl")
-                    .env("ETCDCTL_API", "3")
-                    .args(["--endpoints", endpoint, "--command-timeout", "2s"])
-                    .args(["put", "jepsen-run-test-ready", "yes"])
-                    .output()
-                    .expect("run etcdctl (Debian etcd-client)");
-                if put.status.success() {
-                    break;
-                }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "etcd at {endpoint} never served: {}",
-                    text(&put.stderr)
-                );
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-        }
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 #[test]
 fn reference_etcd_via_endpoints_is_linearizable() {
     let dir = tempfile::tempdir().unwrap();
-    let etcd = Etcd::start(dir.path(), 43150);
+    let etcd = Cluster::start(Kind::Etcd, 3);
     // Twice against the same cluster: the second run starts from the keys the first left.
     for (attempt, seed) in [(1, "5"), (2, "6")] {
         let run_dir = dir.path().join(format!("run{attempt}"));
         let out = run(&[
             "run",
             "--endpoints",
-            &etcd.endpoints.join(","),
+            &etcd.endpoints().join(","),
             "--dir",
             &run_dir.display().to_string(),
             "--time-limit",

@@ -355,10 +355,15 @@ impl Cluster {
             if out.status.success() && started == self.members.len() {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "members never all published: {list}"
-            );
+            if Instant::now() >= deadline {
+                // Not fatal here: a test that needs every member listed fails on its own
+                // assertion; this line says why.
+                eprintln!(
+                    "members not all published after 20 s: {list}{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                return;
+            }
             sleep(Duration::from_millis(50));
         }
     }
