@@ -25,6 +25,9 @@ pub enum Bug {
     /// leader's renewals) and propose revoking the ones they find expired, so a lease kept
     /// alive on the leader is revoked about one TTL after it was granted.
     LeaseExpiryOnFollower,
+    /// A Compaction is applied at once by the member the client asked, without going
+    /// through the log: the other members never compact that revision.
+    CompactionWithoutLog,
 }
 
 /// With [`Bug::DropWatchEvent`] on, the fan-out drops the events of revisions that are a
@@ -33,11 +36,12 @@ pub const DROPPED_WATCH_REVISION_PERIOD: i64 = 23;
 
 impl Bug {
     /// Every bug, in a fixed order.
-    pub const ALL: [Bug; 4] = [
+    pub const ALL: [Bug; 5] = [
         Bug::AckBeforeFsync,
         Bug::LocalReads,
         Bug::DropWatchEvent,
         Bug::LeaseExpiryOnFollower,
+        Bug::CompactionWithoutLog,
     ];
 
     /// The switch's name on the simulator's command line.
@@ -47,6 +51,7 @@ impl Bug {
             Bug::LocalReads => "local-reads",
             Bug::DropWatchEvent => "drop-watch-event",
             Bug::LeaseExpiryOnFollower => "lease-expiry-on-follower",
+            Bug::CompactionWithoutLog => "compaction-without-log",
         }
     }
 
@@ -115,4 +120,10 @@ pub fn drop_watch_event(revision: i64) -> bool {
 #[inline]
 pub fn lease_expiry_on_follower() -> bool {
     is_on(Bug::LeaseExpiryOnFollower)
+}
+
+/// [`Bug::CompactionWithoutLog`] is on.
+#[inline]
+pub fn compaction_without_log() -> bool {
+    is_on(Bug::CompactionWithoutLog)
 }

@@ -9,7 +9,7 @@
 //! times nothing. Expiry is never applied here: the revoke goes through the log, and a lease
 //! whose revoke did not apply is reported again after a request timeout.
 //!
-//! The clock is `tokio::time::Instant`, which madsim simulates.
+//! The clock is the member's monotonic clock ([`MemberClock`]), which madsim simulates.
 
 use std::time::Duration;
 
@@ -19,7 +19,8 @@ use cairn_core::lease::min_ttl_secs;
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use tokio::sync::watch;
-use tokio::time::Instant;
+
+use crate::clock::MemberClock;
 
 use crate::config::Config;
 use crate::server::{Handle, ServerError};
@@ -37,7 +38,7 @@ pub struct LeaseExpiry {
     extend: Duration,
     /// When a lease whose revoke has not applied is reported again (etcd: the request timeout).
     retry_after: Duration,
-    origin: Instant,
+    clock: MemberClock,
     /// The term in which the lessor was last promoted.
     promoted_term: Option<u64>,
 }
@@ -52,11 +53,12 @@ impl LeaseExpiry {
         handle
             .state_machine()
             .with_lessor(|lessor| lessor.set_min_ttl_secs(min_ttl));
+        let clock = MemberClock::new(handle.identity().member_id);
         LeaseExpiry {
             handle,
             extend: election_timeout,
             retry_after: config.request_timeout(),
-            origin: Instant::now(),
+            clock,
             promoted_term: None,
         }
     }
@@ -86,7 +88,7 @@ impl LeaseExpiry {
         let leader = status.leader == self.handle.identity().member_id;
         let previous_term =
             std::mem::replace(&mut self.promoted_term, leader.then_some(status.term));
-        let (now, extend, retry_after) = (self.origin.elapsed(), self.extend, self.retry_after);
+        let (now, extend, retry_after) = (self.clock.elapsed(), self.extend, self.retry_after);
         self.handle.state_machine().with_lessor(|lessor| {
             if !leader && cairn_core::buggify::lease_expiry_on_follower() {
                 return follower_expiry(lessor, now, limit, retry_after);

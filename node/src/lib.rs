@@ -2,6 +2,7 @@
 //! loop and serves the client API; the `cairn` binary wraps it with etcd's flags, and the
 //! simulator runs it unchanged on simulated hosts.
 
+pub mod clock;
 pub mod compactor;
 pub mod config;
 #[cfg(not(madsim))]

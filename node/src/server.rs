@@ -400,11 +400,22 @@ impl EventLoop {
     /// Runs until every handle is dropped or `shutdown` fires. A storage failure (a failed
     /// fsync above all) ends the loop with the error: the process must not continue.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), StorageError> {
-        let mut ticker = tokio::time::interval(self.tick);
+        let member_id = self.replica.id();
+        let mut period = crate::clock::real_period(member_id, self.tick);
+        let mut ticker = tokio::time::interval(period);
         self.process_ready()?;
         loop {
             tokio::select! {
-                _ = ticker.tick() => self.on_tick(),
+                _ = ticker.tick() => {
+                    self.on_tick();
+                    // A member whose clock runs fast or slow ticks sooner or later (only
+                    // ever under simulation: outside it the period never changes).
+                    let now_period = crate::clock::real_period(member_id, self.tick);
+                    if now_period != period {
+                        period = now_period;
+                        ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                    }
+                }
                 command = self.commands.recv() => match command {
                     Some(command) => self.take_commands(command),
                     None => return Ok(()),

@@ -77,11 +77,11 @@ struct RunArgs {
     /// Workloads: all, or a list of kv, txn, delete, compact, watch, lease.
     #[arg(long, default_value = "all", value_parser = parse_workloads)]
     workload: std::collections::BTreeSet<Workload>,
-    /// Faults: all, none, or a list of partition, loss, kill, power, fsync, pause, clock.
+    /// Faults: all, none, or a list of partition, loss, kill, power, fsync, pause, clock, member.
     #[arg(long, default_value = "all", value_parser = parse_faults)]
     faults: std::collections::BTreeSet<Fault>,
     /// Injected bugs to switch on: ack-before-fsync, local-reads, drop-watch-event,
-    /// lease-expiry-on-follower (default: none).
+    /// lease-expiry-on-follower, compaction-without-log (default: none).
     #[arg(long, default_value = "none", value_parser = parse_bugs)]
     bug: std::collections::BTreeSet<Bug>,
 }

@@ -40,6 +40,8 @@ pub struct SimMember {
     /// The host's address.
     pub ip: IpAddr,
     host: NodeHandle,
+    /// The flags of the next incarnation (a member added back joins the existing cluster).
+    config: Arc<Mutex<Config>>,
     engine: Arc<Mutex<MemEngine>>,
     incarnation: Arc<Mutex<Incarnation>>,
 }
@@ -79,8 +81,12 @@ fn member_ip(index: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1 + index as u8))
 }
 
+fn member_url(index: usize, port: u16) -> String {
+    format!("http://{}:{port}", member_ip(index))
+}
+
 fn member_config(index: usize, size: usize, compaction: LogCompaction) -> Config {
-    let url = |i: usize, port: u16| format!("http://{}:{port}", member_ip(i));
+    let url = member_url;
     let cluster: Vec<String> = (0..size)
         .map(|i| format!("n{}={}", i + 1, url(i, PEER_PORT)))
         .collect();
@@ -139,6 +145,27 @@ impl SimCluster {
             .iter()
             .map(|m| format!("http://{}", SocketAddr::new(m.ip, CLIENT_PORT)))
             .collect()
+    }
+
+    /// The peer URL member `index` advertises (`http://ip:2380`).
+    pub fn peer_url(&self, index: usize) -> String {
+        member_url(index, PEER_PORT)
+    }
+
+    /// Starts member `index` again as a new member on an empty disk, joining the existing
+    /// cluster whose members (name, peer URL) are `initial_cluster` (etcd's procedure after
+    /// `member add`). Whatever runs in the slot now is stopped first.
+    pub fn rejoin(&self, index: usize, initial_cluster: Vec<(String, String)>) {
+        let member = &self.members[index];
+        self.handle.kill(member.host.id());
+        {
+            let mut config = lock(&member.config);
+            config.new_cluster = false;
+            config.initial_cluster = initial_cluster;
+        }
+        *lock(&member.engine) = MemEngine::new();
+        *lock(&member.incarnation) = Incarnation::default();
+        self.handle.restart(member.host.id());
     }
 
     /// The madsim node id of member `index` (for network faults).
@@ -276,11 +303,12 @@ fn start_member(
     size: usize,
     compaction: LogCompaction,
 ) -> SimMember {
-    let config = member_config(index, size, compaction);
+    let config = Arc::new(Mutex::new(member_config(index, size, compaction)));
     let engine = Arc::new(Mutex::new(MemEngine::new()));
     let incarnation = Arc::new(Mutex::new(Incarnation::default()));
-    let name = config.name.clone();
+    let name = lock(&config).name.clone();
     let ip = member_ip(index);
+    let init_config = config.clone();
     let init_engine = engine.clone();
     let init_incarnation = incarnation.clone();
     let host = handle
@@ -288,7 +316,7 @@ fn start_member(
         .name(name.clone())
         .ip(ip)
         .init(move || {
-            let config = config.clone();
+            let config = lock(&init_config).clone();
             let engine = lock(&init_engine).clone();
             let incarnation = init_incarnation.clone();
             async move { run_member(config, engine, incarnation).await }
@@ -298,16 +326,24 @@ fn start_member(
         name,
         ip,
         host,
+        config,
         engine,
         incarnation,
     }
 }
 
 /// One incarnation of a member: starts it, then waits for its event loop to end. A member
-/// that cannot start on its own disk is a bug the run must report, hence the panic.
+/// that cannot start on its own disk is a bug the run must report, hence the panic; a new
+/// member that finds no existing member to join (cut off, or they are down) stops, to be
+/// started again like any member that stopped.
 async fn run_member(config: Config, engine: MemEngine, incarnation: Arc<Mutex<Incarnation>>) {
     let mut node = match cairn_node::start(&config, Arc::new(engine)).await {
         Ok(node) => node,
+        Err(e @ cairn_node::NodeError::Join(_)) => {
+            tracing::warn!(member = %config.name, error = %e, "member could not join");
+            lock(&incarnation).stopped = Some(e.to_string());
+            return std::future::pending::<()>().await;
+        }
         Err(e) => panic!("member {} failed to start: {e}", config.name),
     };
     lock(&incarnation).handle = Some(node.handle.clone());

@@ -1,26 +1,23 @@
-//! The committed history the watch checker judges watchers against, rebuilt from a member's
-//! Raft log after the run.
+//! The committed history the watch checker judges watchers against, rebuilt from the
+//! committed Raft entries after the run.
 //!
 //! The watchers under test see events through the watch fan-out and catch-up; checking them
 //! against anything those paths produced would be circular. Instead, once every member has
-//! applied the same log, the log of one member is applied again, entry by entry, to a fresh
-//! state machine on a fresh `mem` disk: the events each entry produces there (the same code
-//! that computes a revision's MVCC changes, but no watch code) are the committed history,
-//! one [`Commit`] per revision, and the compactions that applied without error are the
-//! recorded compactions. Runs are far shorter than `--snapshot-count` entries, so the log
-//! still starts at its first entry.
+//! applied the same log, the committed entries (from the [`crate::archive::LogArchive`],
+//! which outlives the members' log compactions) are applied again, entry by entry, to a
+//! fresh state machine on a fresh `mem` disk: the events each entry produces there (the
+//! same code that computes a revision's MVCC changes, but no watch code) are the committed
+//! history, one [`Commit`] per revision, and the compactions that applied without error are
+//! the recorded compactions.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use cairn_core::api::cairnpb::{InternalRequest, internal_request::Request};
 use cairn_core::api::mvccpb;
 use cairn_core::apply::{Response, StateMachine};
 use cairn_core::storage::mem::MemEngine;
-use cairn_core::storage::{Engine as _, Order, Space};
 use cairn_jepsen::watch::{Commit, Event, EventType, KeyValue, Revision};
 use prost::Message as _;
-use protobuf::Message as _;
 use raft::eraftpb::{Entry, EntryType};
 
 /// The committed history up to an applied index.
@@ -32,61 +29,15 @@ pub struct Committed {
     pub compactions: Vec<Revision>,
 }
 
-/// Rebuilds the committed history of the entries up to `applied_index` of the log in
-/// `engine`.
-pub fn from_log(engine: &MemEngine, applied_index: u64) -> Result<Committed, String> {
-    let entries = log_entries(engine, applied_index)?;
+/// Rebuilds the committed history from the committed `entries` (1, 2, … in order).
+pub fn from_entries(entries: &[Entry]) -> Result<Committed, String> {
     let replica = StateMachine::open(Arc::new(MemEngine::new()))
         .map_err(|e| format!("cannot open a state machine to replay the log: {e}"))?;
     let mut committed = Committed::default();
     for entry in entries {
-        replay(&replica, &entry, &mut committed)?;
+        replay(&replica, entry, &mut committed)?;
     }
     Ok(committed)
-}
-
-/// The log's entries from its first one up to `applied_index`, checked to be contiguous.
-fn log_entries(engine: &MemEngine, applied_index: u64) -> Result<Vec<Entry>, String> {
-    let mut entries = Vec::new();
-    let mut error = None;
-    let mut visit = |_: &[u8], bytes: &[u8]| match Entry::parse_from_bytes(bytes) {
-        Ok(entry) if entry.index > applied_index => ControlFlow::Break(()),
-        Ok(entry) => {
-            entries.push(entry);
-            ControlFlow::Continue(())
-        }
-        Err(e) => {
-            error = Some(format!("undecodable raft log entry: {e}"));
-            ControlFlow::Break(())
-        }
-    };
-    // A scan of the mem engine cannot fail.
-    let _ = engine.scan(Space::RaftLog, &[], None, Order::Ascending, &mut visit);
-    if let Some(error) = error {
-        return Err(error);
-    }
-    let first = entries.first().map_or(0, |e| e.index);
-    if first > 1 {
-        return Err(format!(
-            "the log starts at entry {first}: the history before it is gone"
-        ));
-    }
-    for (expected, entry) in (first..).zip(&entries) {
-        if entry.index != expected {
-            return Err(format!(
-                "the log jumps from entry {} to {}",
-                expected - 1,
-                entry.index
-            ));
-        }
-    }
-    match entries.last() {
-        Some(last) if last.index == applied_index => Ok(entries),
-        last => Err(format!(
-            "the log ends at entry {} before the applied index {applied_index}",
-            last.map_or(0, |e| e.index)
-        )),
-    }
 }
 
 /// Applies one entry to `replica` and notes its events and a successful compaction.

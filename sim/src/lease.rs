@@ -8,9 +8,9 @@
 //! its acknowledgement. So for every lease whose revocation a client observed at time `x`
 //! (a keep-alive answered with TTL 0, a time-to-live query answered -1), with `s` the
 //! sending time of the last acknowledged keep-alive (or of the grant):
-//! `x >= s + TTL - LEASE_TOLERANCE`. Simulated members share one clock, so the tolerance
-//! only covers a deposed leader that renewed after its successor took over: the election
-//! timeout the successor adds to every lease. No keep-alive may be acknowledged after the
+//! `x >= s + TTL - tolerance`. The tolerance covers a deposed leader that renewed after its
+//! successor took over (the election timeout the successor adds to every lease), and a
+//! leader whose clock the nemesis made run fast (etcd, too, assumes bounded drift). No keep-alive may be acknowledged after the
 //! lease was seen revoked. In the liveness phase, with keep-alives stopped, every lease must
 //! be revoked (checked here), and no leased key may remain (checked with the final data).
 
@@ -27,9 +27,18 @@ use crate::client::Connection;
 use crate::recorder::now_nanos;
 use crate::watcher::LEASE_KEY_PREFIX;
 
-/// How early (before TTL after the last acknowledged renewal) a revocation may be seen:
-/// the election timeout a new leader adds to every lease (1 s with the default flags).
+/// How early (before TTL after the last acknowledged renewal) a revocation may be seen,
+/// whatever the clocks: the election timeout a new leader adds to every lease (1 s with the
+/// default flags).
 pub const LEASE_TOLERANCE: Duration = Duration::from_secs(1);
+
+/// How early a lease of `ttl` may be seen revoked: [`LEASE_TOLERANCE`], plus what a leader
+/// whose clock runs fast (the nemesis's clock skew) takes off its TTL.
+pub fn tolerance(ttl: Duration) -> Duration {
+    let skew =
+        ttl.as_nanos() * crate::nemesis::MAX_CLOCK_SKEW_PPM.unsigned_abs() as u128 / 1_000_000;
+    LEASE_TOLERANCE + Duration::from_nanos(u64::try_from(skew).unwrap_or(u64::MAX))
+}
 /// Shortest and longest TTL granted, in seconds.
 const TTL_SECS: (i64, i64) = (3, 6);
 /// Leases one client holds at most at a time.
@@ -147,7 +156,7 @@ impl LeaseLog {
             let Some((at, how)) = &lease.gone else {
                 continue;
             };
-            let earliest = (lease.renewed + lease.ttl).saturating_sub(LEASE_TOLERANCE);
+            let earliest = (lease.renewed + lease.ttl).saturating_sub(tolerance(lease.ttl));
             if *at < earliest {
                 breaches.push(format!(
                     "lease {id:x} (TTL {}s, {}) seen revoked at {:.3}s ({how}), but its last \

@@ -9,16 +9,20 @@
 //! madsim"`); in a normal build this crate is empty.
 //!
 //! - [`cluster`]: the simulated members and their disks.
-//! - [`nemesis`]: partitions, lossy links, crashes, power cuts, fsync errors, stalls, jumps.
+//! - [`nemesis`]: partitions, lossy links, crashes, power cuts, fsync errors, stalls, clock
+//!   jumps and skew, membership changes ([`membership`]).
 //! - [`workload`] and [`client`]: the client processes and how their calls are recorded.
 //! - [`watcher`] and [`lease`]: the watch and lease workloads, recorded for their checks;
-//!   [`committed`]: the committed history the watchers are judged against, from the log.
+//!   [`committed`]: the committed history the watchers are judged against, from the
+//!   committed entries [`archive`] kept.
 //! - [`recorder`]: the jepsen history and the invariants observed while running.
 //! - [`convergence`]: the liveness phase's agreement and state comparison.
 //! - [`failure`]: what a failed run found, by kind.
 //! - [`simulation`], [`run`], [`sweep`]: one run inside madsim, one seed with its checks,
 //!   many seeds in parallel; [`cli`]: the `cairn-sim` command.
 
+#[cfg(madsim)]
+pub mod archive;
 #[cfg(madsim)]
 pub mod cli;
 #[cfg(madsim)]
@@ -33,6 +37,8 @@ pub mod convergence;
 pub mod failure;
 #[cfg(madsim)]
 pub mod lease;
+#[cfg(madsim)]
+pub mod membership;
 #[cfg(madsim)]
 pub mod nemesis;
 #[cfg(madsim)]

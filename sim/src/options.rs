@@ -68,13 +68,18 @@ pub enum Fault {
     Fsync,
     /// A member stalls for seconds (its timers jump when it resumes).
     Pause,
-    /// The clock of the whole simulation jumps forward.
+    /// The clock of the whole simulation jumps forward, or one member's clock runs fast or
+    /// slow.
     Clock,
+    /// A member (the leader half of the time) is removed and later added back as a new
+    /// member on an empty disk, as a voter or a learner then promoted, while another fault
+    /// may be in force.
+    Member,
 }
 
 impl Fault {
     /// Every fault, in a fixed order.
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 8] = [
         Fault::Partition,
         Fault::Loss,
         Fault::Kill,
@@ -82,6 +87,7 @@ impl Fault {
         Fault::Fsync,
         Fault::Pause,
         Fault::Clock,
+        Fault::Member,
     ];
 
     /// The name on the command line.
@@ -94,6 +100,7 @@ impl Fault {
             Fault::Fsync => "fsync",
             Fault::Pause => "pause",
             Fault::Clock => "clock",
+            Fault::Member => "member",
         }
     }
 }

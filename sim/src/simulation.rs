@@ -16,7 +16,8 @@ use madsim::runtime::{Handle, NodeHandle};
 
 use cairn_jepsen::watch::WatchHistory;
 
-use crate::cluster::SimCluster;
+use crate::archive::LogArchive;
+use crate::cluster::{LogCompaction, SimCluster};
 use crate::convergence::{self, Agreement};
 use crate::failure::{Failure, Kind};
 use crate::lease::{LeaseClient, LeaseLog};
@@ -74,7 +75,8 @@ pub async fn simulate(options: RunOptions) -> Outcome {
         cairn_core::buggify::set(*bug, true);
     }
     sim_faults::set(MessageFaults::default());
-    let cluster = SimCluster::start(options.nodes);
+    let compaction = draw_log_compaction();
+    let cluster = SimCluster::start_with(options.nodes, compaction);
     let recorder = Recorder::new();
     let client_host = Handle::current()
         .create_node()
@@ -93,9 +95,16 @@ pub async fn simulate(options: RunOptions) -> Outcome {
         watchers: Vec::new(),
         lease_log: lease_log.clone(),
         watch: None,
+        archive: LogArchive::new(),
     };
-    let fault_log = run.phases().await;
-    let failures = std::mem::take(&mut run.failures);
+    let fault_log = run.phases(compaction).await;
+    let mut failures = std::mem::take(&mut run.failures);
+    failures.extend(
+        run.archive
+            .conflicts()
+            .into_iter()
+            .map(|c| Failure::new(Kind::Convergence, c)),
+    );
     let watch = run.watch.take();
     drop(run);
     Outcome {
@@ -122,12 +131,48 @@ struct Run<'a> {
     lease_log: LeaseLog,
     /// The watch record and committed history, once rebuilt.
     watch: Option<WatchHistory>,
+    /// Every committed entry, read from the members as they apply them.
+    archive: LogArchive,
+}
+
+/// How the members compact their Raft logs, drawn from the seed: etcd's defaults (the log
+/// is never compacted in a run) half of the time, else often, so that members that were
+/// down or cut off catch up by snapshot.
+fn draw_log_compaction() -> LogCompaction {
+    use madsim::rand::Rng as _;
+    let mut rng = madsim::rand::thread_rng();
+    if rng.gen_bool(0.5) {
+        return LogCompaction::DEFAULT;
+    }
+    LogCompaction {
+        snapshot_count: rng.gen_range(50..=1000),
+        catch_up_entries: rng.gen_range(20..=200),
+    }
 }
 
 impl Run<'_> {
-    /// Runs every phase; returns the fault log.
-    async fn phases(&mut self) -> String {
-        let mut nemesis = Nemesis::new(self.cluster, self.options.faults.iter().copied());
+    /// Runs every phase while the archive reads the members' logs; returns the fault log.
+    async fn phases(&mut self, compaction: LogCompaction) -> String {
+        let archive = self.archive.clone();
+        let cluster = self.cluster;
+        tokio::select! {
+            log = self.all_phases(compaction) => log,
+            () = archive.keep_collecting(cluster) => unreachable!("the archive collects for ever"),
+        }
+    }
+
+    async fn all_phases(&mut self, compaction: LogCompaction) -> String {
+        let mut nemesis = Nemesis::new(
+            self.cluster,
+            self.client_host.clone(),
+            self.options.faults.iter().copied(),
+        );
+        if compaction != LogCompaction::DEFAULT {
+            nemesis.note(&format!(
+                "members compact their logs every {} entries, keeping {}",
+                compaction.snapshot_count, compaction.catch_up_entries
+            ));
+        }
         if !self
             .bounded(
                 FIRST_LEADER_BOUND,
@@ -329,23 +374,14 @@ impl Run<'_> {
         }
     }
 
-    /// The committed history from the first member whose log holds all of it.
+    /// The committed history, from the archive of committed entries.
     fn committed_history(
         &self,
         agreement: Agreement,
     ) -> Result<crate::committed::Committed, String> {
-        let mut errors = Vec::new();
-        for member in 0..self.cluster.size() {
-            match crate::committed::from_log(&self.cluster.engine(member), agreement.applied_index)
-            {
-                Ok(committed) => return Ok(committed),
-                Err(e) => errors.push(format!("n{}: {e}", member + 1)),
-            }
-        }
-        Err(format!(
-            "no member's log rebuilds the committed history: {}",
-            errors.join("; ")
-        ))
+        self.archive.collect(self.cluster);
+        let entries = self.archive.entries_to(agreement.applied_index)?;
+        crate::committed::from_entries(&entries)
     }
 
     /// Every client gets [`LIVENESS_CALLS`] calls answered, within the bound.

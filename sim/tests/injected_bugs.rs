@@ -67,3 +67,12 @@ fn leases_expired_by_followers_are_caught_within_200_seeds() {
         "lease-expiry-on-follower went unnoticed for {SEEDS} seeds"
     );
 }
+
+#[test]
+fn compactions_applied_without_the_log_are_caught_within_200_seeds() {
+    let caught = first_catch(Bug::CompactionWithoutLog, &[Kind::Convergence]);
+    assert!(
+        caught.is_some(),
+        "compaction-without-log went unnoticed for {SEEDS} seeds"
+    );
+}

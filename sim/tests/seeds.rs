@@ -21,3 +21,31 @@ fn fixed_seeds_pass_under_every_fault() {
     let summary = sweep::sweep(&options, CI_SEEDS, jobs, false, |_, _| {});
     assert!(summary.failures.is_empty(), "{}", summary.text(jobs));
 }
+
+/// Members are removed and added back (as voters and as learners then promoted) while other
+/// faults are in force, and the cluster stays linearizable and heals to full membership.
+#[test]
+fn membership_changes_under_faults_pass() {
+    let options = RunOptions {
+        duration: Duration::from_secs(30),
+        faults: ["member", "partition", "kill"]
+            .into_iter()
+            .map(|name| {
+                cairn_sim::options::Fault::ALL
+                    .into_iter()
+                    .find(|f| f.name() == name)
+                    .expect("a fault of that name")
+            })
+            .collect(),
+        ..RunOptions::default()
+    };
+    let mut log = String::new();
+    for seed in 1..=3 {
+        let report = cairn_sim::run::run(&options.with_seed(seed));
+        assert!(report.passed(), "{}", report.summary());
+        log.push_str(&report.fault_log);
+    }
+    for step in ["removed ", "back as voter", "back as learner", "promoted "] {
+        assert!(log.contains(step), "no run did `{step}`:\n{log}");
+    }
+}

@@ -414,3 +414,46 @@ async fn kept_alive_lease_survives_a_leader_change_and_unkept_ones_expire_after_
         .expect("the lease was never revoked after its keep-alives stopped");
     assert!(expired >= last_acked + TTL);
 }
+
+#[madsim::test]
+async fn a_leader_whose_clock_runs_fast_expires_leases_early_by_its_skew() {
+    let cluster = SimCluster::start(3);
+    let endpoints = cluster.endpoints();
+    let client = client_host();
+    let eps = endpoints.clone();
+    let leader = client
+        .spawn(async move { leader(&eps).await })
+        .await
+        .unwrap();
+    let leader_id = cluster
+        .node_handle(leader)
+        .expect("the leader runs")
+        .identity()
+        .member_id;
+    // The leader's clock runs 50% fast: its heartbeats and its lease clock both speed up,
+    // and it stays leader (a fast leader only heartbeats more often).
+    cairn_node::clock::sim_skew::set(leader_id, 500_000);
+    let eps = endpoints.clone();
+    let (sent, acked, seen) = client
+        .spawn(async move {
+            let (id, sent, acked) = grant(&eps).await;
+            let seen = watch_expiry(eps, id, Instant::now() + Duration::from_secs(30)).await;
+            (sent, acked, seen)
+        })
+        .await
+        .unwrap();
+    cairn_node::clock::sim_skew::clear();
+    let seen = seen.expect("the lease was never revoked");
+    assert_eq!(
+        cluster.leader(),
+        Some(leader),
+        "the fast leader kept leading"
+    );
+    // 5 s of the leader's time pass in 3.33 s.
+    let fast_ttl = TTL * 2 / 3;
+    assert!(
+        seen >= sent + fast_ttl && seen < acked + TTL - SLACK / 2,
+        "revoked {:?} after the grant was sent; a 50% fast clock expires a {TTL:?} lease after {fast_ttl:?}",
+        seen - sent
+    );
+}

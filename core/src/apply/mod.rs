@@ -212,6 +212,21 @@ impl StateMachine {
         Ok((hash, compacted, hashed))
     }
 
+    /// The injected bug [`crate::buggify::Bug::CompactionWithoutLog`]: compacts this
+    /// member's store at once, as if the request had been applied, without it going
+    /// through the log (so no other member compacts).
+    #[cfg(madsim)]
+    pub fn compact_without_log(
+        &self,
+        req: &crate::api::etcdserverpb::CompactionRequest,
+    ) -> Result<CompactionResponse, Error> {
+        let mut inner = self.write();
+        let mut batch = WriteBatch::new();
+        let response = inner.mvcc.compact(req, &mut batch)?;
+        self.engine.write(batch, Durability::Buffered)?;
+        Ok(response)
+    }
+
     /// Whether auth is enabled.
     pub fn auth_enabled(&self) -> bool {
         self.read().auth.enabled()

@@ -204,6 +204,16 @@ impl Kv for KvService {
         super::require_leader(&self.handle, &request)?;
         let metadata = request.metadata().clone();
         let req = request.into_inner();
+        #[cfg(madsim)]
+        if cairn_core::buggify::compaction_without_log() {
+            let mut resp = self
+                .handle
+                .state_machine()
+                .compact_without_log(&req)
+                .map_err(|e| from_core(&e))?;
+            self.stamp(&mut resp.header);
+            return Ok(GrpcResponse::new(resp));
+        }
         match self.propose(&metadata, Request::Compaction(req)).await? {
             Applied::Compaction(mut resp) => {
                 self.stamp(&mut resp.header);
