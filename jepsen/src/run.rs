@@ -41,7 +41,7 @@ use crate::{History, report};
 use cluster::{Ports, Processes};
 use nemesis::{Fault, Nemesis, NemesisLog};
 use proxy::{Faults, ProcOwners, Proxy};
-use watcher::{WatchClient, WatchLog, WatchTarget};
+use watcher::{WatchLog, WatchTarget, watch_client};
 
 /// How long the members may take to serve after they start.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -308,7 +308,7 @@ async fn run_async(options: &RunOptions) -> Result<RunReport, RunError> {
     let target = WatchTarget::new();
     let watchers: Vec<_> = (0..options.watchers)
         .map(|w| {
-            let client = WatchClient::new(
+            let client = watch_client(
                 w,
                 endpoints.clone(),
                 workload.keys,

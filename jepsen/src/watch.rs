@@ -47,6 +47,7 @@
 //! format, `cairn-jepsen check-watch` runs the checker on files.
 
 mod checker;
+pub mod client;
 pub mod jsonl;
 
 #[cfg(test)]

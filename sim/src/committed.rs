@@ -16,7 +16,8 @@ use cairn_core::api::cairnpb::{InternalRequest, internal_request::Request};
 use cairn_core::api::mvccpb;
 use cairn_core::apply::{Response, StateMachine};
 use cairn_core::storage::mem::MemEngine;
-use cairn_jepsen::watch::{Commit, Event, EventType, KeyValue, Revision};
+use cairn_jepsen::watch::client::event_of;
+use cairn_jepsen::watch::{Commit, Event, Revision};
 use prost::Message as _;
 use raft::eraftpb::{Entry, EntryType};
 
@@ -81,30 +82,5 @@ fn commit_event(event: &mvccpb::Event) -> Event {
     Event {
         prev_kv: None,
         ..event_of(event)
-    }
-}
-
-/// An mvccpb event as the watch checker reads it.
-pub fn event_of(event: &mvccpb::Event) -> Event {
-    let kind = if event.r#type == mvccpb::event::EventType::Delete as i32 {
-        EventType::Delete
-    } else {
-        EventType::Put
-    };
-    Event {
-        kind,
-        kv: event.kv.as_ref().map(key_value_of).unwrap_or_default(),
-        prev_kv: event.prev_kv.as_ref().map(key_value_of),
-    }
-}
-
-fn key_value_of(kv: &mvccpb::KeyValue) -> KeyValue {
-    KeyValue {
-        key: kv.key.clone(),
-        value: kv.value.clone(),
-        create_revision: kv.create_revision,
-        mod_revision: kv.mod_revision,
-        version: kv.version,
-        lease: kv.lease,
     }
 }

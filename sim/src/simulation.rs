@@ -24,7 +24,7 @@ use crate::lease::{LeaseClient, LeaseLog};
 use crate::nemesis::Nemesis;
 use crate::options::{RunOptions, Workload};
 use crate::recorder::{Record, Recorder};
-use crate::watcher::{LEASE_KEY_PREFIX, WatchClient, WatchLog, WatchTarget};
+use crate::watcher::{LEASE_KEY_PREFIX, WatchLog, WatchTarget, watch_client};
 use crate::workload::SimClient;
 
 /// Address of the host the clients run on.
@@ -230,7 +230,7 @@ impl Run<'_> {
             return;
         }
         for i in 0..WATCH_CLIENTS {
-            let client = WatchClient::new(
+            let client = watch_client(
                 OTHER_CLIENT_IDS + i,
                 self.cluster.endpoints(),
                 self.watch_log.clone(),

@@ -1,336 +1,45 @@
-//! The watch workload: client processes that watch the key ranges the other workloads write,
-//! resume after every broken stream on another member, and record every response for the
-//! watch checker (`cairn_jepsen::watch`).
-//!
-//! A *chain* is what one application-level watcher sees: a watch request, then the
-//! responses of each session that carried it. A session is one `Watch` stream to one member;
-//! it ends when the stream fails, the member goes quiet (no answer to a progress request for
-//! [`STALL_TIMEOUT`]), or after a drawn lifetime, and the chain resumes on another member at
-//! the revision after the last one it is known to have every event of (its last event, or
-//! its last progress notification), as clientv3 does. The checker then judges the chain as
-//! one watcher: every committed event in range from the start exactly once, in order, with
-//! no gap across the resumptions. A compaction cancel ends a chain (legally); a new chain
-//! starts at the compacted revision.
-//!
-//! Sessions ask for progress every [`PROGRESS_INTERVAL`], so the record carries
-//! notifications that promise "every event up to here was sent" (checked), and a watcher
-//! knows when it has caught up: once the liveness phase sets a target revision (the one
-//! every member agreed on), each watcher runs until it has everything up to it.
+//! The watch workload: the shared watch clients ([`cairn_jepsen::watch::client`]) over the
+//! key ranges the other workloads write, drawing from madsim's seeded rng, so a run's
+//! watchers are a function of its seed.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
-
-use cairn_client::pb::etcdserverpb::{
-    WatchCreateRequest, WatchProgressRequest, WatchRequest as PbWatchRequest,
-    WatchResponse as PbWatchResponse, watch_create_request::FilterType, watch_request,
-};
-use cairn_client::{Client, ConnectOptions, WatchStream};
-use cairn_jepsen::watch::{Revision, WatchRequest, WatchResponse, Watcher};
+use cairn_jepsen::watch::client::{Draw, RangeDraw, prefix_range};
+pub use cairn_jepsen::watch::client::{WatchClient, WatchLog, WatchTarget};
 use madsim::rand::Rng as _;
 
-use crate::committed::event_of;
-use crate::workload::{PUT_ONCE_PREFIX, REGISTER_RANGE, register_key};
+use crate::workload::{PUT_ONCE_PREFIX, REGISTER_KEYS, REGISTER_RANGE, register_key};
 
 /// Prefix of the keys attached to leases by the lease workload.
 pub const LEASE_KEY_PREFIX: &str = "l/";
-/// How often a session asks for a progress notification.
-const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
-/// A session that hears nothing for this long is abandoned for another member.
-const STALL_TIMEOUT: Duration = Duration::from_secs(3);
-/// Bounds of a session's drawn lifetime (then it resumes elsewhere).
-const SESSION_LIFETIME: (Duration, Duration) = (Duration::from_secs(2), Duration::from_secs(15));
-/// How long dialling a member may take.
-const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
-/// Pause before dialling again after a failed session.
-const RETRY_PAUSE: Duration = Duration::from_millis(100);
-/// Chain ids reserved per watch client.
-const CHAINS_PER_CLIENT: u64 = 1_000_000;
 
-/// The recorded watchers of a run, shared by every watch client.
-#[derive(Debug, Clone, Default)]
-pub struct WatchLog {
-    watchers: Arc<Mutex<Vec<Watcher>>>,
-}
+/// madsim's seeded rng.
+struct SimDraw;
 
-impl WatchLog {
-    /// An empty log.
-    pub fn new() -> Self {
-        WatchLog::default()
+impl Draw for SimDraw {
+    fn chance(&mut self, p: f64) -> bool {
+        madsim::rand::thread_rng().gen_bool(p)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Watcher>> {
-        self.watchers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Records a new chain; returns its index.
-    fn start(&self, id: u64, request: WatchRequest) -> usize {
-        let mut watchers = self.lock();
-        watchers.push(Watcher {
-            id,
-            request,
-            compacted_before: 0,
-            responses: Vec::new(),
-            line: None,
-        });
-        watchers.len() - 1
-    }
-
-    fn respond(&self, chain: usize, response: WatchResponse) {
-        if let Some(watcher) = self.lock().get_mut(chain) {
-            watcher.responses.push(response);
-        }
-    }
-
-    /// Every chain so far, in the order they were started.
-    pub fn snapshot(&self) -> Vec<Watcher> {
-        self.lock().clone()
+    fn below(&mut self, n: u64) -> u64 {
+        madsim::rand::thread_rng().gen_range(0..n.max(1))
     }
 }
 
-/// What the run tells the watch clients: the revision to catch up to (0: not yet known).
-#[derive(Debug, Default)]
-pub struct WatchTarget {
-    revision: AtomicI64,
-}
-
-impl WatchTarget {
-    /// No target yet: watch until one is set.
-    pub fn new() -> Arc<Self> {
-        Arc::new(WatchTarget::default())
-    }
-
-    /// Every watcher is to catch up to `revision`, then stop.
-    pub fn set(&self, revision: Revision) {
-        self.revision.store(revision, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> Option<Revision> {
-        let revision = self.revision.load(Ordering::Relaxed);
-        (revision > 0).then_some(revision)
-    }
-}
-
-/// The current chain of a watch client.
-#[derive(Debug)]
-struct Chain {
-    /// Its index in the log.
-    index: usize,
-    request: WatchRequest,
-    /// The revision to resume at: every event below it has been delivered (0: from now,
-    /// nothing delivered or promised yet).
-    next: Revision,
-}
-
-/// How a session ended.
-enum SessionEnd {
-    /// The stream broke, went quiet or reached its lifetime: resume elsewhere.
-    Resume,
-    /// The watch was canceled; the chain is over. A new one starts at this revision.
-    Canceled(Revision),
-    /// The target revision is reached.
-    Done,
-}
-
-/// One watch client process.
-pub struct WatchClient {
-    id: u64,
-    endpoints: Vec<String>,
-    member: usize,
-    log: WatchLog,
-    chains: u64,
-}
-
-impl WatchClient {
-    /// Watch client `id`, recording into `log`.
-    pub fn new(id: u64, endpoints: Vec<String>, log: WatchLog) -> Self {
-        let member = id as usize % endpoints.len();
-        WatchClient {
-            id,
-            endpoints,
-            member,
-            log,
-            chains: 0,
-        }
-    }
-
-    /// Watches until `target` is set and reached; returns the revision it got to.
-    pub async fn run(mut self, target: Arc<WatchTarget>) -> Revision {
-        let mut chain = self.new_chain(None);
-        loop {
-            match self.session(&mut chain, &target).await {
-                SessionEnd::Done => return chain.next,
-                SessionEnd::Resume => self.switch_member(),
-                SessionEnd::Canceled(from) => chain = self.new_chain(Some(from)),
-            }
-        }
-    }
-
-    /// A chain over a drawn range, from `start` (drawn: from now or from revision 1, when
-    /// `None`).
-    fn new_chain(&mut self, start: Option<Revision>) -> Chain {
-        let mut rng = madsim::rand::thread_rng();
-        let start = start.unwrap_or_else(|| if rng.gen_bool(0.5) { 0 } else { 1 });
-        let (key, range_end) = draw_range();
-        let filter = rng.gen_range(0..10);
-        let request = WatchRequest {
-            key,
-            range_end,
-            start_revision: start,
-            no_put: filter == 0,
-            no_delete: filter == 1,
-            prev_kv: rng.gen_bool(0.5),
-        };
-        let id = self.id * CHAINS_PER_CLIENT + self.chains;
-        self.chains += 1;
-        let index = self.log.start(id, request.clone());
-        Chain {
-            index,
-            request,
-            next: start,
-        }
-    }
-
-    fn switch_member(&mut self) {
-        self.member = madsim::rand::thread_rng().gen_range(0..self.endpoints.len());
-    }
-
-    /// One stream to one member, carrying `chain` from `chain.next` on.
-    async fn session(&mut self, chain: &mut Chain, target: &WatchTarget) -> SessionEnd {
-        let Some(mut stream) = self.open(chain).await else {
-            madsim::time::sleep(RETRY_PAUSE).await;
-            return SessionEnd::Resume;
-        };
-        let lifetime =
-            madsim::rand::thread_rng().gen_range(SESSION_LIFETIME.0..=SESSION_LIFETIME.1);
-        let ends = madsim::time::Instant::now() + lifetime;
-        let mut heard = madsim::time::Instant::now();
-        loop {
-            if target.get().is_some_and(|t| chain.next > t) {
-                return SessionEnd::Done;
-            }
-            let now = madsim::time::Instant::now();
-            if now >= ends && target.get().is_none() {
-                return SessionEnd::Resume;
-            }
-            match madsim::time::timeout(PROGRESS_INTERVAL, stream.message()).await {
-                Ok(Ok(Some(response))) => {
-                    heard = madsim::time::Instant::now();
-                    if let Some(end) = self.received(chain, &response) {
-                        return end;
-                    }
-                }
-                Ok(Ok(None) | Err(_)) => return SessionEnd::Resume,
-                Err(_elapsed) => {
-                    if heard.elapsed() >= STALL_TIMEOUT || stream.send(progress()).await.is_err() {
-                        return SessionEnd::Resume;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Dials the current member and asks for the chain's watch from where it is.
-    async fn open(&mut self, chain: &Chain) -> Option<WatchStream> {
-        let options = ConnectOptions {
-            dial_timeout: Some(DIAL_TIMEOUT),
-            request_timeout: Some(STALL_TIMEOUT),
-            tls: None,
-        };
-        let endpoint = self.endpoints[self.member].clone();
-        let client = Client::connect_with(&[endpoint], options).await.ok()?;
-        let request = create_request(&chain.request, chain.next);
-        client.watch(request).await.ok()
-    }
-
-    /// Records `response` in the chain and moves its resume point; says how the session
-    /// ends if it does.
-    fn received(&mut self, chain: &mut Chain, response: &PbWatchResponse) -> Option<SessionEnd> {
-        let recorded = response_of(response);
-        let header_revision = recorded.header_revision;
-        let progress = recorded.is_progress_notify();
-        self.log.respond(chain.index, recorded);
-        if response.canceled {
-            let from = if response.compact_revision != 0 {
-                response.compact_revision
-            } else {
-                chain.next
-            };
-            return Some(SessionEnd::Canceled(from));
-        }
-        if let Some(last) = response.events.last().and_then(|e| e.kv.as_ref()) {
-            chain.next = chain.next.max(last.mod_revision + 1);
-        }
-        if progress || (response.created && chain.next == 0) {
-            chain.next = chain.next.max(header_revision + 1);
-        }
-        None
-    }
+/// Watch client `id` of a simulated run, recording into `log`.
+pub fn watch_client(id: u64, endpoints: Vec<String>, log: WatchLog) -> WatchClient {
+    WatchClient::new(id, endpoints, log, Box::new(SimDraw), ranges())
 }
 
 /// A watch range the other workloads write: the register keys, one of them, the put-once
 /// keys, the leased keys, or every key.
-fn draw_range() -> (Vec<u8>, Vec<u8>) {
-    let prefix = |p: &str| {
-        let mut end = p.as_bytes().to_vec();
-        if let Some(last) = end.last_mut() {
-            *last += 1;
-        }
-        (p.as_bytes().to_vec(), end)
-    };
-    let mut rng = madsim::rand::thread_rng();
-    match rng.gen_range(0..5) {
+fn ranges() -> RangeDraw {
+    Box::new(|draw: &mut dyn Draw| match draw.below(5) {
         0 => (REGISTER_RANGE.0.to_vec(), REGISTER_RANGE.1.to_vec()),
         1 => (
-            register_key(rng.gen_range(0..crate::workload::REGISTER_KEYS)).into_bytes(),
+            register_key(draw.below(REGISTER_KEYS as u64) as usize).into_bytes(),
             Vec::new(),
         ),
-        2 => prefix(PUT_ONCE_PREFIX),
-        3 => prefix(LEASE_KEY_PREFIX),
+        2 => prefix_range(PUT_ONCE_PREFIX),
+        3 => prefix_range(LEASE_KEY_PREFIX),
         _ => (vec![0], vec![0]),
-    }
-}
-
-fn create_request(request: &WatchRequest, start_revision: Revision) -> PbWatchRequest {
-    let mut filters = Vec::new();
-    if request.no_put {
-        filters.push(FilterType::Noput as i32);
-    }
-    if request.no_delete {
-        filters.push(FilterType::Nodelete as i32);
-    }
-    let create = WatchCreateRequest {
-        key: request.key.clone(),
-        range_end: request.range_end.clone(),
-        start_revision,
-        prev_kv: request.prev_kv,
-        filters,
-        ..Default::default()
-    };
-    PbWatchRequest {
-        request_union: Some(watch_request::RequestUnion::CreateRequest(create)),
-    }
-}
-
-fn progress() -> PbWatchRequest {
-    PbWatchRequest {
-        request_union: Some(watch_request::RequestUnion::ProgressRequest(
-            WatchProgressRequest {},
-        )),
-    }
-}
-
-/// A watch response as the checker reads it.
-fn response_of(response: &PbWatchResponse) -> WatchResponse {
-    WatchResponse {
-        header_revision: response.header.as_ref().map_or(0, |h| h.revision),
-        events: response.events.iter().map(event_of).collect(),
-        canceled: response.canceled,
-        compact_revision: response.compact_revision,
-        fragment: response.fragment,
-        created: response.created,
-        line: None,
-    }
+    })
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use cairn_client::pb::etcdserverpb::RangeRequest;
 use cairn_client::{Client, ConnectOptions};
 
-use super::watcher::key_value_of;
+use crate::watch::client::key_value_of;
 use crate::watch::{Commit, Event, EventType, KeyValue, Revision};
 
 /// Parallel readers rebuilding the committed history.
