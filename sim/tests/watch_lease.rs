@@ -279,6 +279,22 @@ async fn watch_expiry(endpoints: Vec<String>, id: i64, until: Instant) -> Option
     None
 }
 
+/// Grants a lease nobody keeps alive and polls until it is revoked (30 s at most): when the
+/// grant was sent and acknowledged, and when it was seen revoked.
+async fn grant_unkept(
+    client: &NodeHandle,
+    endpoints: Vec<String>,
+) -> (Instant, Instant, Option<Instant>) {
+    client
+        .spawn(async move {
+            let (id, sent, acked) = grant(&endpoints).await;
+            let seen = watch_expiry(endpoints, id, Instant::now() + Duration::from_secs(30)).await;
+            (sent, acked, seen)
+        })
+        .await
+        .unwrap()
+}
+
 /// Keeps lease `id` alive every second until `stop`, switching members after a failure
 /// (only the leader renews); returns when the last acknowledged keep-alive was sent.
 async fn keep_alive(endpoints: Vec<String>, id: i64, stop: Arc<AtomicBool>) -> Instant {
@@ -386,15 +402,8 @@ async fn kept_alive_lease_survives_a_leader_change_and_unkept_ones_expire_after_
     assert_eq!(alive, Some(false), "the kept-alive lease is still granted");
 
     // With a stable leader, a lease nobody keeps alive expires within its TTL and a check.
-    let eps = endpoints.clone();
-    let (stable_sent, stable_acked, stable_revoked) = client
-        .spawn(async move {
-            let (id, sent, acked) = grant(&eps).await;
-            let seen = watch_expiry(eps, id, Instant::now() + Duration::from_secs(30)).await;
-            (sent, acked, seen)
-        })
-        .await
-        .unwrap();
+    let (stable_sent, stable_acked, stable_revoked) =
+        grant_unkept(&client, endpoints.clone()).await;
     let stable_revoked = stable_revoked.expect("the lease was never revoked");
     assert!(stable_revoked >= stable_sent + TTL);
     assert!(
@@ -433,15 +442,7 @@ async fn a_leader_whose_clock_runs_fast_expires_leases_early_by_its_skew() {
     // The leader's clock runs 50% fast: its heartbeats and its lease clock both speed up,
     // and it stays leader (a fast leader only heartbeats more often).
     cairn_node::clock::sim_skew::set(leader_id, 500_000);
-    let eps = endpoints.clone();
-    let (sent, acked, seen) = client
-        .spawn(async move {
-            let (id, sent, acked) = grant(&eps).await;
-            let seen = watch_expiry(eps, id, Instant::now() + Duration::from_secs(30)).await;
-            (sent, acked, seen)
-        })
-        .await
-        .unwrap();
+    let (sent, acked, seen) = grant_unkept(&client, endpoints.clone()).await;
     cairn_node::clock::sim_skew::clear();
     let seen = seen.expect("the lease was never revoked");
     assert_eq!(
