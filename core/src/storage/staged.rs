@@ -25,6 +25,9 @@ use super::{Durability, Engine, Order, Space, StorageError, Visitor, WriteBatch}
 /// The staged state of one space's keys: `None` is a deletion.
 type StagedSpace = Arc<BTreeMap<Vec<u8>, Option<Vec<u8>>>>;
 
+/// Staged keys of a scan's range, in scan order.
+type StagedKeys<'a> = Box<dyn Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)> + 'a>;
+
 /// An [`Engine`] that stages writes in memory over a base engine until flushed.
 pub struct Staged {
     base: Arc<dyn Engine>,
@@ -151,7 +154,7 @@ impl Engine for Staged {
             end.map_or(Bound::Unbounded, Bound::Excluded),
         );
         let range = staged.range::<[u8], _>(bounds);
-        let mut staged_keys: Box<dyn Iterator<Item = (&Vec<u8>, &Option<Vec<u8>>)>> = match order {
+        let mut staged_keys: StagedKeys<'_> = match order {
             Order::Ascending => Box::new(range),
             Order::Descending => Box::new(range.rev()),
         };
