@@ -1,6 +1,8 @@
-//! Applies committed Raft entries to the state machine, one entry at a time, atomically.
+//! Applies committed Raft entries to the state machine, a run of entries at a time,
+//! atomically.
 //!
-//! The MVCC changes of an entry and the new `consistent_index` are written in ONE storage
+//! The MVCC changes of a run of entries (staged in a [`Staged`] layer, so each entry reads
+//! what the earlier ones changed) and the new `consistent_index` are written in ONE storage
 //! batch, so replaying the log after a crash is idempotent: an entry at or below the stored
 //! consistent index is skipped (etcd's `consistentIndex` check in `applyEntryNormal`).
 //! Apply batches are not fsynced; the Raft log is the durability point.
@@ -21,6 +23,9 @@ mod auth;
 mod lease;
 pub mod quota;
 
+#[cfg(test)]
+mod batch_tests;
+
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use prost::Message as _;
@@ -38,6 +43,7 @@ use crate::auth::{Access, AuthStore};
 use crate::error::Error;
 use crate::lease::Lessor;
 use crate::mvcc::Mvcc;
+use crate::storage::staged::Staged;
 use crate::storage::{Durability, Engine, Space, StorageError, WriteBatch};
 
 /// Meta key of the index of the last applied entry.
@@ -87,15 +93,11 @@ struct Inner {
     consistent_index: u64,
 }
 
-/// The replicated state machine: MVCC store, leases, and the index of the last applied entry.
-pub struct StateMachine {
-    engine: Arc<dyn Engine>,
-    inner: RwLock<Inner>,
-}
-
-impl StateMachine {
-    /// Opens the state machine stored in `engine`.
-    pub fn open(engine: Arc<dyn Engine>) -> Result<StateMachine, StorageError> {
+impl Inner {
+    /// Loads the state stored under `staged` (empty at open); the MVCC store and the lessor
+    /// read through the layer, so an entry sees what earlier entries of its run staged.
+    fn open(staged: &Arc<Staged>) -> Result<Inner, StorageError> {
+        let engine: Arc<dyn Engine> = staged.clone();
         let mvcc = Mvcc::open(engine.clone())?;
         let lessor = Lessor::open(engine.clone())?;
         let alarms = alarm::Alarms::open(engine.as_ref())?;
@@ -104,15 +106,35 @@ impl StateMachine {
             Some(bytes) => decode_u64(&bytes)?,
             None => 0,
         };
+        Ok(Inner {
+            mvcc,
+            lessor,
+            alarms,
+            auth,
+            consistent_index,
+        })
+    }
+}
+
+/// The replicated state machine: MVCC store, leases, and the index of the last applied entry.
+pub struct StateMachine {
+    /// The storage engine itself (snapshots, hashes, sizes).
+    engine: Arc<dyn Engine>,
+    /// The layer apply stages a run of entries in; empty whenever `inner` is not
+    /// write-locked, so readers never see a change before it is in `engine`.
+    staged: Arc<Staged>,
+    inner: RwLock<Inner>,
+}
+
+impl StateMachine {
+    /// Opens the state machine stored in `engine`.
+    pub fn open(engine: Arc<dyn Engine>) -> Result<StateMachine, StorageError> {
+        let staged = Arc::new(Staged::new(engine.clone()));
+        let inner = Inner::open(&staged)?;
         Ok(StateMachine {
             engine,
-            inner: RwLock::new(Inner {
-                mvcc,
-                lessor,
-                alarms,
-                auth,
-                consistent_index,
-            }),
+            staged,
+            inner: RwLock::new(inner),
         })
     }
 
@@ -302,23 +324,54 @@ impl StateMachine {
     /// Applies the entry at `index` carrying `data` (empty for Raft's own no-op entries).
     /// Returns `None` for entries with no client request or already applied before a restart.
     pub fn apply(&self, index: u64, data: &[u8]) -> Result<Option<Applied>, StorageError> {
+        Ok(self.apply_batch(&[(index, data)])?.pop())
+    }
+
+    /// Applies a run of consecutive normal entries `(index, data)`, in index order, with ONE
+    /// storage write: each entry executes over what the earlier ones staged (exactly as if
+    /// they had been written one by one), then every change and the consistent index of the
+    /// last entry are written atomically. The write lock is held throughout, so no reader
+    /// sees a revision before its data is stored. Returns the outcomes of the entries that
+    /// carried a client request and were not already applied before a restart.
+    pub fn apply_batch(&self, entries: &[(u64, &[u8])]) -> Result<Vec<Applied>, StorageError> {
         let mut inner = self.write();
-        if index <= inner.consistent_index {
-            return Ok(None);
+        let result = self.stage_run(&mut inner, entries);
+        if result.is_err() {
+            self.staged.discard();
         }
-        let mut batch = WriteBatch::new();
-        let applied = if data.is_empty() {
-            None
-        } else {
-            Some(execute(&mut inner, index, data, &mut batch))
+        result
+    }
+
+    fn stage_run(
+        &self,
+        inner: &mut Inner,
+        entries: &[(u64, &[u8])],
+    ) -> Result<Vec<Applied>, StorageError> {
+        let mut applied = Vec::new();
+        let mut last = None;
+        for &(index, data) in entries {
+            if index <= inner.consistent_index || last.is_some_and(|last| index <= last) {
+                continue;
+            }
+            if !data.is_empty() {
+                let mut batch = WriteBatch::new();
+                applied.push(execute(inner, index, data, &mut batch));
+                self.staged.stage(batch)?;
+            }
+            last = Some(index);
+        }
+        let Some(last) = last else {
+            return Ok(applied);
         };
+        let mut batch = WriteBatch::new();
         batch.put(
             Space::Meta,
             CONSISTENT_INDEX_KEY.to_vec(),
-            index.to_be_bytes().to_vec(),
+            last.to_be_bytes().to_vec(),
         );
-        self.engine.write(batch, Durability::Buffered)?;
-        inner.consistent_index = index;
+        self.staged.stage(batch)?;
+        self.staged.flush(Durability::Buffered)?;
+        inner.consistent_index = last;
         Ok(applied)
     }
 
@@ -368,9 +421,8 @@ impl StateMachine {
     ) -> Result<crate::api::cairnpb::SnapshotHeader, crate::snapshot::SnapshotError> {
         let mut inner = self.write();
         let header = crate::snapshot::restore(self.engine.as_ref(), bytes)?;
-        let fresh = StateMachine::open(self.engine.clone())?;
         let min_ttl_secs = inner.lessor.min_ttl_secs();
-        *inner = fresh.inner.into_inner().unwrap_or_else(|e| e.into_inner());
+        *inner = Inner::open(&self.staged)?;
         // A member's configuration, not replicated state: it outlives the restore. The
         // lessor comes back not primary; the expiry task promotes it again if leader.
         inner.lessor.set_min_ttl_secs(min_ttl_secs);

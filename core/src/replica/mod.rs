@@ -452,18 +452,31 @@ impl Replica {
         Ok(())
     }
 
+    /// Applies committed entries in order: each run of consecutive normal entries with one
+    /// storage write (`StateMachine::apply_batch`); a configuration change ends a run.
     fn apply_entries(&mut self, entries: Vec<Entry>, out: &mut Output) -> Result<(), StorageError> {
-        for entry in entries {
+        let mut run: Vec<(u64, &[u8])> = Vec::new();
+        for entry in &entries {
             match entry.get_entry_type() {
-                EntryType::EntryNormal => {
-                    if let Some(applied) = self.state_machine.apply(entry.index, &entry.data)? {
-                        out.applied.push(applied);
-                    }
-                }
+                EntryType::EntryNormal => run.push((entry.index, &entry.data[..])),
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    self.apply_conf_change(&entry, out)?;
+                    self.apply_run(&mut run, out)?;
+                    self.apply_conf_change(entry, out)?;
                 }
             }
+        }
+        self.apply_run(&mut run, out)
+    }
+
+    /// Applies a run of normal entries and empties it.
+    fn apply_run(
+        &mut self,
+        run: &mut Vec<(u64, &[u8])>,
+        out: &mut Output,
+    ) -> Result<(), StorageError> {
+        if !run.is_empty() {
+            out.applied.extend(self.state_machine.apply_batch(run)?);
+            run.clear();
         }
         Ok(())
     }

@@ -4,7 +4,8 @@
 //! Two engines implement it: `fjall` (production; not built under madsim because fjall runs
 //! OS threads) and [`mem`] (simulation; keeps what was written apart from what was synced,
 //! so a simulated power loss drops unsynced writes). Both pass the same conformance suite
-//! (`storage::conformance`).
+//! (`storage::conformance`), as does [`staged::Staged`], the write-back layer the state
+//! machine applies a run of entries through before writing them as one batch.
 //!
 //! Durability contract: a batch written with [`Durability::Sync`] is on stable storage when
 //! `write` returns, together with every batch written before it. A batch written with
@@ -19,6 +20,7 @@ mod conformance;
 pub mod fjall;
 pub mod format;
 pub mod mem;
+pub mod staged;
 
 /// The fixed set of key spaces. Each is an independent ordered map of byte strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -124,6 +126,11 @@ impl WriteBatch {
     /// Moves every change of `other` to the end of this batch.
     pub fn append(&mut self, other: &mut WriteBatch) {
         self.ops.append(&mut other.ops);
+    }
+
+    /// The changes, in the order they were added, by value.
+    pub fn into_ops(self) -> Vec<Op> {
+        self.ops
     }
 }
 
