@@ -102,10 +102,11 @@ impl FjallEngine {
         }
         for space in Space::ALL {
             let keyspace = self.keyspace(space);
-            if written[slot(space)] && keyspace.tree.active_memtable().size() > MAX_MEMTABLE_BYTES {
-                if let Err(error) = keyspace.rotate_memtable() {
-                    tracing::warn!(space = space.name(), %error, "cannot seal memtable");
-                }
+            if written[slot(space)]
+                && keyspace.tree.active_memtable().size() > MAX_MEMTABLE_BYTES
+                && let Err(error) = keyspace.rotate_memtable()
+            {
+                tracing::warn!(space = space.name(), %error, "cannot seal memtable");
             }
         }
     }
