@@ -311,6 +311,9 @@ pub struct EventLoop {
     conf_waiters: BTreeMap<u64, ConfChangeReply>,
     next_request_id: u64,
     waiters: BTreeMap<u64, ProposeReply>,
+    /// Proposals that arrived while no leader was known, proposed once one is (etcd's raft
+    /// node stops taking proposals while it has no leader: they wait, they do not fail).
+    leaderless: Vec<(Request, Option<RequestAuth>, ProposeReply)>,
     /// Reads that arrived since the last read-index round was started.
     queued_reads: Vec<ReadReply>,
     /// Read-index rounds in flight, by context.
@@ -385,6 +388,7 @@ pub fn start(
         conf_waiters: BTreeMap::new(),
         next_request_id: request_id_base,
         waiters: BTreeMap::new(),
+        leaderless: Vec::new(),
         queued_reads: Vec::new(),
         read_rounds: BTreeMap::new(),
         ticks: 0,
@@ -450,6 +454,11 @@ impl EventLoop {
         crate::metrics::metrics()
             .proposals_failed
             .inc_by((before - self.waiters.len()) as u64);
+        let before = self.leaderless.len();
+        self.leaderless.retain(|(_, _, reply)| !reply.is_closed());
+        crate::metrics::metrics()
+            .proposals_failed
+            .inc_by((before - self.leaderless.len()) as u64);
         self.conf_waiters.retain(|_, reply| !reply.is_closed());
         self.read_rounds.retain(|_, readers| {
             readers.retain(|reader| !reader.is_closed());
@@ -524,6 +533,10 @@ impl EventLoop {
     }
 
     fn propose(&mut self, request: Request, auth: Option<RequestAuth>, reply: ProposeReply) {
+        if self.replica.leader_id() == 0 && self.leaderless.len() < COMMAND_QUEUE_LEN {
+            self.leaderless.push((request, auth, reply));
+            return;
+        }
         let id = self.next_request_id;
         self.next_request_id += 1;
         let data = InternalRequest {
@@ -590,9 +603,25 @@ impl EventLoop {
             .insert(ctx, std::mem::take(&mut self.queued_reads));
     }
 
+    /// Proposes what waited for a leader, once one is known.
+    fn propose_leaderless(&mut self) {
+        if self.leaderless.is_empty() || self.replica.leader_id() == 0 {
+            return;
+        }
+        for (request, auth, reply) in std::mem::take(&mut self.leaderless) {
+            // A client that gave up meanwhile was told it timed out: do not apply it now.
+            if reply.is_closed() {
+                crate::metrics::metrics().proposals_failed.inc();
+                continue;
+            }
+            self.propose(request, auth, reply);
+        }
+    }
+
     fn process_ready(&mut self) -> Result<(), StorageError> {
         let metrics = crate::metrics::metrics();
         loop {
+            self.propose_leaderless();
             // The core is clock-free: the node times each Ready round it drives (persisting
             // entries and hard state with their fsync, then applying what committed).
             let started = tokio::time::Instant::now();

@@ -252,3 +252,47 @@ fn a_lagging_follower_catches_up_by_a_streamed_snapshot() {
     });
     assert_eq!((count, revision), (KEYS as i64, last_revision));
 }
+
+/// A write reaching a member that knows no leader waits for one instead of failing at once
+/// (etcd's raft node takes no proposal while it has no leader, so the request waits until
+/// a leader is elected or the request times out): once a second member is back, the
+/// election completes and the write is acknowledged.
+#[test]
+fn a_write_without_a_leader_waits_for_the_next_one_as_etcd() {
+    let mut transcripts = Vec::new();
+    for kind in [Kind::Etcd, Kind::Cairn] {
+        let mut cluster = Cluster::start(kind, 3);
+        let endpoint = cluster.members[0].endpoint();
+        cluster.members[1].kill9();
+        cluster.members[2].kill9();
+        // Three election timeouts (1 s by default): a leader has stepped down (check
+        // quorum) and a follower has started campaigning, so member 0 knows no leader.
+        std::thread::sleep(Duration::from_secs(3));
+        let writer = {
+            let endpoint = endpoint.clone();
+            std::thread::spawn(move || {
+                etcdctl(&endpoint, &["put", "waited", "v", "--command-timeout=30s"])
+            })
+        };
+        std::thread::sleep(Duration::from_secs(2));
+        let waited = !writer.is_finished();
+        cluster.members[1].start_again();
+        let out = writer.join().unwrap();
+        let get = etcdctl(&endpoint, &["get", "waited", "--print-value-only"]);
+        transcripts.push(vec![
+            format!("waiting after 2s: {waited}"),
+            format!(
+                "put: {}{}",
+                stdout(&out),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            format!("get: {}", stdout(&get)),
+        ]);
+    }
+    assert_eq!(
+        transcripts[0],
+        ["waiting after 2s: true", "put: OK\n", "get: v\n"],
+        "etcd's answers"
+    );
+    assert_eq!(transcripts[1], transcripts[0], "cairn's answers");
+}

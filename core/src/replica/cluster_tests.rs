@@ -251,3 +251,36 @@ fn a_member_joining_with_an_empty_log_learns_every_voter() {
     net.put("after-join", "z");
     assert_eq!(net.value(4, "after-join"), Some(b"z".to_vec()));
 }
+
+#[test]
+fn follower_behind_the_in_memory_tail_catches_up_from_the_leaders_disk() {
+    let config = |id| ReplicaConfig {
+        snapshot_count: 1000,
+        catch_up_entries: 5,
+        ..ReplicaConfig::new(id)
+    };
+    let mut net = Net::new(3, config);
+    net.tick(30);
+    let leader = net.leader().unwrap();
+    let lagging = (1..=3).find(|id| *id != leader).unwrap();
+    net.isolated.insert(lagging);
+    for i in 0..100 {
+        net.put(&format!("k{i:03}"), &i.to_string());
+    }
+    let store = net.replica(leader).node.store();
+    assert_eq!(store.first_index(), 1, "leader's log was compacted");
+    assert!(
+        store.memory_first_index() > 50,
+        "leader kept its whole log in memory"
+    );
+    net.isolated.clear();
+    net.tick(10);
+    assert_eq!(net.value(lagging, "k099"), Some(b"99".to_vec()));
+    assert_eq!(net.value(lagging, "k000"), Some(b"0".to_vec()));
+    // From the log, not from a snapshot: the follower's log starts at the first entry.
+    assert_eq!(net.replica(lagging).node.store().first_index(), 1);
+    assert_eq!(
+        net.replica(lagging).applied_index(),
+        net.replica(leader).applied_index()
+    );
+}

@@ -1,13 +1,18 @@
-//! The Raft log as raft-rs sees it: an in-memory window of the log (entries after the last
-//! compaction point) plus hard state and conf state, mirrored to the `RaftLog` and `RaftState`
-//! spaces of the engine.
+//! The Raft log as raft-rs sees it: the log (entries after the last compaction point) plus
+//! hard state and conf state, mirrored to the `RaftLog` and `RaftState` spaces of the engine.
 //!
 //! Persistence is driven by the replica: [`LogStore::stage_append`] and friends add their
 //! changes to a `WriteBatch` that the replica writes with one fsync per Ready, and only then
-//! updates this in-memory view. Restart reads the window back with [`LogStore::load`], whose
-//! cost is bounded by the number of entries since the last compaction, not by history.
+//! updates this in-memory view. Only the tail of the log is held in memory: every entry not
+//! yet applied plus at least `memory_entries` applied ones (the replica passes its
+//! catch-up entries, what a follower a little behind needs, as etcd keeps
+//! `SnapshotCatchUpEntries` in its in-memory raft storage); older entries, kept on disk until the log is compacted for lagging followers,
+//! are read back from the engine when raft-rs asks for them. Restart reads the same tail
+//! back with [`LogStore::load`], so neither memory nor restart time grows with
+//! `--snapshot-count`.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, StorageError as RaftStorageError};
@@ -26,14 +31,33 @@ pub fn entry_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
 
+/// The engine holding the entries older than the in-memory tail.
+#[derive(Clone)]
+struct Disk(Arc<dyn Engine>);
+
+impl std::fmt::Debug for Disk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Disk")
+    }
+}
+
 /// raft-rs's view of the log.
 #[derive(Debug, Default, Clone)]
 pub struct LogStore {
     hard_state: HardState,
     conf_state: ConfState,
-    /// Index and term of the entry just before `entries[0]` (0, 0 for a new log).
+    /// Index and term of the entry just before the first entry (0, 0 for a new log).
     start: (u64, u64),
+    /// Index of `entries[0]`, or of the next entry when `entries` is empty. Entries from
+    /// `start.0 + 1` up to it are only on disk.
+    memory_first: u64,
+    /// The in-memory tail of the log.
     entries: Vec<Entry>,
+    /// Where entries before `memory_first` are read from (none: every entry is in memory).
+    disk: Option<Disk>,
+    /// Applied entries the in-memory tail keeps at least; it is trimmed once it holds
+    /// twice as many, so trimming is amortized over many Readies.
+    memory_entries: u64,
     /// The last state-machine snapshot prepared for lagging followers.
     snapshot: Option<Snapshot>,
     /// raft-rs asked for a snapshot this store did not have ready.
@@ -41,9 +65,14 @@ pub struct LogStore {
 }
 
 impl LogStore {
-    /// Reads the persisted log window, hard state and conf state from `engine`.
-    pub fn load(engine: &dyn Engine) -> Result<LogStore, StorageError> {
-        let mut store = LogStore::default();
+    /// Reads the persisted hard state, conf state and log tail from `engine`, which then
+    /// serves the entries older than the tail; at least `memory_entries` applied entries
+    /// stay in memory.
+    pub fn load(engine: Arc<dyn Engine>, memory_entries: u64) -> Result<LogStore, StorageError> {
+        let mut store = LogStore {
+            memory_entries: memory_entries.max(1),
+            ..LogStore::default()
+        };
         if let Some(bytes) = engine.get(Space::RaftState, HARD_STATE_KEY)? {
             store.hard_state = decode("hard state", &bytes)?;
         }
@@ -53,16 +82,25 @@ impl LogStore {
         if let Some(bytes) = engine.get(Space::RaftState, LOG_START_KEY)? {
             store.start = decode_start(&bytes)?;
         }
+        // The newest entries, down to the applied ones a follower may still need (the
+        // applied index is not known here; the commit index bounds it).
+        let commit = store.hard_state.commit;
         let mut failure = None;
+        let mut tail = Vec::new();
         engine.scan(
             Space::RaftLog,
             &[],
             None,
-            Order::Ascending,
+            Order::Descending,
             &mut |_, value| match decode::<Entry>("log entry", value) {
                 Ok(entry) => {
-                    store.entries.push(entry);
-                    std::ops::ControlFlow::Continue(())
+                    let enough = entry.index <= commit.saturating_sub(store.memory_entries);
+                    tail.push(entry);
+                    if enough {
+                        std::ops::ControlFlow::Break(())
+                    } else {
+                        std::ops::ControlFlow::Continue(())
+                    }
                 }
                 Err(e) => {
                     failure = Some(e);
@@ -73,12 +111,37 @@ impl LogStore {
         if let Some(e) = failure {
             return Err(e);
         }
+        tail.reverse();
+        store.memory_first = tail.first().map_or(store.start.0 + 1, |e| e.index);
+        store.entries = tail;
         store.check_contiguous()?;
+        if store.memory_first > store.first_index()
+            && engine
+                .get(Space::RaftLog, &entry_key(store.first_index()))?
+                .is_none()
+        {
+            return Err(StorageError::Corrupt {
+                space: Space::RaftLog.name(),
+                reason: format!(
+                    "log has a gap: expected index {}, found {}",
+                    store.first_index(),
+                    store.memory_first
+                ),
+            });
+        }
+        store.disk = Some(Disk(engine));
         Ok(store)
     }
 
     fn check_contiguous(&self) -> Result<(), StorageError> {
-        for (expected, entry) in (self.start.0 + 1..).zip(&self.entries) {
+        let first = self.entries.first().map_or(self.memory_first, |e| e.index);
+        if first <= self.start.0 {
+            return Err(StorageError::Corrupt {
+                space: Space::RaftLog.name(),
+                reason: format!("log holds index {first}, compacted up to {}", self.start.0),
+            });
+        }
+        for (expected, entry) in (first..).zip(&self.entries) {
             if entry.index != expected {
                 return Err(StorageError::Corrupt {
                     space: Space::RaftLog.name(),
@@ -96,7 +159,7 @@ impl LogStore {
     pub fn is_new(&self) -> bool {
         self.conf_state.voters.is_empty()
             && self.conf_state.learners.is_empty()
-            && self.entries.is_empty()
+            && self.last_index() == self.start.0
             && self.hard_state == HardState::default()
     }
 
@@ -112,7 +175,33 @@ impl LogStore {
 
     /// Index of the last entry in the log.
     pub fn last_index(&self) -> u64 {
-        self.entries.last().map_or(self.start.0, |e| e.index)
+        self.entries
+            .last()
+            .map_or(self.memory_first.max(self.start.0 + 1) - 1, |e| e.index)
+    }
+
+    /// Index of the first entry held in memory (the next index if none is).
+    pub fn memory_first_index(&self) -> u64 {
+        self.memory_first.max(self.start.0 + 1)
+    }
+
+    /// Drops from memory the entries older than the last `memory_entries` applied ones
+    /// once twice that many are held; they stay on disk until compaction. A
+    /// store without an engine (built in memory) keeps every entry.
+    pub fn release_applied(&mut self, applied: u64) {
+        if self.disk.is_none() {
+            return;
+        }
+        let memory_first = self.memory_first_index();
+        if applied < memory_first + 2 * self.memory_entries {
+            return;
+        }
+        let keep_from = (applied - self.memory_entries + 1).min(self.last_index());
+        if keep_from <= memory_first {
+            return;
+        }
+        self.entries.drain(..(keep_from - memory_first) as usize);
+        self.memory_first = keep_from;
     }
 
     /// Index of the first entry still held.
@@ -144,8 +233,14 @@ impl LogStore {
                 encode(entry),
             );
         }
-        let keep = (first.index - self.first_index()) as usize;
-        self.entries.truncate(keep);
+        let memory_first = self.memory_first_index();
+        if first.index >= memory_first {
+            self.entries.truncate((first.index - memory_first) as usize);
+        } else {
+            // Overwrites entries only on disk (the batch replaces them there).
+            self.entries.clear();
+            self.memory_first = first.index;
+        }
         self.entries.extend_from_slice(entries);
     }
 
@@ -194,11 +289,12 @@ impl LogStore {
     /// Resets the log to start right after a snapshot received from the leader: every held
     /// entry goes, the configuration and commit index come from the snapshot.
     pub fn stage_apply_snapshot(&mut self, meta: &SnapshotMetadata, batch: &mut WriteBatch) {
-        for entry in &self.entries {
-            batch.delete(Space::RaftLog, entry_key(entry.index).to_vec());
+        for index in self.first_index()..=self.last_index() {
+            batch.delete(Space::RaftLog, entry_key(index).to_vec());
         }
         self.entries.clear();
         self.start = (meta.index, meta.term);
+        self.memory_first = self.start.0 + 1;
         batch.put(
             Space::RaftState,
             LOG_START_KEY.to_vec(),
@@ -213,24 +309,106 @@ impl LogStore {
     }
 
     /// Drops entries before `index` (which must be applied), keeping `index` itself so the
-    /// log is never empty after compaction.
-    pub fn stage_compact(&mut self, index: u64, batch: &mut WriteBatch) {
+    /// log is never empty after compaction. Fails only if the term of the last dropped
+    /// entry cannot be read back from disk.
+    pub fn stage_compact(
+        &mut self,
+        index: u64,
+        batch: &mut WriteBatch,
+    ) -> Result<(), StorageError> {
         if index <= self.first_index() || index > self.last_index() {
-            return;
+            return Ok(());
         }
-        let drop = (index - self.first_index()) as usize;
-        let last_dropped = &self.entries[drop - 1];
-        self.start = (last_dropped.index, last_dropped.term);
-        for entry in &self.entries[..drop] {
-            batch.delete(Space::RaftLog, entry_key(entry.index).to_vec());
+        let last_dropped = index - 1;
+        let term = self.term_at(last_dropped)?;
+        for dropped in self.first_index()..index {
+            batch.delete(Space::RaftLog, entry_key(dropped).to_vec());
         }
+        self.start = (last_dropped, term);
         batch.put(
             Space::RaftState,
             LOG_START_KEY.to_vec(),
             encode_start(self.start),
         );
-        self.entries.drain(..drop);
+        let memory_first = self.memory_first_index();
+        if index > memory_first {
+            self.entries.drain(..(index - memory_first) as usize);
+            self.memory_first = index;
+        }
+        Ok(())
     }
+
+    /// The term of the held entry at `index` (between the first and last index), from
+    /// memory or from disk.
+    fn term_at(&self, index: u64) -> Result<u64, StorageError> {
+        let memory_first = self.memory_first_index();
+        if index >= memory_first {
+            return Ok(self.entries[(index - memory_first) as usize].term);
+        }
+        let mut entries = self.read_disk(index, index + 1, u64::MAX)?;
+        match entries.pop() {
+            Some(entry) => Ok(entry.term),
+            None => Err(missing(index)),
+        }
+    }
+
+    /// Entries `[low, high)` from disk (all before the in-memory tail), stopping before
+    /// the one that would take their encoded size over `max_size` (at least one is read).
+    fn read_disk(&self, low: u64, high: u64, max_size: u64) -> Result<Vec<Entry>, StorageError> {
+        let Some(Disk(engine)) = &self.disk else {
+            return Err(missing(low));
+        };
+        let mut out: Vec<Entry> = Vec::new();
+        let mut total = 0u64;
+        let mut failure = None;
+        engine.scan(
+            Space::RaftLog,
+            &entry_key(low),
+            Some(&entry_key(high)),
+            Order::Ascending,
+            &mut |_, value| {
+                total += value.len() as u64;
+                if !out.is_empty() && total > max_size {
+                    return std::ops::ControlFlow::Break(());
+                }
+                match decode::<Entry>("log entry", value) {
+                    Ok(entry) => {
+                        out.push(entry);
+                        std::ops::ControlFlow::Continue(())
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        std::ops::ControlFlow::Break(())
+                    }
+                }
+            },
+        )?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        for (expected, entry) in (low..).zip(&out) {
+            if entry.index != expected {
+                return Err(missing(expected));
+            }
+        }
+        if out.is_empty() {
+            return Err(missing(low));
+        }
+        Ok(out)
+    }
+}
+
+/// The error for an entry the log should hold and the engine does not.
+fn missing(index: u64) -> StorageError {
+    StorageError::Corrupt {
+        space: Space::RaftLog.name(),
+        reason: format!("log entry {index} is missing"),
+    }
+}
+
+/// A storage failure as raft-rs's storage error.
+fn raft_error(error: StorageError) -> raft::Error {
+    raft::Error::Store(RaftStorageError::Other(Box::new(error)))
 }
 
 fn encode(message: &impl protobuf::Message) -> Vec<u8> {
@@ -291,11 +469,24 @@ impl raft::Storage for LogStore {
         if high > self.last_index() + 1 {
             return Err(raft::Error::Store(RaftStorageError::Unavailable));
         }
-        let offset = self.first_index();
-        let slice = &self.entries[(low - offset) as usize..(high - offset) as usize];
         let max_size = max_size.into().unwrap_or(u64::MAX);
-        let mut total = 0u64;
+        let memory_first = self.memory_first_index();
         let mut out = Vec::new();
+        let mut total = 0u64;
+        if low < memory_first {
+            out = self
+                .read_disk(low, high.min(memory_first), max_size)
+                .map_err(raft_error)?;
+            total = out.iter().map(|e| u64::from(e.compute_size())).sum();
+            if (low + out.len() as u64) < high.min(memory_first) {
+                return Ok(out);
+            }
+        }
+        let from = low.max(memory_first);
+        if from >= high {
+            return Ok(out);
+        }
+        let slice = &self.entries[(from - memory_first) as usize..(high - memory_first) as usize];
         for entry in slice {
             total += u64::from(entry.compute_size());
             if !out.is_empty() && total > max_size {
@@ -316,7 +507,7 @@ impl raft::Storage for LogStore {
         if idx > self.last_index() {
             return Err(raft::Error::Store(RaftStorageError::Unavailable));
         }
-        Ok(self.entries[(idx - self.first_index()) as usize].term)
+        self.term_at(idx).map_err(raft_error)
     }
 
     fn first_index(&self) -> raft::Result<u64> {

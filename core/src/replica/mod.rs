@@ -48,7 +48,9 @@ pub struct ReplicaConfig {
     pub max_size_per_msg_bytes: u64,
     /// Append messages in flight per follower.
     pub max_inflight_msgs: usize,
-    /// Applied entries kept in the log behind a compaction (`CATCH_UP_ENTRIES` by default).
+    /// Applied entries kept in the log behind a compaction (`CATCH_UP_ENTRIES` by default);
+    /// also how many applied entries the log keeps in memory (older ones are read from
+    /// the engine).
     pub catch_up_entries: u64,
     /// Seed of the election-timeout randomization (see [`Replica::pin_election_timeout`]).
     pub election_seed: u64,
@@ -144,7 +146,7 @@ impl Replica {
         initial_voters: &[u64],
         logger: &slog::Logger,
     ) -> Result<Replica, ReplicaError> {
-        let mut store = LogStore::load(engine.as_ref())?;
+        let mut store = LogStore::load(engine.clone(), config.catch_up_entries)?;
         let cluster = match ClusterState::load(engine.as_ref())? {
             Some(stored) => stored,
             None => {
@@ -377,6 +379,8 @@ impl Replica {
         self.apply_entries(light.take_committed_entries(), &mut out)?;
         self.node.advance_apply();
         self.maybe_compact_log()?;
+        let applied = self.applied_index();
+        self.node.mut_store().release_applied(applied);
         self.maybe_campaign_alone();
         Ok(out)
     }
@@ -555,7 +559,7 @@ impl Replica {
             return Ok(());
         }
         let mut batch = WriteBatch::new();
-        self.node.mut_store().stage_compact(keep_from, &mut batch);
+        self.node.mut_store().stage_compact(keep_from, &mut batch)?;
         // Sync: this also makes every earlier apply batch durable, so the log is never
         // shorter on disk than what the durable state machine needs.
         self.engine.write(batch, Durability::Sync)

@@ -225,3 +225,98 @@ fn a_restored_snapshot_starts_a_new_cluster_with_the_same_data() {
         "restore into a used data dir"
     );
 }
+
+#[test]
+fn only_a_tail_of_the_log_stays_in_memory_and_the_rest_is_read_from_disk() {
+    use raft::Storage as _;
+    let engine = MemEngine::new();
+    let engine_dyn: Arc<dyn crate::storage::Engine> = Arc::new(engine.clone());
+    let state_machine = Arc::new(StateMachine::open(engine_dyn.clone()).unwrap());
+    let config = ReplicaConfig {
+        snapshot_count: 150,
+        catch_up_entries: 5,
+        ..ReplicaConfig::new(ID)
+    };
+    let mut replica = Replica::open(
+        &config,
+        engine_dyn.clone(),
+        state_machine,
+        &cluster(ID, &[ID]),
+        &[ID],
+        &tracing_logger(),
+    )
+    .unwrap();
+    settle(&mut replica);
+    for i in 0..100 {
+        replica.propose(put(i, "k", &i.to_string())).unwrap();
+        settle(&mut replica);
+    }
+    let store = replica.node.store();
+    let (first, last) = (store.first_index(), store.last_index());
+    assert_eq!(first, 1, "compacted too early");
+    assert!(
+        last + 1 - store.memory_first_index() <= 10,
+        "{} entries in memory",
+        last + 1 - store.memory_first_index()
+    );
+    // raft-rs still sees the whole log: old entries come from the engine.
+    let all = store
+        .entries(first, last + 1, None, raft::GetEntriesContext::empty(false))
+        .unwrap();
+    assert_eq!(all.len() as u64, last);
+    assert!(all.iter().zip(1..).all(|(e, i)| e.index == i));
+    assert_eq!(store.term(1).unwrap(), all[0].term);
+    // A size limit stops inside the on-disk part, after at least one entry.
+    let some = store
+        .entries(1, last + 1, Some(1), raft::GetEntriesContext::empty(false))
+        .unwrap();
+    assert_eq!(some.len(), 1);
+
+    // Compaction drops entries that were only on disk.
+    for i in 100..200 {
+        replica.propose(put(i, "k", &i.to_string())).unwrap();
+        settle(&mut replica);
+    }
+    let store = replica.node.store();
+    assert!(store.first_index() > 1, "log was never compacted");
+    assert_eq!(
+        store.term(store.first_index() - 1).unwrap(),
+        store.term_of(store.first_index() - 1).unwrap()
+    );
+    let mut on_disk = 0;
+    engine_dyn
+        .scan(
+            crate::storage::Space::RaftLog,
+            &[],
+            None,
+            crate::storage::Order::Ascending,
+            &mut |_, _| {
+                on_disk += 1;
+                std::ops::ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+    assert_eq!(on_disk, store.last_index() + 1 - store.first_index());
+
+    // A restart loads only the tail, and the log still reads back whole.
+    drop(replica);
+    let state_machine = Arc::new(StateMachine::open(engine_dyn.clone()).unwrap());
+    let mut replica = Replica::open(
+        &config,
+        engine_dyn,
+        state_machine,
+        &cluster(ID, &[ID]),
+        &[ID],
+        &tracing_logger(),
+    )
+    .unwrap();
+    let store = replica.node.store();
+    let (first, last) = (store.first_index(), store.last_index());
+    assert!(last + 1 - store.memory_first_index() <= 10);
+    let all = store
+        .entries(first, last + 1, None, raft::GetEntriesContext::empty(false))
+        .unwrap();
+    assert_eq!(all.len() as u64, last + 1 - first);
+    settle(&mut replica);
+    assert_eq!(value_of(&replica, "k"), Some(b"199".to_vec()));
+}

@@ -30,6 +30,15 @@ use super::{Durability, Engine, Order, Space, StorageError, Visitor, WriteBatch}
 /// most a restart replays. fjall's minimum (its default is 512 MiB).
 pub const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Bytes of writes a space's memtable holds before it is sealed and flushed into a table
+/// (fjall's default is 64 MiB per keyspace). Memtables are the largest memory item under a
+/// sustained write load: every hot space (history, revisions, the raft log) holds its full
+/// memtable plus the sealed ones being flushed, and a skiplist takes about twice the bytes
+/// it counts. 8 MiB is the low end of fjall's recommended 8-64 MiB; flushing more often
+/// writes the same bytes in smaller tables. Databases created before this bound kept
+/// fjall's 64 MiB in their keyspace options, so [`FjallEngine::write`] also enforces it.
+pub const MAX_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+
 /// A handle to an open fjall database; clones share it. The database closes (and fsyncs its
 /// journal) when the last clone is dropped.
 #[derive(Clone)]
@@ -80,6 +89,28 @@ impl FjallEngine {
         &self.keyspaces[slot(space)]
     }
 
+    /// Seals the active memtable of every space `batch` wrote whose memtable outgrew
+    /// [`MAX_MEMTABLE_BYTES`] (fjall then flushes it in the background). fjall checks its
+    /// own per-keyspace limit after each batch too, but a keyspace created by an earlier
+    /// version keeps the 64 MiB it was created with. The batch is written by then: a
+    /// failure to seal is only logged (fjall seals at its own limit anyway).
+    fn bound_memtables(&self, batch: &WriteBatch) {
+        use fjall::AbstractTree as _;
+        let mut written = [false; Space::ALL.len()];
+        for op in batch.ops() {
+            written[slot(op.space)] = true;
+        }
+        for space in Space::ALL {
+            let keyspace = self.keyspace(space);
+            if written[slot(space)]
+                && keyspace.tree.active_memtable().size() > MAX_MEMTABLE_BYTES
+                && let Err(error) = keyspace.rotate_memtable()
+            {
+                tracing::warn!(space = space.name(), %error, "cannot seal memtable");
+            }
+        }
+    }
+
     /// Makes every write durable and moves every memtable into tables, so that the journals
     /// holding them are dropped and the next open has nothing to replay. Called on a
     /// graceful shutdown (a restart after SIGTERM then opens at once) and by defragment.
@@ -108,8 +139,11 @@ fn slot(space: Space) -> usize {
 }
 
 fn open_keyspaces(db: &Database) -> Result<[Keyspace; Space::ALL.len()], fjall::Error> {
-    let [a, b, c, d, e, f] =
-        Space::ALL.map(|space| db.keyspace(space.name(), KeyspaceCreateOptions::default));
+    let [a, b, c, d, e, f] = Space::ALL.map(|space| {
+        db.keyspace(space.name(), || {
+            KeyspaceCreateOptions::default().max_memtable_size(MAX_MEMTABLE_BYTES)
+        })
+    });
     Ok([a?, b?, c?, d?, e?, f?])
 }
 
@@ -205,7 +239,9 @@ impl Engine for FjallEngine {
             // The journal may or may not hold the batch: the caller must stop, not retry.
             Durability::Sync => StorageError::Sync(error.to_string()),
             Durability::Buffered => StorageError::Io(format!("writing batch: {error}")),
-        })
+        })?;
+        self.bound_memtables(&batch);
+        Ok(())
     }
 
     fn sync(&self) -> Result<(), StorageError> {
