@@ -77,9 +77,9 @@ pub async fn run(
     let mut compactor = Compactor::new(mode, revision_interval);
     loop {
         compactor.sample(handle.state_machine().current_revision());
-        tokio::select! {
-            _ = tokio::time::sleep(compactor.interval()) => {}
+        select! {
             _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(compactor.interval()) => {}
         }
         if handle.raft_status().leader != handle.identity().member_id {
             continue;

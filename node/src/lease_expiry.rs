@@ -68,14 +68,14 @@ impl LeaseExpiry {
         let mut ticker = tokio::time::interval(EXPIRY_CHECK_INTERVAL);
         let mut revoking = FuturesUnordered::new();
         loop {
-            tokio::select! {
+            select! {
+                _ = shutdown.changed() => return,
                 _ = ticker.tick() => {
                     for id in self.check(MAX_PENDING_REVOKES.saturating_sub(revoking.len())) {
                         revoking.push(revoke(self.handle.clone(), id));
                     }
                 }
                 Some(()) = revoking.next(), if !revoking.is_empty() => {}
-                _ = shutdown.changed() => return,
             }
         }
     }

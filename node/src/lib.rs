@@ -2,6 +2,20 @@
 //! loop and serves the client API; the `cairn` binary wraps it with etcd's flags, and the
 //! simulator runs it unchanged on simulated hosts.
 
+/// `tokio::select!`, deterministic under simulation. Outside it tokio polls the branches in
+/// a random order, for fairness. Under madsim that order would come from tokio's per-thread
+/// rng, which tokio seeds from a process-wide counter: a seed run after other seeds in one
+/// process (a sweep, a test) would then differ from its replay. There the branches are
+/// polled in the order written (`biased`), so list the rarely ready ones first.
+#[cfg(madsim)]
+macro_rules! select {
+    ($($body:tt)*) => { tokio::select! { biased; $($body)* } };
+}
+#[cfg(not(madsim))]
+macro_rules! select {
+    ($($body:tt)*) => { tokio::select! { $($body)* } };
+}
+
 pub mod clock;
 pub mod compactor;
 pub mod config;

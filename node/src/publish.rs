@@ -56,9 +56,9 @@ pub async fn run(
                 Err(_) => tracing::debug!("publishing member attributes timed out; retrying"),
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(RETRY) => {}
+        select! {
             _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(RETRY) => {}
         }
     }
 }

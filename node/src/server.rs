@@ -409,7 +409,8 @@ impl EventLoop {
         let mut ticker = tokio::time::interval(period);
         self.process_ready()?;
         loop {
-            tokio::select! {
+            select! {
+                _ = shutdown.changed() => return Ok(()),
                 _ = ticker.tick() => {
                     self.on_tick();
                     // A member whose clock runs fast or slow ticks sooner or later (only
@@ -420,13 +421,12 @@ impl EventLoop {
                         ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
                     }
                 }
+                Some(feedback) = self.peer_feedback.recv() => self.on_feedback(feedback),
+                Some(message) = self.peer_inbox.recv() => self.take_messages(message),
                 command = self.commands.recv() => match command {
                     Some(command) => self.take_commands(command),
                     None => return Ok(()),
                 },
-                Some(message) = self.peer_inbox.recv() => self.take_messages(message),
-                Some(feedback) = self.peer_feedback.recv() => self.on_feedback(feedback),
-                _ = shutdown.changed() => return Ok(()),
             }
             self.start_read_round();
             self.process_ready()?;

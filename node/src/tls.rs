@@ -435,7 +435,7 @@ mod real {
         accepted: tokio::sync::mpsc::Sender<TlsConnection>,
     ) {
         loop {
-            let (tcp, from) = tokio::select! {
+            let (tcp, from) = select! {
                 conn = listener.accept() => match conn {
                     Ok(conn) => conn,
                     Err(e) => {

@@ -155,7 +155,10 @@ impl Run<'_> {
     async fn phases(&mut self, compaction: LogCompaction) -> String {
         let archive = self.archive.clone();
         let cluster = self.cluster;
+        // `biased`: tokio's random branch order is not reproducible across runs in one
+        // process (see cairn_node's `select!`).
         tokio::select! {
+            biased;
             log = self.all_phases(compaction) => log,
             () = archive.keep_collecting(cluster) => unreachable!("the archive collects for ever"),
         }
@@ -188,6 +191,7 @@ impl Run<'_> {
         // A member that stopped by itself as the safety phase ended (a failed fsync) may not
         // have been noticed yet: the supervisor keeps restarting members meanwhile.
         tokio::select! {
+            biased;
             () = self.liveness_phase(clients) => {}
             () = nemesis.keep_restarting() => {}
         }

@@ -324,13 +324,14 @@ impl LogStore {
         for dropped in self.first_index()..index {
             batch.delete(Space::RaftLog, entry_key(dropped).to_vec());
         }
+        // Where the in-memory tail begins, read before `start` moves (it bounds the result).
+        let memory_first = self.memory_first_index();
         self.start = (last_dropped, term);
         batch.put(
             Space::RaftState,
             LOG_START_KEY.to_vec(),
             encode_start(self.start),
         );
-        let memory_first = self.memory_first_index();
         if index > memory_first {
             self.entries.drain(..(index - memory_first) as usize);
             self.memory_first = index;
@@ -533,6 +534,63 @@ impl raft::Storage for LogStore {
                     RaftStorageError::SnapshotTemporarilyUnavailable,
                 ))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use raft::Storage as _;
+
+    use super::*;
+    use crate::storage::Durability;
+    use crate::storage::mem::MemEngine;
+
+    /// A stored log of entries 1..=20, entry `i` of term `i`, keeping at least
+    /// `memory_entries` applied entries in memory.
+    fn stored_log(memory_entries: u64) -> (Arc<dyn Engine>, LogStore) {
+        let engine: Arc<dyn Engine> = Arc::new(MemEngine::new());
+        let mut store = LogStore::load(engine.clone(), memory_entries).unwrap();
+        let entries: Vec<Entry> = (1..=20)
+            .map(|i| Entry {
+                index: i,
+                term: i,
+                ..Entry::default()
+            })
+            .collect();
+        let mut batch = WriteBatch::new();
+        store.stage_append(&entries, &mut batch);
+        engine.write(batch, Durability::Sync).unwrap();
+        (engine, store)
+    }
+
+    #[test]
+    fn compaction_keeps_every_later_entry_readable_wherever_the_memory_tail_begins() {
+        // Compaction points before and inside the in-memory tail, with every entry in
+        // memory and with the applied ones released to disk (the tail then starts at 16).
+        for (compact_at, release) in [(10, false), (10, true), (18, false), (18, true)] {
+            let (engine, mut store) = stored_log(5);
+            if release {
+                store.release_applied(20);
+                assert_eq!(store.memory_first_index(), 16);
+            }
+            let mut batch = WriteBatch::new();
+            store.stage_compact(compact_at, &mut batch).unwrap();
+            engine.write(batch, Durability::Sync).unwrap();
+            let case = format!("compacted at {compact_at}, released: {release}");
+            assert_eq!(
+                raft::Storage::first_index(&store).unwrap(),
+                compact_at,
+                "{case}"
+            );
+            for i in compact_at - 1..=20 {
+                assert_eq!(store.term(i).unwrap(), i, "term of {i}, {case}");
+            }
+            let all = store
+                .entries(compact_at, 21, None, GetEntriesContext::empty(false))
+                .unwrap();
+            let indexes: Vec<u64> = all.iter().map(|e| e.index).collect();
+            assert_eq!(indexes, (compact_at..=20).collect::<Vec<_>>(), "{case}");
         }
     }
 }

@@ -183,7 +183,7 @@ async fn observe(
             }
         }
     };
-    tokio::select! {
+    select! {
         _ = out.closed() => {}
         _ = following => {}
     }

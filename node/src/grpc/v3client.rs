@@ -149,7 +149,7 @@ impl LocalWatch {
 
     /// Waits for the next applied entry and hands it to the registry.
     async fn live(&mut self) -> Result<Vec<WatchResponse>, Status> {
-        let entry = tokio::select! {
+        let entry = select! {
             _ = self.stop.wait_for(|stopped| *stopped) => return Err(stopped()),
             entry = self.events.recv() => entry,
         };
