@@ -18,6 +18,8 @@ const CLUSTER_ID_KEY: &[u8] = b"membership/cluster_id";
 const LOCAL_ID_KEY: &[u8] = b"membership/local_id";
 const MEMBER_PREFIX: &[u8] = b"membership/member/";
 const MEMBER_END: &[u8] = b"membership/member0";
+const REMOVED_PREFIX: &[u8] = b"membership/removed/";
+const REMOVED_END: &[u8] = b"membership/removed0";
 
 /// The membership a member keeps in its state machine (Meta space): written at bootstrap or
 /// when joining, changed only by applied configuration changes, read back at restart (the
@@ -30,10 +32,17 @@ pub struct ClusterState {
     pub local_id: u64,
     /// Every member, ordered by id.
     pub members: Vec<MemberRecord>,
+    /// Every member ever removed, ordered by id (etcd's `RaftCluster.removed`): their raft
+    /// traffic is refused, so a removed member that missed its removal learns of it.
+    pub removed: Vec<u64>,
 }
 
 fn member_key(id: u64) -> Vec<u8> {
     [MEMBER_PREFIX, &id.to_be_bytes()].concat()
+}
+
+fn removed_key(id: u64) -> Vec<u8> {
+    [REMOVED_PREFIX, &id.to_be_bytes()].concat()
 }
 
 fn corrupt(reason: String) -> StorageError {
@@ -86,12 +95,33 @@ impl ClusterState {
                 }
             },
         )?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let mut removed = Vec::new();
+        engine.scan(
+            Space::Meta,
+            REMOVED_PREFIX,
+            Some(REMOVED_END),
+            Order::Ascending,
+            &mut |key, _| match <[u8; 8]>::try_from(&key[REMOVED_PREFIX.len()..]) {
+                Ok(id) => {
+                    removed.push(u64::from_be_bytes(id));
+                    ControlFlow::Continue(())
+                }
+                Err(_) => {
+                    failure = Some(corrupt(format!("bad removed-member key {key:?}")));
+                    ControlFlow::Break(())
+                }
+            },
+        )?;
         match failure {
             Some(e) => Err(e),
             None => Ok(Some(ClusterState {
                 cluster_id,
                 local_id,
                 members,
+                removed,
             })),
         }
     }
@@ -113,6 +143,14 @@ impl ClusterState {
         for member in &self.members {
             stage_member(member, batch);
         }
+        for &id in &self.removed {
+            batch.put(Space::Meta, removed_key(id), Vec::new());
+        }
+    }
+
+    /// Whether member `id` was removed from the cluster.
+    pub fn is_removed(&self, id: u64) -> bool {
+        self.removed.binary_search(&id).is_ok()
     }
 
     /// The member with `id`.
@@ -145,6 +183,16 @@ impl ClusterState {
                 batch.delete(Space::Meta, key.to_vec());
                 ControlFlow::Continue(())
             },
+        )?;
+        engine.scan(
+            Space::Meta,
+            REMOVED_PREFIX,
+            Some(REMOVED_END),
+            Order::Ascending,
+            &mut |key, _| {
+                batch.delete(Space::Meta, key.to_vec());
+                ControlFlow::Continue(())
+            },
         )
     }
 
@@ -152,6 +200,10 @@ impl ClusterState {
     pub fn remove(&mut self, id: u64, batch: &mut WriteBatch) {
         batch.delete(Space::Meta, member_key(id));
         self.members.retain(|m| m.id != id);
+        batch.put(Space::Meta, removed_key(id), Vec::new());
+        if let Err(at) = self.removed.binary_search(&id) {
+            self.removed.insert(at, id);
+        }
     }
 }
 
@@ -209,6 +261,52 @@ pub fn initial_members(pairs: &[(String, String)], token: &str) -> Vec<MemberRec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removed_members_are_remembered_across_a_reload_and_forgotten_with_the_cluster() {
+        use crate::storage::mem::MemEngine;
+        use crate::storage::{Durability, Engine as _};
+        let engine = MemEngine::new();
+        let member = |id: u64| MemberRecord {
+            id,
+            name: format!("m{id}"),
+            ..MemberRecord::default()
+        };
+        let mut state = ClusterState {
+            cluster_id: 7,
+            local_id: 1,
+            members: vec![member(1), member(2), member(3)],
+            removed: Vec::new(),
+        };
+        let mut batch = WriteBatch::new();
+        state.stage(&mut batch);
+        state.remove(3, &mut batch);
+        state.remove(2, &mut batch);
+        engine.write(batch, Durability::Sync).unwrap();
+        assert_eq!(state.removed, vec![2, 3]);
+        let loaded = ClusterState::load(&engine).unwrap().unwrap();
+        assert_eq!(loaded, state);
+        assert!(loaded.is_removed(2) && loaded.is_removed(3) && !loaded.is_removed(1));
+        assert_eq!(
+            loaded.members.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![1]
+        );
+
+        let mut batch = WriteBatch::new();
+        ClusterState::stage_forget(&engine, &mut batch).unwrap();
+        engine.write(batch, Durability::Sync).unwrap();
+        assert_eq!(ClusterState::load(&engine).unwrap(), None);
+        let mut batch = WriteBatch::new();
+        ClusterState {
+            removed: Vec::new(),
+            members: vec![member(1)],
+            ..state
+        }
+        .stage(&mut batch);
+        engine.write(batch, Durability::Sync).unwrap();
+        let reloaded = ClusterState::load(&engine).unwrap().unwrap();
+        assert!(reloaded.removed.is_empty(), "{reloaded:?}");
+    }
 
     #[test]
     fn default_single_member_ids_match_etcd() {

@@ -69,5 +69,6 @@ async fn ask(url: &str, tls: Option<&TlsSettings>) -> Result<ClusterState, Strin
         cluster_id: response.cluster_id,
         local_id: 0,
         members,
+        removed: Vec::new(),
     })
 }

@@ -138,11 +138,18 @@ async fn revoke(handle: Handle, id: i64) {
             revision: state_machine.auth_revision(),
         });
     match handle
-        .propose_as(Request::LeaseRevoke(LeaseRevokeRequest { id }), auth)
+        .propose_as_leader(Request::LeaseRevoke(LeaseRevokeRequest { id }), auth)
         .await
     {
         Ok(_) | Err(ServerError::Apply(cairn_core::Error::LeaseNotFound)) => {
             tracing::debug!(lease = format_args!("{id:016x}"), "expired lease revoked");
+        }
+        Err(ServerError::NotLeader) => {
+            // The next leader's lessor decides about this lease.
+            tracing::debug!(
+                lease = format_args!("{id:016x}"),
+                "not revoked: no longer the leader"
+            );
         }
         Err(e) => {
             tracing::warn!(lease = format_args!("{id:016x}"), error = %e, "failed to revoke expired lease")

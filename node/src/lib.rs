@@ -145,6 +145,7 @@ pub fn bootstrap_cluster(config: &Config) -> Result<ClusterState, NodeError> {
         cluster_id: cluster_id(&ids),
         local_id,
         members,
+        removed: Vec::new(),
     })
 }
 

@@ -55,6 +55,9 @@ pub enum ServerError {
     /// No leader to take the proposal.
     #[error("etcdserver: no leader")]
     NoLeader,
+    /// A proposal only the leader may make, and this member is not the leader.
+    #[error("etcdserver: not leader")]
+    NotLeader,
     /// The request was not answered within the request timeout.
     #[error("etcdserver: request timed out")]
     Timeout,
@@ -126,6 +129,8 @@ enum Command {
     Propose {
         request: Request,
         auth: Option<RequestAuth>,
+        /// Refused unless this member is the leader (see [`Handle::propose_as_leader`]).
+        leader_only: bool,
         reply: ProposeReply,
     },
     Read {
@@ -233,6 +238,26 @@ impl Handle {
         self.send(Command::Propose {
             request,
             auth,
+            leader_only: false,
+            reply,
+        })
+        .await?;
+        self.wait(response).await?
+    }
+
+    /// Proposes a write only if this member is the leader when the proposal is made (the
+    /// lessor's revocation of an expired lease): it never waits for a leader nor goes to
+    /// another one, which may have heard from the lease's holder since.
+    pub async fn propose_as_leader(
+        &self,
+        request: Request,
+        auth: Option<RequestAuth>,
+    ) -> Result<Response, ServerError> {
+        let (reply, response) = oneshot::channel();
+        self.send(Command::Propose {
+            request,
+            auth,
+            leader_only: true,
             reply,
         })
         .await?;
@@ -314,6 +339,8 @@ pub struct EventLoop {
     /// Proposals that arrived while no leader was known, proposed once one is (etcd's raft
     /// node stops taking proposals while it has no leader: they wait, they do not fail).
     leaderless: Vec<(Request, Option<RequestAuth>, ProposeReply)>,
+    /// A member refused our raft traffic: this member was removed from the cluster.
+    removed_by_peer: bool,
     /// Reads that arrived since the last read-index round was started.
     queued_reads: Vec<ReadReply>,
     /// Read-index rounds in flight, by context.
@@ -389,6 +416,7 @@ pub fn start(
         next_request_id: request_id_base,
         waiters: BTreeMap::new(),
         leaderless: Vec::new(),
+        removed_by_peer: false,
         queued_reads: Vec::new(),
         read_rounds: BTreeMap::new(),
         ticks: 0,
@@ -438,8 +466,12 @@ impl EventLoop {
         }
     }
 
-    /// Whether the applied membership no longer contains this member (it was removed).
+    /// Whether the applied membership no longer contains this member, or a member told
+    /// it that it was removed.
     fn removed(&self) -> bool {
+        if self.removed_by_peer {
+            return true;
+        }
         let cluster = self.members.borrow();
         cluster.member(self.replica.id()).is_none() && !cluster.members.is_empty()
     }
@@ -512,6 +544,14 @@ impl EventLoop {
         match feedback {
             PeerFeedback::Unreachable(id) => self.replica.report_unreachable(id),
             PeerFeedback::Snapshot(id, delivered) => self.replica.report_snapshot(id, delivered),
+            PeerFeedback::Removed(by) => {
+                tracing::warn!(
+                    by = format_args!("{by:x}"),
+                    "{}",
+                    crate::peer::MEMBER_REMOVED
+                );
+                self.removed_by_peer = true;
+            }
         }
     }
 
@@ -520,8 +560,15 @@ impl EventLoop {
             Command::Propose {
                 request,
                 auth,
+                leader_only,
                 reply,
-            } => self.propose(request, auth, reply),
+            } => {
+                if leader_only && self.replica.leader_id() != self.replica.id() {
+                    let _ = reply.send(Err(ServerError::NotLeader));
+                } else {
+                    self.propose(request, auth, reply);
+                }
+            }
             Command::Read { reply } => self.queued_reads.push(reply),
             Command::ConfChange {
                 change,

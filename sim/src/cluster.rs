@@ -184,6 +184,9 @@ impl SimCluster {
 
     /// Starts a killed (or stopped) member again.
     pub fn start_again(&self, index: usize) {
+        // Killed first: madsim's restart alone leaves a member that stopped by itself
+        // bound to its old sockets, and peers dialing it then get connection resets.
+        self.handle.kill(self.node_id(index));
         *lock(&self.members[index].incarnation) = Incarnation::default();
         self.handle.restart(self.node_id(index));
     }
@@ -332,6 +335,10 @@ fn start_member(
     }
 }
 
+/// Why a member whose event loop ended without an error stopped: it was removed from the
+/// cluster (it applied its removal, or a member refused its traffic).
+pub const REMOVED_STOP: &str = "removed from the cluster";
+
 /// One incarnation of a member: starts it, then waits for its event loop to end. A member
 /// that cannot start on its own disk is a bug the run must report, hence the panic; a new
 /// member that finds no existing member to join (cut off, or they are down) stops, to be
@@ -348,7 +355,7 @@ async fn run_member(config: Config, engine: MemEngine, incarnation: Arc<Mutex<In
     };
     lock(&incarnation).handle = Some(node.handle.clone());
     let stopped = match node.wait().await {
-        Ok(()) => "event loop ended".to_string(),
+        Ok(()) => REMOVED_STOP.to_string(),
         Err(e) => e.to_string(),
     };
     tracing::warn!(member = %config.name, error = %stopped, "member stopped");

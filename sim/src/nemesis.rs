@@ -120,6 +120,11 @@ impl<'a> Nemesis<'a> {
     pub async fn keep_restarting(&mut self) {
         loop {
             self.restart_stopped().await;
+            if !self.damage.removed.is_empty() {
+                // A member learned only now that a removal which seemed to fail went
+                // through: bring it back as before.
+                self.repair_membership().await;
+            }
             madsim::time::sleep(WATCH_INTERVAL).await;
         }
     }
@@ -534,6 +539,10 @@ impl<'a> Nemesis<'a> {
         }
         madsim::time::sleep(RESTART_DELAY).await;
         for (member, error) in stopped {
+            if error == crate::cluster::REMOVED_STOP && !self.damage.removed.contains_key(&member) {
+                // A removal the nemesis saw fail (its answer was lost) went through.
+                self.damage.removed.insert(member, None);
+            }
             if self.damage.removed.contains_key(&member) {
                 // Removed (it stops once it applies its removal) or a member that could
                 // not join yet: the membership repair decides what runs in the slot.

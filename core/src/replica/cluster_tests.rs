@@ -203,6 +203,7 @@ fn cluster(local_id: u64, voters: &[u64]) -> ClusterState {
         cluster_id: 7,
         local_id,
         members,
+        removed: Vec::new(),
     }
 }
 

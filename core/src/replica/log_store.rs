@@ -399,6 +399,18 @@ impl LogStore {
     }
 }
 
+/// Whether `conf_state` has member `id` (as a voter or learner, in either configuration).
+fn holds_member(conf_state: &ConfState, id: u64) -> bool {
+    [
+        &conf_state.voters,
+        &conf_state.learners,
+        &conf_state.voters_outgoing,
+        &conf_state.learners_next,
+    ]
+    .into_iter()
+    .any(|ids| ids.contains(&id))
+}
+
 /// The error for an entry the log should hold and the engine does not.
 fn missing(index: u64) -> StorageError {
     StorageError::Corrupt {
@@ -519,11 +531,15 @@ impl raft::Storage for LogStore {
         Ok(LogStore::last_index(self))
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        // A snapshot is usable while the log still holds every entry after it.
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
+        // A snapshot is usable while the log still holds every entry after it, and only
+        // for a member its configuration holds: a member added after it was taken would
+        // ignore it (etcd sends every snapshot at the applied index and configuration).
         let usable = self.snapshot.as_ref().filter(|s| {
             let index = s.get_metadata().index;
-            index >= request_index && index + 1 >= self.first_index()
+            index >= request_index
+                && index + 1 >= self.first_index()
+                && holds_member(s.get_metadata().get_conf_state(), to)
         });
         match usable {
             Some(snapshot) => Ok(snapshot.clone()),
@@ -562,6 +578,29 @@ mod tests {
         store.stage_append(&entries, &mut batch);
         engine.write(batch, Durability::Sync).unwrap();
         (engine, store)
+    }
+
+    #[test]
+    fn a_snapshot_is_offered_only_to_members_its_configuration_holds() {
+        let (_, mut store) = stored_log(5);
+        let mut snapshot = Snapshot::default();
+        snapshot.mut_metadata().index = 20;
+        snapshot.mut_metadata().term = 20;
+        snapshot.mut_metadata().mut_conf_state().voters = vec![1, 2];
+        snapshot.mut_metadata().mut_conf_state().learners = vec![3];
+        store.set_snapshot(snapshot);
+        for member in [1, 2, 3] {
+            assert_eq!(store.snapshot(20, member).unwrap().get_metadata().index, 20);
+        }
+        assert!(!store.snapshot_wanted.get());
+        // Member 4 joined after the snapshot was taken: raft-rs would ignore it there.
+        assert!(matches!(
+            store.snapshot(20, 4),
+            Err(raft::Error::Store(
+                RaftStorageError::SnapshotTemporarilyUnavailable
+            ))
+        ));
+        assert!(store.snapshot_wanted.get());
     }
 
     #[test]

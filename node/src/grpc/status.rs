@@ -66,9 +66,10 @@ pub fn from_membership(error: &MembershipError) -> Status {
 pub fn from_server(error: &ServerError) -> Status {
     match error {
         ServerError::Apply(e) => from_core(e),
-        ServerError::NoLeader | ServerError::Timeout | ServerError::Stopped => {
-            Status::new(Code::Unavailable, error.to_string())
-        }
+        ServerError::NoLeader
+        | ServerError::NotLeader
+        | ServerError::Timeout
+        | ServerError::Stopped => Status::new(Code::Unavailable, error.to_string()),
     }
 }
 

@@ -36,6 +36,8 @@ pub enum PeerFeedback {
     Unreachable(u64),
     /// A snapshot sent to this member arrived (`true`) or was lost (`false`).
     Snapshot(u64, bool),
+    /// This member refused our traffic because we were removed from the cluster.
+    Removed(u64),
 }
 
 pub(super) struct Link {
@@ -184,12 +186,15 @@ impl Link {
         let batches = futures::stream::unfold(queued, |mut queued| async move {
             queued.recv().await.map(|batch| (batch, queued))
         });
-        let to = self.to;
+        let (to, feedback) = (self.to, self.feedback.clone());
         // Ends when the link drops `input` or the stream breaks; dropping `queued` then
         // closes `input`, which the link notices on its next batch.
         tokio::spawn(async move {
             if let Err(status) = client.stream(batches).await {
                 tracing::debug!(to = format_args!("{to:x}"), %status, "raft stream ended");
+                if super::is_member_removed(&status) {
+                    let _ = feedback.send(PeerFeedback::Removed(to));
+                }
             }
         });
         self.stream = Some(input.clone());

@@ -174,6 +174,14 @@ impl PeerService {
             batch.from,
             batch.to,
         )?;
+        if self
+            .members
+            .as_ref()
+            .is_some_and(|members| members.borrow().is_removed(batch.from))
+        {
+            // etcd answers 410 Gone: the sender stops itself when it hears this.
+            return Err(Status::failed_precondition(MEMBER_REMOVED));
+        }
         for bytes in &batch.messages {
             let message = Message::parse_from_bytes(bytes)
                 .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))?;
@@ -201,6 +209,15 @@ impl PeerService {
             .as_ref()
             .ok_or_else(|| Status::unavailable("member does not serve leases yet"))
     }
+}
+
+/// What a member answers a removed member's raft traffic, and what that member then stops
+/// with (etcd's `errMemberRemoved`).
+pub const MEMBER_REMOVED: &str = "the member has been permanently removed from the cluster";
+
+/// Whether `status` tells the sender it was removed from the cluster.
+pub fn is_member_removed(status: &Status) -> bool {
+    status.code() == tonic::Code::FailedPrecondition && status.message() == MEMBER_REMOVED
 }
 
 /// Refuses traffic for another cluster (with a log line saying so) or another member.
