@@ -174,26 +174,19 @@ impl ClusterState {
     pub fn stage_forget(engine: &dyn Engine, batch: &mut WriteBatch) -> Result<(), StorageError> {
         batch.delete(Space::Meta, CLUSTER_ID_KEY.to_vec());
         batch.delete(Space::RaftState, LOCAL_ID_KEY.to_vec());
-        engine.scan(
-            Space::Meta,
-            MEMBER_PREFIX,
-            Some(MEMBER_END),
-            Order::Ascending,
-            &mut |key, _| {
-                batch.delete(Space::Meta, key.to_vec());
-                ControlFlow::Continue(())
-            },
-        )?;
-        engine.scan(
-            Space::Meta,
-            REMOVED_PREFIX,
-            Some(REMOVED_END),
-            Order::Ascending,
-            &mut |key, _| {
-                batch.delete(Space::Meta, key.to_vec());
-                ControlFlow::Continue(())
-            },
-        )
+        for (prefix, end) in [(MEMBER_PREFIX, MEMBER_END), (REMOVED_PREFIX, REMOVED_END)] {
+            engine.scan(
+                Space::Meta,
+                prefix,
+                Some(end),
+                Order::Ascending,
+                &mut |key, _| {
+                    batch.delete(Space::Meta, key.to_vec());
+                    ControlFlow::Continue(())
+                },
+            )?;
+        }
+        Ok(())
     }
 
     /// Removes member `id`, in the view and in `batch`.

@@ -234,15 +234,7 @@ impl Handle {
         request: Request,
         auth: Option<RequestAuth>,
     ) -> Result<Response, ServerError> {
-        let (reply, response) = oneshot::channel();
-        self.send(Command::Propose {
-            request,
-            auth,
-            leader_only: false,
-            reply,
-        })
-        .await?;
-        self.wait(response).await?
+        self.propose_with(request, auth, false).await
     }
 
     /// Proposes a write only if this member is the leader when the proposal is made (the
@@ -253,11 +245,20 @@ impl Handle {
         request: Request,
         auth: Option<RequestAuth>,
     ) -> Result<Response, ServerError> {
+        self.propose_with(request, auth, true).await
+    }
+
+    async fn propose_with(
+        &self,
+        request: Request,
+        auth: Option<RequestAuth>,
+        leader_only: bool,
+    ) -> Result<Response, ServerError> {
         let (reply, response) = oneshot::channel();
         self.send(Command::Propose {
             request,
             auth,
-            leader_only: true,
+            leader_only,
             reply,
         })
         .await?;
