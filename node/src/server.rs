@@ -470,11 +470,7 @@ impl EventLoop {
     /// Whether the applied membership no longer contains this member, or a member told
     /// it that it was removed.
     fn removed(&self) -> bool {
-        if self.removed_by_peer {
-            return true;
-        }
-        let cluster = self.members.borrow();
-        cluster.member(self.replica.id()).is_none() && !cluster.members.is_empty()
+        self.removed_by_peer || self.replica.is_removed()
     }
 
     fn on_tick(&mut self) {

@@ -93,6 +93,12 @@ impl Net {
 
     fn put(&mut self, key: &str, value: &str) {
         let leader = self.leader().expect("a leader");
+        self.propose_put(leader, key, value);
+        self.settle();
+    }
+
+    /// Proposes a put through member `through`, leaving the Ready rounds to the caller.
+    fn propose_put(&mut self, through: u64, key: &str, value: &str) {
         let id = self.next_request;
         self.next_request += 1;
         let put = PutRequest {
@@ -106,8 +112,20 @@ impl Net {
             request: Some(Request::Put(put)),
         }
         .encode_to_vec();
-        self.replica(leader).propose(data).unwrap();
-        self.settle();
+        self.replica(through).propose(data).unwrap();
+    }
+
+    /// One Ready round on every member, then every message delivered.
+    fn round(&mut self) {
+        let mut messages = Vec::new();
+        for replica in &mut self.replicas {
+            messages.extend(replica.handle_ready().unwrap().messages);
+        }
+        for message in messages {
+            if (message.to as usize) <= self.replicas.len() {
+                let _ = self.replica(message.to).step(message);
+            }
+        }
     }
 
     fn value(&mut self, id: u64, key: &str) -> Option<Vec<u8>> {
@@ -284,4 +302,39 @@ fn follower_behind_the_in_memory_tail_catches_up_from_the_leaders_disk() {
         net.replica(lagging).applied_index(),
         net.replica(leader).applied_index()
     );
+}
+
+#[test]
+fn a_leader_that_removes_itself_stops_and_the_others_go_on() {
+    use raft::eraftpb::ConfChangeType::RemoveNode;
+    let mut net = Net::new(3, ReplicaConfig::new);
+    net.tick(30);
+    let leader = net.leader().unwrap();
+    net.replica(leader)
+        .propose_conf_change(
+            change(RemoveNode, leader),
+            &crate::api::cairnpb::ConfChangeContext::default(),
+        )
+        .unwrap();
+    // A put every round: the Ready that applies the removal also carries new entries of
+    // the leader's own (raft-rs then used to look up the removed leader's progress).
+    for i in 0..50 {
+        if net.replica(leader).is_removed() {
+            break;
+        }
+        net.propose_put(leader, "k", &i.to_string());
+        net.round();
+    }
+    assert!(
+        net.replica(leader).is_removed(),
+        "the removal never applied"
+    );
+    let out = net.replica(leader).handle_ready().unwrap();
+    assert!(out.messages.is_empty() && out.applied.is_empty());
+    net.isolated.insert(leader);
+    net.tick(30);
+    let next = net.leader().expect("the two others elect a leader");
+    assert_ne!(next, leader);
+    net.put("after", "x");
+    assert_eq!(net.value(next, "after"), Some(b"x".to_vec()));
 }

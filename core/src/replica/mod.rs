@@ -260,7 +260,7 @@ impl Replica {
         context: &ConfChangeContext,
     ) -> Result<(), ProposeError> {
         use prost::Message as _;
-        if self.leader_id() == 0 {
+        if self.leader_id() == 0 || self.is_removed() {
             return Err(ProposeError::NoLeader);
         }
         self.node
@@ -273,6 +273,9 @@ impl Replica {
 
     /// Asks the leader to hand leadership to `transferee`.
     pub fn transfer_leader(&mut self, transferee: u64) {
+        if self.is_removed() {
+            return;
+        }
         self.node.transfer_leader(transferee);
     }
 
@@ -283,13 +286,18 @@ impl Replica {
 
     /// Advances the logical clock by one tick (one heartbeat interval).
     pub fn tick(&mut self) {
+        // A member that applied its own removal takes no further part in Raft (raft-rs
+        // would look up its own progress, which is gone); it is about to stop.
+        if self.is_removed() {
+            return;
+        }
         self.node.tick();
         self.pin_election_timeout();
     }
 
     /// Proposes a client request (an encoded `InternalRequest`).
     pub fn propose(&mut self, data: Vec<u8>) -> Result<(), ProposeError> {
-        if self.leader_id() == 0 {
+        if self.leader_id() == 0 || self.is_removed() {
             return Err(ProposeError::NoLeader);
         }
         self.node.propose(vec![], data).map_err(|e| match e {
@@ -300,11 +308,17 @@ impl Replica {
 
     /// Starts a read-index round tagged with `ctx`; its `ReadState` appears in a later Output.
     pub fn read_index(&mut self, ctx: Vec<u8>) {
+        if self.is_removed() {
+            return;
+        }
         self.node.read_index(ctx);
     }
 
     /// Delivers a message from a peer.
     pub fn step(&mut self, message: Message) -> Result<(), raft::Error> {
+        if self.is_removed() {
+            return Ok(());
+        }
         let result = self.node.step(message);
         self.pin_election_timeout();
         result
@@ -328,6 +342,9 @@ impl Replica {
     /// Persists, applies and collects everything raft-rs has ready.
     pub fn handle_ready(&mut self) -> Result<Output, StorageError> {
         let mut out = Output::default();
+        if self.is_removed() {
+            return Ok(out);
+        }
         // raft-rs may have asked for a snapshot while stepping a message that produced no
         // Ready (the send it wanted failed); build it now so the next attempt succeeds.
         if self.node.store().take_snapshot_request() {
@@ -351,6 +368,12 @@ impl Replica {
             });
         }
         self.apply_entries(ready.take_committed_entries(), &mut out)?;
+        if self.is_removed() {
+            // This member applied its own removal: it stops for good (etcd's server does),
+            // and raft-rs must not go on as if it still were a member (a leader that
+            // removed itself has no progress of its own to advance).
+            return Ok(out);
+        }
 
         let mut batch = WriteBatch::new();
         let store = self.node.mut_store();
@@ -383,6 +406,11 @@ impl Replica {
         self.node.mut_store().release_applied(applied);
         self.maybe_campaign_alone();
         Ok(out)
+    }
+
+    /// Whether this member applied its own removal from the cluster.
+    pub fn is_removed(&self) -> bool {
+        !self.cluster.members.is_empty() && self.cluster.member(self.id()).is_none()
     }
 
     fn maybe_campaign_alone(&mut self) {
