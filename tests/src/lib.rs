@@ -342,8 +342,8 @@ impl Cluster {
         self.wait_until_published();
     }
 
-    /// Waits until `member list` shows every member started (its name and client URLs
-    /// published through Raft), so `--cluster` commands reach them all. etcd serves clients
+    /// Waits until `member list` shows every member started with its client URLs
+    /// (published through Raft), so `--cluster` commands reach them all. etcd serves clients
     /// only after publishing; cairn serves at once and publishes just after.
     fn wait_until_published(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -351,7 +351,15 @@ impl Cluster {
         loop {
             let out = etcdctl(&endpoint, &["member", "list"]);
             let list = String::from_utf8_lossy(&out.stdout);
-            let started = list.lines().filter(|l| l.contains(", started, ")).count();
+            // "id, status, name, peer URLs, client URLs, is learner": bootstrap members are
+            // named from the start; their client URLs come with the publish.
+            let started = list
+                .lines()
+                .filter(|l| {
+                    let fields: Vec<&str> = l.split(", ").collect();
+                    fields.len() == 6 && fields[1] == "started" && !fields[4].is_empty()
+                })
+                .count();
             if out.status.success() && started == self.members.len() {
                 return;
             }
