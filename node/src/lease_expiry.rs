@@ -137,10 +137,14 @@ async fn revoke(handle: Handle, id: i64) {
             username: cairn_core::auth::ROOT_USER.to_string(),
             revision: state_machine.auth_revision(),
         });
-    match handle
-        .propose_as_leader(Request::LeaseRevoke(LeaseRevokeRequest { id }), auth)
-        .await
-    {
+    let request = Request::LeaseRevoke(LeaseRevokeRequest { id });
+    let proposed = if cairn_core::buggify::lease_expiry_on_follower() {
+        // The injected bug revokes from a follower: through the leader, as any write.
+        handle.propose_as(request, auth).await
+    } else {
+        handle.propose_as_leader(request, auth).await
+    };
+    match proposed {
         Ok(_) | Err(ServerError::Apply(cairn_core::Error::LeaseNotFound)) => {
             tracing::debug!(lease = format_args!("{id:016x}"), "expired lease revoked");
         }
