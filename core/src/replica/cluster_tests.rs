@@ -54,22 +54,8 @@ impl Net {
     /// Runs Ready rounds and delivers messages until the cluster is quiet.
     fn settle(&mut self) {
         for _ in 0..1000 {
-            let mut messages = Vec::new();
-            for replica in &mut self.replicas {
-                messages.extend(replica.handle_ready().unwrap().messages);
-            }
-            if messages.is_empty() {
+            if !self.round() {
                 return;
-            }
-            for message in messages {
-                let missing = message.to as usize > self.replicas.len();
-                if missing
-                    || self.isolated.contains(&message.from)
-                    || self.isolated.contains(&message.to)
-                {
-                    continue;
-                }
-                let _ = self.replica(message.to).step(message);
             }
         }
         panic!("the cluster never went quiet");
@@ -115,17 +101,25 @@ impl Net {
         self.replica(through).propose(data).unwrap();
     }
 
-    /// One Ready round on every member, then every message delivered.
-    fn round(&mut self) {
+    /// One Ready round on every member, then every message delivered except to or from an
+    /// isolated member; returns whether any message was sent.
+    fn round(&mut self) -> bool {
         let mut messages = Vec::new();
         for replica in &mut self.replicas {
             messages.extend(replica.handle_ready().unwrap().messages);
         }
+        let sent = !messages.is_empty();
         for message in messages {
-            if (message.to as usize) <= self.replicas.len() {
-                let _ = self.replica(message.to).step(message);
+            let missing = message.to as usize > self.replicas.len();
+            if missing
+                || self.isolated.contains(&message.from)
+                || self.isolated.contains(&message.to)
+            {
+                continue;
             }
+            let _ = self.replica(message.to).step(message);
         }
+        sent
     }
 
     fn value(&mut self, id: u64, key: &str) -> Option<Vec<u8>> {
@@ -172,13 +166,9 @@ fn isolated_leader_is_replaced_by_the_majority() {
     );
 }
 
-#[test]
-fn follower_behind_the_compacted_log_catches_up_by_snapshot() {
-    let config = |id| ReplicaConfig {
-        snapshot_count: 10,
-        catch_up_entries: 5,
-        ..ReplicaConfig::new(id)
-    };
+/// Three members; one follower cut off while 100 puts are applied. Returns the network,
+/// the leader and the lagging follower.
+fn lagging_follower(config: impl Fn(u64) -> ReplicaConfig) -> (Net, u64, u64) {
     let mut net = Net::new(3, config);
     net.tick(30);
     let leader = net.leader().unwrap();
@@ -187,6 +177,17 @@ fn follower_behind_the_compacted_log_catches_up_by_snapshot() {
     for i in 0..100 {
         net.put(&format!("k{i:03}"), &i.to_string());
     }
+    (net, leader, lagging)
+}
+
+#[test]
+fn follower_behind_the_compacted_log_catches_up_by_snapshot() {
+    let config = |id| ReplicaConfig {
+        snapshot_count: 10,
+        catch_up_entries: 5,
+        ..ReplicaConfig::new(id)
+    };
+    let (mut net, leader, lagging) = lagging_follower(config);
     assert!(
         net.replica(leader).node.store().first_index() > 50,
         "leader's log was not compacted"
@@ -278,14 +279,7 @@ fn follower_behind_the_in_memory_tail_catches_up_from_the_leaders_disk() {
         catch_up_entries: 5,
         ..ReplicaConfig::new(id)
     };
-    let mut net = Net::new(3, config);
-    net.tick(30);
-    let leader = net.leader().unwrap();
-    let lagging = (1..=3).find(|id| *id != leader).unwrap();
-    net.isolated.insert(lagging);
-    for i in 0..100 {
-        net.put(&format!("k{i:03}"), &i.to_string());
-    }
+    let (mut net, leader, lagging) = lagging_follower(config);
     let store = net.replica(leader).node.store();
     assert_eq!(store.first_index(), 1, "leader's log was compacted");
     assert!(

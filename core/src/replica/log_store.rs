@@ -12,6 +12,7 @@
 //! `--snapshot-count`.
 
 use std::cell::Cell;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
@@ -85,32 +86,22 @@ impl LogStore {
         // The newest entries, down to the applied ones a follower may still need (the
         // applied index is not known here; the commit index bounds it).
         let commit = store.hard_state.commit;
-        let mut failure = None;
         let mut tail = Vec::new();
-        engine.scan(
-            Space::RaftLog,
+        scan_entries(
+            engine.as_ref(),
             &[],
             None,
             Order::Descending,
-            &mut |_, value| match decode::<Entry>("log entry", value) {
-                Ok(entry) => {
-                    let enough = entry.index <= commit.saturating_sub(store.memory_entries);
-                    tail.push(entry);
-                    if enough {
-                        std::ops::ControlFlow::Break(())
-                    } else {
-                        std::ops::ControlFlow::Continue(())
-                    }
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    std::ops::ControlFlow::Break(())
+            &mut |entry, _| {
+                let enough = entry.index <= commit.saturating_sub(store.memory_entries);
+                tail.push(entry);
+                if enough {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
                 }
             },
         )?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
         tail.reverse();
         store.memory_first = tail.first().map_or(store.start.0 + 1, |e| e.index);
         store.entries = tail;
@@ -361,32 +352,20 @@ impl LogStore {
         };
         let mut out: Vec<Entry> = Vec::new();
         let mut total = 0u64;
-        let mut failure = None;
-        engine.scan(
-            Space::RaftLog,
+        scan_entries(
+            engine.as_ref(),
             &entry_key(low),
             Some(&entry_key(high)),
             Order::Ascending,
-            &mut |_, value| {
-                total += value.len() as u64;
+            &mut |entry, size| {
+                total += size;
                 if !out.is_empty() && total > max_size {
-                    return std::ops::ControlFlow::Break(());
+                    return ControlFlow::Break(());
                 }
-                match decode::<Entry>("log entry", value) {
-                    Ok(entry) => {
-                        out.push(entry);
-                        std::ops::ControlFlow::Continue(())
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        std::ops::ControlFlow::Break(())
-                    }
-                }
+                out.push(entry);
+                ControlFlow::Continue(())
             },
         )?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
         for (expected, entry) in (low..).zip(&out) {
             if entry.index != expected {
                 return Err(missing(expected));
@@ -397,6 +376,33 @@ impl LogStore {
         }
         Ok(out)
     }
+}
+
+/// Visits the log entries stored from key `start` (up to `end`, exclusive) in `order`, each
+/// decoded with its encoded size, until `visit` breaks. An undecodable entry ends the scan
+/// with its error.
+fn scan_entries(
+    engine: &dyn Engine,
+    start: &[u8],
+    end: Option<&[u8]>,
+    order: Order,
+    visit: &mut dyn FnMut(Entry, u64) -> ControlFlow<()>,
+) -> Result<(), StorageError> {
+    let mut failure = None;
+    engine.scan(
+        Space::RaftLog,
+        start,
+        end,
+        order,
+        &mut |_, value| match decode::<Entry>("log entry", value) {
+            Ok(entry) => visit(entry, value.len() as u64),
+            Err(e) => {
+                failure = Some(e);
+                ControlFlow::Break(())
+            }
+        },
+    )?;
+    failure.map_or(Ok(()), Err)
 }
 
 /// Whether `conf_state` has member `id` (as a voter or learner, in either configuration).

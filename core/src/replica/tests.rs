@@ -14,10 +14,14 @@ use crate::storage::mem::MemEngine;
 const ID: u64 = 1;
 
 fn open(engine: &MemEngine) -> Replica {
-    let engine: Arc<dyn crate::storage::Engine> = Arc::new(engine.clone());
+    open_with(&ReplicaConfig::new(ID), Arc::new(engine.clone()))
+}
+
+/// The single voter `ID` with `config` on `engine`.
+fn open_with(config: &ReplicaConfig, engine: Arc<dyn crate::storage::Engine>) -> Replica {
     let state_machine = Arc::new(StateMachine::open(engine.clone()).unwrap());
     Replica::open(
-        &ReplicaConfig::new(ID),
+        config,
         engine,
         state_machine,
         &cluster(ID, &[ID]),
@@ -143,20 +147,11 @@ fn replay_after_restart_does_not_apply_twice() {
 fn log_is_compacted_behind_the_applied_index() {
     let engine = MemEngine::new();
     let engine_dyn: Arc<dyn crate::storage::Engine> = Arc::new(engine.clone());
-    let state_machine = Arc::new(StateMachine::open(engine_dyn.clone()).unwrap());
     let config = ReplicaConfig {
         snapshot_count: 10,
         ..ReplicaConfig::new(ID)
     };
-    let mut replica = Replica::open(
-        &config,
-        engine_dyn,
-        state_machine,
-        &cluster(ID, &[ID]),
-        &[ID],
-        &tracing_logger(),
-    )
-    .unwrap();
+    let mut replica = open_with(&config, engine_dyn);
     settle(&mut replica);
     let total = super::CATCH_UP_ENTRIES + 50;
     for i in 0..total {
@@ -232,21 +227,12 @@ fn only_a_tail_of_the_log_stays_in_memory_and_the_rest_is_read_from_disk() {
     use raft::Storage as _;
     let engine = MemEngine::new();
     let engine_dyn: Arc<dyn crate::storage::Engine> = Arc::new(engine.clone());
-    let state_machine = Arc::new(StateMachine::open(engine_dyn.clone()).unwrap());
     let config = ReplicaConfig {
         snapshot_count: 150,
         catch_up_entries: 5,
         ..ReplicaConfig::new(ID)
     };
-    let mut replica = Replica::open(
-        &config,
-        engine_dyn.clone(),
-        state_machine,
-        &cluster(ID, &[ID]),
-        &[ID],
-        &tracing_logger(),
-    )
-    .unwrap();
+    let mut replica = open_with(&config, engine_dyn.clone());
     settle(&mut replica);
     for i in 0..100 {
         replica.propose(put(i, "k", &i.to_string())).unwrap();
@@ -301,16 +287,7 @@ fn only_a_tail_of_the_log_stays_in_memory_and_the_rest_is_read_from_disk() {
 
     // A restart loads only the tail, and the log still reads back whole.
     drop(replica);
-    let state_machine = Arc::new(StateMachine::open(engine_dyn.clone()).unwrap());
-    let mut replica = Replica::open(
-        &config,
-        engine_dyn,
-        state_machine,
-        &cluster(ID, &[ID]),
-        &[ID],
-        &tracing_logger(),
-    )
-    .unwrap();
+    let mut replica = open_with(&config, engine_dyn);
     let store = replica.node.store();
     let (first, last) = (store.first_index(), store.last_index());
     assert!(last + 1 - store.memory_first_index() <= 10);
