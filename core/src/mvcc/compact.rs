@@ -3,8 +3,9 @@
 //!
 //! `Compact(rev)` keeps, per key, the newest version with `main <= rev` unless it is a
 //! tombstone (then it goes too), and every version above `rev`; the Revisions entry of
-//! every removed version goes with it. Reads at `rev` and later see the same state as
-//! before; reads below `rev` fail with `Compacted`.
+//! every removed version goes with it, and so does the Latest entry of a key whose newest
+//! version was a removed tombstone. Reads at `rev` and later see the same state as before;
+//! reads below `rev` fail with `Compacted`.
 //!
 //! Cost: only keys changed since the previous compaction can have anything to drop (every
 //! other key was reduced to one live version then), so the Revisions space is walked from
@@ -147,6 +148,10 @@ fn compact_key_if_newest(
     }
     if !newest.is_live() {
         drop_version(batch, key, newest.rev);
+        // The key is gone from history unless it was written again after `rev`.
+        if history::latest(engine, key)? == Some(newest.rev) {
+            batch.delete(Space::Latest, key.to_vec());
+        }
     }
     Ok(())
 }

@@ -131,6 +131,11 @@ pub(crate) fn get_exact(
 }
 
 /// The newest stored version of `key` with `main <= rev` (tombstone or not).
+///
+/// The Latest space names the key's newest version: when that is at or below `rev` (every
+/// read of the current state, every write's look at the previous version) it is read by
+/// two point lookups, and a key that was never written costs one. Only an older state (a
+/// read at a past revision, compaction, watch catch-up) scans the key's history.
 pub(crate) fn newest_at(
     engine: &dyn Engine,
     key: &[u8],
@@ -139,6 +144,39 @@ pub(crate) fn newest_at(
     if rev < 1 {
         return Ok(None);
     }
+    let Some(latest) = latest(engine, key)? else {
+        return Ok(None);
+    };
+    if latest.main <= rev {
+        return match get_exact(engine, key, latest)? {
+            Some(stored) => Ok(Some(Version {
+                key: key.to_vec(),
+                rev: latest,
+                stored,
+            })),
+            None => Err(StorageError::Corrupt {
+                space: "latest",
+                reason: format!(
+                    "names revision ({}, {}) of a key with no version stored there",
+                    latest.main, latest.sub
+                ),
+            }
+            .into()),
+        };
+    }
+    scan_newest_at(engine, key, rev)
+}
+
+/// The revision of `key`'s newest stored version, if it has one.
+pub(crate) fn latest(engine: &dyn Engine, key: &[u8]) -> Result<Option<Revision>, Error> {
+    match engine.get(Space::Latest, key)? {
+        Some(bytes) => Ok(Some(keys::decode_latest(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// [`newest_at`] by a reverse scan of the key's history.
+fn scan_newest_at(engine: &dyn Engine, key: &[u8], rev: i64) -> Result<Option<Version>, Error> {
     let prefix = keys::key_prefix(key);
     let end = match rev.checked_add(1) {
         Some(next) => keys::history_key(key, Revision::first_of(next)),

@@ -8,13 +8,21 @@
 //!   `>= k` sorts at or after it, every version of a key `< k` before it.
 //! * [`Space::Revisions`]: `main(u64 BE) ++ sub(u64 BE)` -> user key, one entry per version
 //!   still stored (watch catch-up, compaction, HashKV walk history in revision order).
+//! * [`Space::Latest`]: `user key` -> `main(u64 BE) ++ sub(u64 BE)` of the key's newest
+//!   stored version (live or tombstone), for every key with a stored version. It turns
+//!   "the key's current version" into two point lookups, which the engine answers from
+//!   its bloom filters when the key is new, instead of a reverse scan of the key's history.
+//!   Written in the same batch as the version it names; removed when compaction drops that
+//!   version (a tombstone). Derived data: [`META_LATEST_INDEX`] marks it complete.
 //! * [`Space::Meta`]: [`META_CURRENT_REVISION`] and [`META_COMPACTED_REVISION`], each an
 //!   `i64` big-endian. Absent means a new store (revision 1, compacted -1, as etcd's
-//!   `NewStore`).
+//!   `NewStore`). [`META_LATEST_INDEX`] is present once [`Space::Latest`] names the newest
+//!   version of every key (a store written before that space existed is indexed on open).
 //!
 //! [`Space::History`]: crate::storage::Space::History
 //! [`Space::Revisions`]: crate::storage::Space::Revisions
 //! [`Space::Meta`]: crate::storage::Space::Meta
+//! [`Space::Latest`]: crate::storage::Space::Latest
 
 use super::revision::{REVISION_BYTES, Revision};
 use crate::storage::StorageError;
@@ -23,6 +31,8 @@ use crate::storage::StorageError;
 pub const META_CURRENT_REVISION: &[u8] = b"mvcc/current_revision";
 /// Meta key of the last compaction's revision.
 pub const META_COMPACTED_REVISION: &[u8] = b"mvcc/compacted_revision";
+/// Meta key present once the Latest space indexes every key (its value is empty).
+pub const META_LATEST_INDEX: &[u8] = b"mvcc/latest_index";
 
 /// Ends an escaped user key; sorts below every escaped byte that can follow.
 const TERMINATOR: [u8; 2] = [0x00, 0x01];
@@ -120,6 +130,11 @@ pub(crate) fn revision_key(rev: Revision) -> [u8; REVISION_BYTES] {
 /// Decodes a Revisions key.
 pub(crate) fn decode_revision_key(stored: &[u8]) -> Result<Revision, StorageError> {
     Revision::from_bytes(stored, "revisions")
+}
+
+/// Decodes a Latest value.
+pub(crate) fn decode_latest(stored: &[u8]) -> Result<Revision, StorageError> {
+    Revision::from_bytes(stored, "latest")
 }
 
 /// Encodes a Meta revision value.

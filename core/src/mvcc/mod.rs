@@ -8,7 +8,8 @@
 //! revision at or above the compacted one see the state of that revision.
 //!
 //! Files, one concept each: `revision` (positions in history), `keys` (storage encodings),
-//! `history` (which version is visible at a revision), `view` (read-your-writes inside a
+//! `history` (which version is visible at a revision), `latest` (indexing each key's newest
+//! version for a store written without that index), `view` (read-your-writes inside a
 //! transaction), `range` (Range), `write` (Put, DeleteRange), `txn` (Txn), `compact`
 //! (Compaction), `events` (watch catch-up), `hash` (HashKV), [`check`] (request
 //! validation), `store` (the [`Mvcc`] entry points).
@@ -19,6 +20,7 @@ mod events;
 mod hash;
 mod history;
 pub mod keys;
+mod latest;
 mod range;
 mod revision;
 mod store;

@@ -2,7 +2,7 @@
 //! layer calls.
 //!
 //! Only the two revisions live in memory; everything else is read from the engine, so RAM
-//! does not grow with the number of keys and opening reads two Meta values. Write methods
+//! does not grow with the number of keys and opening reads three Meta values. Write methods
 //! stage every storage change into the caller's batch and advance the in-memory revision;
 //! the caller must write that batch to the engine (with its consistent index) before
 //! calling any other method. On error a write method leaves the batch and the revisions
@@ -19,6 +19,7 @@ use super::events::Catchup;
 use super::hash;
 use super::history::KeyRange;
 use super::keys;
+use super::latest;
 use super::range;
 use super::txn;
 use super::view::Reader;
@@ -66,8 +67,10 @@ impl fmt::Debug for Mvcc {
 }
 
 impl Mvcc {
-    /// Opens the store kept in `engine` (reads its two Meta revisions only).
+    /// Opens the store kept in `engine`: reads its two Meta revisions, and the mark that
+    /// the Latest space is complete (building that space first for a store that predates it).
     pub fn open(engine: Arc<dyn Engine>) -> Result<Mvcc, StorageError> {
+        latest::ensure_indexed(engine.as_ref())?;
         let current = read_meta(engine.as_ref(), keys::META_CURRENT_REVISION)?.unwrap_or(1);
         let compacted = read_meta(engine.as_ref(), keys::META_COMPACTED_REVISION)?.unwrap_or(-1);
         if current < 1 || compacted > current {

@@ -133,6 +133,18 @@ impl Fixture {
         resp.kvs.into_iter().map(|kv| kv.key).collect()
     }
 
+    /// Every entry stored in `space`, in key order.
+    fn entries(&self, space: Space) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut entries = Vec::new();
+        self.engine
+            .scan(space, b"", None, Order::Ascending, &mut |k, v| {
+                entries.push((k.to_vec(), v.to_vec()));
+                std::ops::ControlFlow::Continue(())
+            })
+            .expect("scan");
+        entries
+    }
+
     /// Number of entries stored in `space`.
     fn stored(&self, space: Space) -> usize {
         let mut n = 0;
@@ -1697,14 +1709,89 @@ fn open_rejects_corrupt_meta() {
 fn undecodable_stored_version_is_a_storage_error() {
     let f = Fixture::new();
     let mut batch = WriteBatch::new();
+    let rev = super::revision::Revision::new(1, 0);
     batch.put(
         Space::History,
-        keys::history_key(b"k", super::revision::Revision::new(1, 0)),
+        keys::history_key(b"k", rev),
         vec![0xFF, 0xFF, 0xFF],
     );
+    batch.put(Space::Latest, b"k".to_vec(), keys::revision_key(rev));
     f.write(batch);
     assert!(matches!(
         f.mvcc.range(&range_req(b"k", b"")),
         Err(Error::Storage(_))
     ));
+}
+
+#[test]
+fn a_store_written_without_the_latest_index_is_indexed_when_opened() {
+    let mut f = Fixture::new();
+    // More keys than one indexing batch; some with two versions, one with a zero byte, one
+    // deleted (its newest version is the tombstone).
+    for i in 0..4200 {
+        f.put(format!("k{i:05}").as_bytes(), b"v1");
+    }
+    for i in (0..4200).step_by(7) {
+        f.put(format!("k{i:05}").as_bytes(), b"v2");
+    }
+    f.put(b"a\0b", b"zero");
+    f.put(b"gone", b"x");
+    f.delete(b"gone", b"");
+    let indexed = f.entries(Space::Latest);
+    assert_eq!(indexed.len(), 4200 + 2);
+    // Forget the index, as in a store written before it existed.
+    let mut batch = WriteBatch::new();
+    for (key, _) in &indexed {
+        batch.delete(Space::Latest, key.clone());
+    }
+    batch.delete(Space::Meta, keys::META_LATEST_INDEX.to_vec());
+    f.write(batch);
+    assert_eq!(f.stored(Space::Latest), 0);
+
+    f.mvcc = Mvcc::open(f.engine.clone()).expect("reopen");
+    assert_eq!(f.entries(Space::Latest), indexed);
+    assert!(
+        f.engine
+            .get(Space::Meta, keys::META_LATEST_INDEX)
+            .expect("get")
+            .is_some()
+    );
+    let value = |f: &Fixture, key: &[u8]| f.get(key).map(|kv| kv.value);
+    assert_eq!(value(&f, b"k00007"), Some(b"v2".to_vec()));
+    assert_eq!(value(&f, b"k00008"), Some(b"v1".to_vec()));
+    assert_eq!(value(&f, b"a\0b"), Some(b"zero".to_vec()));
+    assert_eq!(value(&f, b"gone"), None);
+}
+
+#[test]
+fn compaction_forgets_a_keys_newest_version_only_when_it_drops_it() {
+    let mut f = Fixture::new();
+    f.put(b"gone", b"x");
+    f.delete(b"gone", b"");
+    f.put(b"back", b"1");
+    f.delete(b"back", b"");
+    let compact_at = f.mvcc.current_revision();
+    f.put(b"back", b"2");
+    f.put(b"kept", b"v");
+    f.compact(compact_at).expect("compact");
+    let latest: Vec<Vec<u8>> = f
+        .entries(Space::Latest)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(latest, vec![b"back".to_vec(), b"kept".to_vec()]);
+    assert_eq!(f.get(b"back").map(|kv| kv.value), Some(b"2".to_vec()));
+    assert_eq!(f.get(b"gone"), None);
+
+    // A key whose whole history was compacted away starts over.
+    let rev = f.put(b"gone", b"y");
+    assert_eq!(f.get(b"gone"), Some(kv(b"gone", b"y", rev, rev, 1)));
+    f.delete(b"back", b"");
+    f.compact(f.mvcc.current_revision()).expect("compact");
+    let latest: Vec<Vec<u8>> = f
+        .entries(Space::Latest)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(latest, vec![b"gone".to_vec(), b"kept".to_vec()]);
 }

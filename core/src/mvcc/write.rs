@@ -253,6 +253,7 @@ impl<'a> WriteTxn<'a> {
         );
         self.batch
             .put(Space::Revisions, keys::revision_key(rev), key);
+        self.batch.put(Space::Latest, key, keys::revision_key(rev));
     }
 }
 

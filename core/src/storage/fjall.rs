@@ -139,12 +139,12 @@ fn slot(space: Space) -> usize {
 }
 
 fn open_keyspaces(db: &Database) -> Result<[Keyspace; Space::ALL.len()], fjall::Error> {
-    let [a, b, c, d, e, f] = Space::ALL.map(|space| {
+    let [a, b, c, d, e, f, g] = Space::ALL.map(|space| {
         db.keyspace(space.name(), || {
             KeyspaceCreateOptions::default().max_memtable_size(MAX_MEMTABLE_BYTES)
         })
     });
-    Ok([a?, b?, c?, d?, e?, f?])
+    Ok([a?, b?, c?, d?, e?, f?, g?])
 }
 
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {

@@ -37,17 +37,21 @@ pub enum Space {
     RaftState,
     /// Leases: granted leases and the keys attached to each (see `lease::keys`).
     Leases,
+    /// MVCC latest-version pointers: user key -> revision of its newest stored version, so
+    /// that finding a key's current version is a point lookup (see `mvcc::keys`).
+    Latest,
 }
 
 impl Space {
     /// Every space, in a fixed order (engines create them all on open).
-    pub const ALL: [Space; 6] = [
+    pub const ALL: [Space; 7] = [
         Space::History,
         Space::Revisions,
         Space::Meta,
         Space::RaftLog,
         Space::RaftState,
         Space::Leases,
+        Space::Latest,
     ];
 
     /// The on-disk name of the space.
@@ -59,6 +63,7 @@ impl Space {
             Space::RaftLog => "raft_log",
             Space::RaftState => "raft_state",
             Space::Leases => "leases",
+            Space::Latest => "latest",
         }
     }
 }
