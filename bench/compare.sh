@@ -2,9 +2,14 @@
 # bench/compare.sh: cairn against the reference etcd, side by side, in one run.
 #
 # Starts the reference etcd and cairn on 127.0.0.1 with the same flags (first one member
-# each, then three members each), runs the same `cairnctl bench` matrix against each, and
-# prints a Markdown table of cairn/etcd ratios (throughput, p50 and p99 latency) with
-# issue 12's target next to the rows it names, followed by the exact command lines used.
+# each, then three members each; both clusters run side by side on ports of their own),
+# runs the same `cairnctl bench` matrix against each, and prints a Markdown table of
+# cairn/etcd ratios (throughput, p50 and p99 latency) with issue 12's target next to the
+# rows it names, followed by the exact command lines used. Each row is run REPEAT times,
+# alternating etcd and cairn (etcd first in odd repeats, cairn first in even ones), and
+# each figure is the median of its repeats: on a shared machine the speed drifts by tens
+# of percent within minutes, and one matrix per server a minute apart measured that drift
+# as much as the servers.
 # With --all it also runs bench/datascale.sh (a million keys: memory, disk, restart time)
 # and bench/failover.sh (leader SIGKILL -> next acknowledged put) and appends their
 # tables, so that one command regenerates the whole comparison of BENCHMARKS.md.
@@ -17,8 +22,12 @@
 #   SIZES="1 3"             cluster sizes to run
 #   PUT1_TOTAL PUT_TOTAL RANGE_TOTAL TXN_TOTAL WATCH_PUT_TOTAL   requests per run (see
 #                           defaults below)
-#   BASE_PORT=23790         first port used: six from it, and with --all two from
-#                           BASE_PORT+10 (datascale.sh) and six from BASE_PORT+20
+#   REPEAT=3                runs of each row per server (the median is reported)
+#   SETTLE_SECS=1           pause before each run (background work of the previous one,
+#                           e.g. flushes, ends first)
+#   BASE_PORT=23790         first port used: six from it for etcd, six from BASE_PORT+6
+#                           for cairn, and with --all two from BASE_PORT+10
+#                           (datascale.sh, after the matrix) and six from BASE_PORT+20
 #                           (failover.sh)
 #   BENCH_TIMEOUT_SECS=120  limit for one benchmark run
 #   BENCH_ALL=1             same as --all
@@ -31,6 +40,8 @@ PUT_TOTAL=${PUT_TOTAL:-10000}
 RANGE_TOTAL=${RANGE_TOTAL:-20000}
 TXN_TOTAL=${TXN_TOTAL:-10000}
 WATCH_PUT_TOTAL=${WATCH_PUT_TOTAL:-2000}
+REPEAT=${REPEAT:-3}
+SETTLE_SECS=${SETTLE_SECS:-1}
 BASE_PORT=${BASE_PORT:-23790}
 BENCH_TIMEOUT_SECS=${BENCH_TIMEOUT_SECS:-120}
 TOKEN=cairn-compare
@@ -48,13 +59,18 @@ for arg in "$@"; do
 done
 setup_tools "$BUILD"
 
-# start_cluster KIND SIZE: starts SIZE members of KIND (etcd|cairn) with identical flags;
-# sets ENDPOINTS (comma separated client endpoints).
+# Ports of each kind's members: etcd from BASE_PORT, cairn six ports above.
+declare -A PORT_BASE=([etcd]=$BASE_PORT [cairn]=$((BASE_PORT + 6)))
+declare -A ENDPOINTS
+
+# start_cluster KIND SIZE: starts SIZE members of KIND (etcd|cairn) with identical flags
+# on the kind's ports; sets ENDPOINTS[KIND] (comma separated client endpoints).
 start_cluster() {
   local kind=$1 size=$2 i
+  local BASE_PORT=${PORT_BASE[$kind]}
   for ((i = 0; i < size; i++)); do start_member "$kind" "$i" "$size"; done
-  ENDPOINTS=$(endpoints "$size")
-  wait_serving "$ENDPOINTS" "$kind ($size members)"
+  ENDPOINTS[$kind]=$(endpoints "$size")
+  wait_serving "${ENDPOINTS[$kind]}" "$kind ($size members)"
 }
 
 # ---------------------------------------------------------------------------- matrix
@@ -86,31 +102,46 @@ declare -A RPS P50 P99 ERRS
 # runs_on SIZE SIZES: whether SIZE is one of the space-separated SIZES.
 runs_on() { [[ " $2 " == *" $1 "* ]]; }
 
-# run_matrix KIND SIZE
-run_matrix() {
-  local kind=$1 size=$2 entry name sizes flags scenario report out args
-  for entry in "${MATRIX[@]}"; do
-    IFS='|' read -r name sizes flags scenario report <<<"$entry"
-    runs_on "$size" "$sizes" || continue
-    out="$WORK/$kind-$size-$(echo "$name" | tr -c 'a-z0-9' '-').json"
-    read -ra args <<<"$flags $scenario"
-    local cmd=("$CAIRNCTL" --endpoints "$ENDPOINTS" -w json bench "${args[@]}")
-    COMMANDS+=("[$kind, $size member(s)] $(basename "$CAIRNCTL") --endpoints $ENDPOINTS -w json bench $flags $scenario")
-    log "[$kind x$size] $name"
-    if ! timeout "$BENCH_TIMEOUT_SECS" "${cmd[@]}" >"$out" 2>"$out.progress"; then
-      log "  failed or timed out (see $out.progress)"
-      RPS[$kind,$size,$name]=0 P50[$kind,$size,$name]=0 P99[$kind,$size,$name]=0
-      ERRS[$kind,$size,$name]="run failed"
-      continue
-    fi
-    local select='.reports[0]'
-    [[ -z "$report" ]] || select="[.reports[] | select(.name == \"$report\")][0]"
-    RPS[$kind,$size,$name]=$(jq "$select.requests_per_sec // 0" "$out")
-    P50[$kind,$size,$name]=$(jq "[$select.percentiles[] | select(.percentile == 50) | .secs][0] // 0" "$out")
-    P99[$kind,$size,$name]=$(jq "[$select.percentiles[] | select(.percentile == 99) | .secs][0] // 0" "$out")
-    ERRS[$kind,$size,$name]=$(jq "$select.errors // 0" "$out")
-    log "  $(printf '%.0f' "${RPS[$kind,$size,$name]}") /s, p50 $(ms "${P50[$kind,$size,$name]}") ms, p99 $(ms "${P99[$kind,$size,$name]}") ms"
+# run_row KIND SIZE ENTRY REP: one run of a matrix row; its figures go to
+# RPS/P50/P99/ERRS[KIND,SIZE,NAME,REP].
+run_row() {
+  local kind=$1 size=$2 entry=$3 rep=$4 name sizes flags scenario report out args
+  IFS='|' read -r name sizes flags scenario report <<<"$entry"
+  local key="$kind,$size,$name,$rep" endpoints=${ENDPOINTS[$kind]}
+  out="$WORK/$kind-$size-$(echo "$name" | tr -c 'a-z0-9' '-')-$rep.json"
+  read -ra args <<<"$flags $scenario"
+  local cmd=("$CAIRNCTL" --endpoints "$endpoints" -w json bench "${args[@]}")
+  [[ "$rep" != 1 ]] || COMMANDS+=("[$kind, $size member(s)] $(basename "$CAIRNCTL") --endpoints $endpoints -w json bench $flags $scenario")
+  log "[$kind x$size, run $rep/$REPEAT] $name"
+  sleep "$SETTLE_SECS"
+  if ! timeout "$BENCH_TIMEOUT_SECS" "${cmd[@]}" >"$out" 2>"$out.progress"; then
+    log "  failed or timed out (see $out.progress)"
+    RPS[$key]=0 P50[$key]=0 P99[$key]=0 ERRS[$key]="run failed"
+    return
+  fi
+  local select='.reports[0]'
+  [[ -z "$report" ]] || select="[.reports[] | select(.name == \"$report\")][0]"
+  RPS[$key]=$(jq "$select.requests_per_sec // 0" "$out")
+  P50[$key]=$(jq "[$select.percentiles[] | select(.percentile == 50) | .secs][0] // 0" "$out")
+  P99[$key]=$(jq "[$select.percentiles[] | select(.percentile == 99) | .secs][0] // 0" "$out")
+  ERRS[$key]=$(jq "$select.errors // 0" "$out")
+  log "  $(printf '%.0f' "${RPS[$key]}") /s, p50 $(ms "${P50[$key]}") ms, p99 $(ms "${P99[$key]}") ms"
+}
+
+# median VALUE...: the median (the upper one of an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int(NR / 2) + 1] }'; }
+
+# summarize KIND SIZE NAME: the medians of the repeats into RPS/P50/P99[KIND,SIZE,NAME],
+# and the errors of all repeats (summed; "run failed" if any run failed).
+summarize() {
+  local base="$1,$2,$3" rep rps=() p50=() p99=() errs=0 failed=""
+  for ((rep = 1; rep <= REPEAT; rep++)); do
+    rps+=("${RPS[$base,$rep]}") p50+=("${P50[$base,$rep]}") p99+=("${P99[$base,$rep]}")
+    if [[ "${ERRS[$base,$rep]}" == "run failed" ]]; then failed=1; else errs=$((errs + ERRS[$base,$rep])); fi
   done
+  RPS[$base]=$(median "${rps[@]}") P50[$base]=$(median "${p50[@]}") P99[$base]=$(median "${p99[@]}")
+  ERRS[$base]=${failed:+run failed}
+  [[ -n "$failed" ]] || ERRS[$base]=$errs
 }
 
 ms() { awk -v s="$1" 'BEGIN { printf "%.2f", s * 1000 }'; }
@@ -145,9 +176,18 @@ for size in $SIZES; do
   for kind in etcd cairn; do
     log "starting $kind with $size member(s)"
     start_cluster "$kind" "$size"
-    run_matrix "$kind" "$size"
-    stop_servers
   done
+  for entry in "${MATRIX[@]}"; do
+    IFS='|' read -r name sizes _ <<<"$entry"
+    runs_on "$size" "$sizes" || continue
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+      order="etcd cairn"
+      ((rep % 2)) || order="cairn etcd"
+      for kind in $order; do run_row "$kind" "$size" "$entry" "$rep"; done
+    done
+    for kind in etcd cairn; do summarize "$kind" "$size" "$name"; done
+  done
+  stop_servers
 done
 
 # ---------------------------------------------------------------------------- the others
