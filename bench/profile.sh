@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# bench/profile.sh: where a 3-member cairn spends its CPU on the put path.
+# bench/profile.sh: where a 3-member cairn spends its CPU under a put or a read load.
 #
-# Starts three cairn members on 127.0.0.1 (the same flags as compare.sh), runs the put
-# benchmark of issue 12's target row (256 clients on 16 connections, 256 B values) against
-# all three, and while it runs samples every member with `perf record` (DWARF call graphs).
-# Writes, into OUT_DIR:
-#   put-3node.svg      a flame graph of the three members' stacks, when
+# Starts three cairn members on 127.0.0.1 (the same flags as compare.sh), runs one of
+# issue 12's target rows against all three (LOAD_KIND=put: 256 clients on 16 connections,
+# 256 B values; LOAD_KIND=range: linearizable reads of one key, 64 clients on 8
+# connections), and while it runs samples every member with `perf record` (DWARF call
+# graphs). Writes, into OUT_DIR (NAME is put-3node or range-3node):
+#   NAME.svg           a flame graph of the three members' stacks, when
 #                      inferno-flamegraph is installed (`cargo install inferno`); the
 #                      collapsed stacks it is drawn from stay in the temporary directory
 #                      (KEEP_LOGS=1 keeps it)
-#   put-3node.txt      CPU share by area (network stack, raft, storage, ...) and the
+#   NAME.txt           CPU share by area (network stack, raft, storage, ...) and the
 #                      functions with the most samples of their own
 # Only the processes this script started are stopped, by PID.
 #
@@ -18,6 +19,8 @@
 #   OUT_DIR=bench/profiles   where the results go
 #   PROFILE_SECS=3           how long perf samples (it starts 2 s into the load)
 #   FREQ=1999                samples per second of CPU time
+#   LOAD_KIND=put            put or range
+#   RANGE_TOTAL=200000       reads the range load makes (stopped when sampling ends)
 #   PUT_TOTAL=40000          puts the load makes (it is stopped when sampling ends); the
 #                            default keeps the data within the memtables, as in a
 #                            compare.sh run, where a longer load reaches fjall's tables
@@ -27,6 +30,9 @@ set -euo pipefail
 PROFILE_SECS=${PROFILE_SECS:-3}
 FREQ=${FREQ:-1999}
 PUT_TOTAL=${PUT_TOTAL:-40000}
+RANGE_TOTAL=${RANGE_TOTAL:-200000}
+LOAD_KIND=${LOAD_KIND:-put}
+NAME=$LOAD_KIND-3node
 BASE_PORT=${BASE_PORT:-23830}
 TOKEN=cairn-profile
 
@@ -50,11 +56,18 @@ for ((i = 0; i < SIZE; i++)); do start_member cairn "$i" "$SIZE"; done
 ENDPOINTS=$(endpoints "$SIZE")
 wait_serving "$ENDPOINTS" "cairn ($SIZE members)"
 
-# Enough puts to outlast the sampling; the load stops by itself (--total and timeout).
-log "put load: 256 clients, sampling ${PROFILE_SECS}s at ${FREQ} Hz"
-timeout $((PROFILE_SECS + 60)) "$CAIRNCTL" --endpoints "$ENDPOINTS" -w json bench \
-  --clients 256 --conns 16 put --total "$PUT_TOTAL" --key-size 8 --val-size 256 \
-  --key-space-size 100000 >"$WORK/bench.json" 2>"$WORK/bench.progress" &
+# Enough requests to outlast the sampling; the load stops by itself (--total and timeout).
+case $LOAD_KIND in
+  put) load=(--clients 256 --conns 16 put --total "$PUT_TOTAL" --key-size 8 --val-size 256
+    --key-space-size 100000) ;;
+  range)
+    "$CAIRNCTL" --endpoints "$ENDPOINTS" put bench-probe ok >/dev/null
+    load=(--clients 64 --conns 8 range bench-probe --consistency l --total "$RANGE_TOTAL") ;;
+  *) die "LOAD_KIND is put or range, not $LOAD_KIND" ;;
+esac
+log "$LOAD_KIND load: ${load[*]}; sampling ${PROFILE_SECS}s at ${FREQ} Hz"
+timeout $((PROFILE_SECS + 60)) "$CAIRNCTL" --endpoints "$ENDPOINTS" -w json bench "${load[@]}" \
+  >"$WORK/bench.json" 2>"$WORK/bench.progress" &
 LOAD=$!
 HELPERS+=("$LOAD")
 sleep 2
@@ -65,7 +78,7 @@ kill -TERM "$LOAD" 2>/dev/null || true
 wait "$LOAD" 2>/dev/null || true
 HELPERS=()
 
-FOLDED=$WORK/put-3node.folded
+FOLDED=$WORK/$NAME.folded
 # Collapse to "frame;frame;...;leaf count" (root first), as inferno and flamegraph.pl read.
 # Rust symbol hashes (::h0123...) are dropped so frames add up, and so are inlined frames
 # (each sample keeps the functions that were really called); kernel frames end in _[k].
@@ -95,8 +108,8 @@ perf script -i "$WORK/perf.data" -F comm,tid,ip,sym,dso 2>/dev/null | awk '
 ' | sort >"$FOLDED"
 
 if command -v inferno-flamegraph >/dev/null; then
-  inferno-flamegraph --title "cairn, 3 members, put with 256 clients" --minwidth 0.2 \
-    <"$FOLDED" >"$OUT_DIR/put-3node.svg"
+  inferno-flamegraph --title "cairn, 3 members, $LOAD_KIND load (bench/profile.sh)" --minwidth 0.2 \
+    <"$FOLDED" >"$OUT_DIR/$NAME.svg"
 else
   log "inferno-flamegraph not found: no SVG (cargo install inferno)"
 fi
@@ -104,16 +117,17 @@ fi
 {
   total=$(awk '{ s += $NF } END { print s }' "$FOLDED")
   rate=$(jq -r '.reports[0].requests_per_sec // empty | floor' "$WORK/bench.json" 2>/dev/null || true)
-  echo "cairn, 3 members, put with 256 clients: $total samples of the three members over"
+  echo "cairn, 3 members, $LOAD_KIND load (cairnctl bench ${load[*]}):"
+  echo "$total samples of the three members over"
   echo "${PROFILE_SECS}s at ${FREQ} Hz each (2 cores: at most $((2 * FREQ * PROFILE_SECS)) samples in all)."
-  [[ -z "$rate" ]] || echo "The load was stopped when sampling ended; it ran at $rate put/s."
+  [[ -z "$rate" ]] || echo "The load was stopped when sampling ended; it ran at $rate requests/s."
   echo
   # Each stack goes to the first area whose pattern one of its frames matches.
   echo "CPU by area (whole call stacks):"
   awk '
     BEGIN {
-      n = split("mvcc::history::newest_at|as cairn_core::storage::Engine>::write|apply_batch|apply_entries|raft::|cairn_node::peer|h2::|hyper::|tonic::|EventLoop|tokio::|_\\[k\\] *$", pat, "|")
-      split("apply: looking up the previous version of each key (mvcc::history::newest_at)|storage writes and fsync (fjall write batches: raft log, applied state)|apply: the rest of the state machine|apply: the rest of the state machine|raft-rs (stepping messages, building Readies)|peer links (raft messages between members)|client requests: HTTP/2, gRPC, protobuf (h2, hyper, tonic, prost)|client requests: HTTP/2, gRPC, protobuf (h2, hyper, tonic, prost)|client requests: HTTP/2, gRPC, protobuf (h2, hyper, tonic, prost)|event loop, outside the above (commands, replies, read rounds)|tokio (scheduling, timers, wake-ups)|kernel, outside the above (idle wake-ups, page faults)", name, "|")
+      n = split("cairn_core::mvcc::range::|mvcc::history::newest_at|as cairn_core::storage::Engine>::write|apply_batch|apply_entries|raft::|cairn_node::peer|h2::|hyper::|tonic::|EventLoop|tokio::|_\\[k\\] *$", pat, "|")
+      split("reads: the Range itself (mvcc::range, state machine reads)|apply: looking up the previous version of each key (mvcc::history::newest_at)|storage writes and fsync (fjall write batches: raft log, applied state)|apply: the rest of the state machine|apply: the rest of the state machine|raft-rs (stepping messages, building Readies)|peer links (raft messages between members)|client requests: HTTP/2, gRPC, protobuf (h2, hyper, tonic, prost)|client requests: HTTP/2, gRPC, protobuf (h2, hyper, tonic, prost)|client requests: HTTP/2, gRPC, protobuf (h2, hyper, tonic, prost)|event loop, outside the above (commands, replies, read rounds)|tokio (scheduling, timers, wake-ups)|kernel, outside the above (idle wake-ups, page faults)", name, "|")
     }
     {
       c = $NF; $NF = ""; a = "other (fjall background flush and compaction, allocator, ...)"
@@ -127,5 +141,5 @@ fi
   awk '{ n = $NF; $NF = ""; sub(/ $/, ""); k = split($0, f, ";"); self[f[k]] += n; all += n }
     END { for (s in self) printf "  %5.1f%%  %s\n", 100 * self[s] / all, substr(s, 1, 110) }' \
     "$FOLDED" | sort -rn | sed -n 1,25p
-} >"$OUT_DIR/put-3node.txt"
-cat "$OUT_DIR/put-3node.txt"
+} >"$OUT_DIR/$NAME.txt"
+cat "$OUT_DIR/$NAME.txt"
