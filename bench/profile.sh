@@ -34,6 +34,7 @@ RANGE_TOTAL=${RANGE_TOTAL:-200000}
 LOAD_KIND=${LOAD_KIND:-put}
 NAME=$LOAD_KIND-3node
 BASE_PORT=${BASE_PORT:-23830}
+# shellcheck disable=SC2034 # read by servers.sh
 TOKEN=cairn-profile
 
 # shellcheck source=bench/servers.sh
