@@ -444,3 +444,84 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod state_machine_tests {
+    use std::sync::Arc;
+
+    use prost::Message as _;
+
+    use crate::api::cairnpb::{InternalRequest, internal_request::Request};
+    use crate::api::etcdserverpb::{PutRequest, RangeRequest};
+    use crate::apply::StateMachine;
+    use crate::mvcc::keys::META_LATEST_INDEX;
+    use crate::storage::mem::MemEngine;
+    use crate::storage::{Durability, Engine, Order, Space, WriteBatch};
+
+    fn put(sm: &StateMachine, index: u64, key: &[u8], value: &[u8]) {
+        let entry = InternalRequest {
+            auth: None,
+            id: index,
+            request: Some(Request::Put(PutRequest {
+                key: key.to_vec(),
+                value: value.to_vec(),
+                ..PutRequest::default()
+            })),
+        };
+        sm.apply(index, &entry.encode_to_vec()).expect("apply");
+    }
+
+    fn value(sm: &StateMachine, key: &[u8]) -> Option<Vec<u8>> {
+        let req = RangeRequest {
+            key: key.to_vec(),
+            ..RangeRequest::default()
+        };
+        let kvs = sm.range(&req).expect("range").kvs;
+        kvs.into_iter().next().map(|kv| kv.value)
+    }
+
+    /// A snapshot of a store written before the Latest space existed (no entries, no mark),
+    /// as an older member would send it, is indexed when it is restored.
+    #[test]
+    fn a_snapshot_without_the_latest_index_is_indexed_when_restored() {
+        let source: Arc<dyn Engine> = Arc::new(MemEngine::new());
+        let sm = StateMachine::open(source.clone()).expect("open");
+        put(&sm, 1, b"a", b"1");
+        put(&sm, 2, b"b", b"1");
+        put(&sm, 3, b"a", b"2");
+        let mut strip = WriteBatch::new();
+        source
+            .scan(Space::Latest, b"", None, Order::Ascending, &mut |k, _| {
+                strip.delete(Space::Latest, k.to_vec());
+                std::ops::ControlFlow::Continue(())
+            })
+            .expect("scan");
+        strip.delete(Space::Meta, META_LATEST_INDEX.to_vec());
+        source.write(strip, Durability::Sync).expect("strip");
+        let bytes = sm
+            .snapshot(1, &raft::eraftpb::ConfState::default())
+            .expect("snapshot");
+
+        let target: Arc<dyn Engine> = Arc::new(MemEngine::new());
+        let restored = StateMachine::open(target.clone()).expect("open");
+        put(&restored, 1, b"stale", b"x");
+        restored.restore(&bytes).expect("restore");
+        assert_eq!(value(&restored, b"a"), Some(b"2".to_vec()));
+        assert_eq!(value(&restored, b"b"), Some(b"1".to_vec()));
+        assert_eq!(value(&restored, b"stale"), None);
+        assert!(
+            target
+                .get(Space::Meta, META_LATEST_INDEX)
+                .expect("get")
+                .is_some()
+        );
+        // The index is complete: the next put of `a` sees its previous version.
+        put(&restored, 4, b"a", b"3");
+        let req = RangeRequest {
+            key: b"a".to_vec(),
+            ..RangeRequest::default()
+        };
+        let kv = restored.range(&req).expect("range").kvs.remove(0);
+        assert_eq!((kv.version, kv.value), (3, b"3".to_vec()));
+    }
+}
