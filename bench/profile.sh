@@ -127,8 +127,18 @@ fi
   echo "CPU by area (whole call stacks):"
   awk '
     BEGIN {
-      n = split("cairn_core::mvcc::range::|mvcc::history::newest_at|as cairn_core::storage::Engine>::write|apply_batch|apply_entries|raft::|cairn_node::peer|h2::|hyper::|tonic::|EventLoop|tokio::|_\\[k\\] *$", pat, "|")
-      split("reads: the Range itself (mvcc::range, state machine reads)|apply: looking up the previous version of each key (mvcc::history::newest_at)|storage writes and fsync (fjall write batches: raft log, applied state)|apply: the rest of the state machine|apply: the rest of the state machine|raft-rs (stepping messages, building Readies)|peer links (raft messages between members)|client requests: HTTP/2, gRPC, protobuf (h2, hyper, tonic, prost)|client requests: HTTP/2, gRPC, protobuf (h2, hyper, tonic, prost)|client requests: HTTP/2, gRPC, protobuf (h2, hyper, tonic, prost)|event loop, outside the above (commands, replies, read rounds)|tokio (scheduling, timers, wake-ups)|kernel, outside the above (idle wake-ups, page faults)", name, "|")
+      # Areas in order, "pattern@name"; a pattern may list alternatives with "|".
+      n = split("cairn_core::mvcc::range::@reads: the Range itself (mvcc::range, state machine reads)" \
+        "#mvcc::history::newest_at@apply: looking up the previous version of each key (mvcc::history::newest_at)" \
+        "#as cairn_core::storage::Engine>::write@storage writes and fsync (fjall write batches: raft log, applied state)" \
+        "#apply_batch|apply_entries@apply: the rest of the state machine" \
+        "#raft::@raft-rs (stepping messages, building Readies)" \
+        "#cairn_node::peer@peer links (raft messages between members)" \
+        "#h2::|hyper::|tonic::@client requests: HTTP/2, gRPC, protobuf (h2, hyper, tonic, prost)" \
+        "#EventLoop@event loop, outside the above (commands, replies, read rounds)" \
+        "#tokio::@tokio (scheduling, timers, wake-ups)" \
+        "#_\\[k\\] *$@kernel, outside the above (idle wake-ups, page faults)", areas, "#")
+      for (i = 1; i <= n; i++) { split(areas[i], pair, "@"); pat[i] = pair[1]; name[i] = pair[2] }
     }
     {
       c = $NF; $NF = ""; a = "other (fjall background flush and compaction, allocator, ...)"

@@ -145,6 +145,11 @@ impl Fixture {
         entries
     }
 
+    /// The keys stored in `space`, in order.
+    fn stored_keys(&self, space: Space) -> Vec<Vec<u8>> {
+        self.entries(space).into_iter().map(|(k, _)| k).collect()
+    }
+
     /// Number of entries stored in `space`.
     fn stored(&self, space: Space) -> usize {
         let mut n = 0;
@@ -1774,12 +1779,10 @@ fn compaction_forgets_a_keys_newest_version_only_when_it_drops_it() {
     f.put(b"back", b"2");
     f.put(b"kept", b"v");
     f.compact(compact_at).expect("compact");
-    let latest: Vec<Vec<u8>> = f
-        .entries(Space::Latest)
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
-    assert_eq!(latest, vec![b"back".to_vec(), b"kept".to_vec()]);
+    assert_eq!(
+        f.stored_keys(Space::Latest),
+        vec![b"back".to_vec(), b"kept".to_vec()]
+    );
     assert_eq!(f.get(b"back").map(|kv| kv.value), Some(b"2".to_vec()));
     assert_eq!(f.get(b"gone"), None);
 
@@ -1788,10 +1791,8 @@ fn compaction_forgets_a_keys_newest_version_only_when_it_drops_it() {
     assert_eq!(f.get(b"gone"), Some(kv(b"gone", b"y", rev, rev, 1)));
     f.delete(b"back", b"");
     f.compact(f.mvcc.current_revision()).expect("compact");
-    let latest: Vec<Vec<u8>> = f
-        .entries(Space::Latest)
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
-    assert_eq!(latest, vec![b"gone".to_vec(), b"kept".to_vec()]);
+    assert_eq!(
+        f.stored_keys(Space::Latest),
+        vec![b"gone".to_vec(), b"kept".to_vec()]
+    );
 }
