@@ -211,6 +211,9 @@ pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, Nod
     };
     let member_id = identity.member_id;
     let state_machine = Arc::new(StateMachine::open(engine.clone())?);
+    // A put reads only its previous version's metadata until a watcher asks for prev_kv
+    // (the watch service turns previous values on then).
+    state_machine.set_prev_values(false);
     let replica_config = ReplicaConfig {
         election_ticks: config.election_ticks,
         snapshot_count: config.snapshot_count,

@@ -13,12 +13,13 @@ use std::time::Duration;
 use cairn_core::api::cairnpb::{
     ConfChangeContext, InternalRequest, MemberRecord, RequestAuth, internal_request::Request,
 };
-use cairn_core::api::etcdserverpb::ResponseHeader;
+use cairn_core::api::etcdserverpb::{ResponseHeader, WatchResponse};
 use cairn_core::api::mvccpb::Event;
 use cairn_core::apply::{Applied, Response, StateMachine};
 use cairn_core::membership::ClusterState;
 use cairn_core::replica::{Output, ProposeError, Replica};
 use cairn_core::storage::StorageError;
+use cairn_core::watch::WatchStream;
 use prost::Message as _;
 use raft::eraftpb::ConfChangeV2;
 use raft::eraftpb::Message;
@@ -44,6 +45,20 @@ pub struct AppliedEvents {
     pub revision: i64,
     /// Its events, each with `prev_kv` filled when a previous version exists.
     pub events: Vec<Event>,
+    /// Whether each `prev_kv` carries its value (`Applied::prev_values`).
+    pub prev_values: bool,
+}
+
+impl AppliedEvents {
+    /// The responses `stream` owes for this entry ([`WatchStream::apply`]; an entry whose
+    /// previous values were not read goes through history for a watcher that wants them).
+    pub fn feed(&self, stream: &mut WatchStream) -> Vec<WatchResponse> {
+        if self.prev_values {
+            stream.apply(self.revision, &self.events)
+        } else {
+            stream.apply_without_prev_values(self.revision, &self.events)
+        }
+    }
 }
 
 /// Why a request did not get a result from the state machine.
@@ -748,6 +763,7 @@ impl EventLoop {
             let _ = self.events.send(Arc::new(AppliedEvents {
                 revision,
                 events: applied.events,
+                prev_values: applied.prev_values,
             }));
         }
         if let Some(reply) = self.waiters.remove(&applied.request_id) {

@@ -26,6 +26,7 @@ pub mod quota;
 #[cfg(test)]
 mod batch_tests;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use prost::Message as _;
@@ -81,6 +82,10 @@ pub struct Applied {
     pub result: Result<Response, Error>,
     /// The events the entry produced, in revision order (for watchers).
     pub events: Vec<Event>,
+    /// Whether every event's `prev_kv` carries its value. When false (previous values off,
+    /// [`StateMachine::set_prev_values`]), a Put event's `prev_kv` may have every field but
+    /// `value`: a watcher that wants `prev_kv` reads such an entry from history instead.
+    pub prev_values: bool,
     /// What the entry means for member-local auth tokens (every member applies it).
     pub token_change: Option<TokenChange>,
 }
@@ -124,6 +129,8 @@ pub struct StateMachine {
     /// write-locked, so readers never see a change before it is in `engine`.
     staged: Arc<Staged>,
     inner: RwLock<Inner>,
+    /// Whether Put events carry previous values (see [`StateMachine::set_prev_values`]).
+    prev_values: AtomicBool,
 }
 
 impl StateMachine {
@@ -135,7 +142,18 @@ impl StateMachine {
             engine,
             staged,
             inner: RwLock::new(inner),
+            prev_values: AtomicBool::new(true),
         })
+    }
+
+    /// Whether the events of entries applied from now on carry the previous version's value
+    /// in a Put's `prev_kv` (on when opened). Off, a put that replaces a version reads one
+    /// point of metadata instead of the whole version, unless its request needs the value
+    /// ([`Mvcc::set_prev_values`]); [`Applied::prev_values`] says which entries were
+    /// applied so. A member turns them on once a watcher asks for `prev_kv`. Only events
+    /// differ: storage is the same either way.
+    pub fn set_prev_values(&self, on: bool) {
+        self.prev_values.store(on, Ordering::Release);
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
@@ -349,13 +367,17 @@ impl StateMachine {
     ) -> Result<Vec<Applied>, StorageError> {
         let mut applied = Vec::new();
         let mut last = None;
+        let prev_values = self.prev_values.load(Ordering::Acquire);
+        inner.mvcc.set_prev_values(prev_values);
         for &(index, data) in entries {
             if index <= inner.consistent_index || last.is_some_and(|last| index <= last) {
                 continue;
             }
             if !data.is_empty() {
                 let mut batch = WriteBatch::new();
-                applied.push(execute(inner, index, data, &mut batch));
+                let mut entry = execute(inner, index, data, &mut batch);
+                entry.prev_values = prev_values;
+                applied.push(entry);
                 self.staged.stage(batch)?;
             }
             last = Some(index);
@@ -476,6 +498,7 @@ fn execute(inner: &mut Inner, index: u64, data: &[u8], batch: &mut WriteBatch) -
         request_id,
         result,
         events,
+        prev_values: true,
         token_change,
     }
 }

@@ -149,7 +149,7 @@ fn compact_key_if_newest(
     if !newest.is_live() {
         drop_version(batch, key, newest.rev);
         // The key is gone from history unless it was written again after `rev`.
-        if history::latest(engine, key)? == Some(newest.rev) {
+        if history::latest(engine, key)?.map(|entry| entry.rev) == Some(newest.rev) {
             batch.delete(Space::Latest, key.to_vec());
         }
     }

@@ -144,7 +144,7 @@ pub(crate) fn newest_at(
     if rev < 1 {
         return Ok(None);
     }
-    let Some(latest) = latest(engine, key)? else {
+    let Some(keys::LatestEntry { rev: latest, .. }) = latest(engine, key)? else {
         return Ok(None);
     };
     if latest.main <= rev {
@@ -167,11 +167,40 @@ pub(crate) fn newest_at(
     scan_newest_at(engine, key, rev)
 }
 
-/// The revision of `key`'s newest stored version, if it has one.
-pub(crate) fn latest(engine: &dyn Engine, key: &[u8]) -> Result<Option<Revision>, Error> {
+/// The Latest entry of `key` (its newest stored version), if it has one.
+pub(crate) fn latest(engine: &dyn Engine, key: &[u8]) -> Result<Option<keys::LatestEntry>, Error> {
     match engine.get(Space::Latest, key)? {
         Some(bytes) => Ok(Some(keys::decode_latest(&bytes)?)),
         None => Ok(None),
+    }
+}
+
+/// The version of `key` visible at `rev` if the key exists then, as [`live_at`] but with
+/// an empty value when `rev` is at or past the key's newest version and the Latest space
+/// holds that version's metadata: one point lookup, no read of the value. For a write that
+/// needs only the previous version's revisions, version count and lease.
+pub(crate) fn live_meta_at(
+    engine: &dyn Engine,
+    key: &[u8],
+    rev: i64,
+) -> Result<Option<KeyValue>, Error> {
+    if rev < 1 {
+        return Ok(None);
+    }
+    match latest(engine, key)? {
+        None => Ok(None),
+        Some(keys::LatestEntry {
+            rev: newest,
+            meta: Some(meta),
+        }) if newest.main <= rev => Ok((!meta.tombstone).then(|| KeyValue {
+            key: key.to_vec(),
+            create_revision: meta.create_revision,
+            mod_revision: newest.main,
+            version: meta.version,
+            value: Vec::new(),
+            lease: meta.lease,
+        })),
+        Some(_) => Ok(live_at(engine, key, rev)?.map(Version::into_key_value)),
     }
 }
 

@@ -9,11 +9,15 @@
 //! * [`Space::Revisions`]: `main(u64 BE) ++ sub(u64 BE)` -> user key, one entry per version
 //!   still stored (watch catch-up, compaction, HashKV walk history in revision order).
 //! * [`Space::Latest`]: `user key` -> `main(u64 BE) ++ sub(u64 BE)` of the key's newest
-//!   stored version (live or tombstone), for every key with a stored version. It turns
-//!   "the key's current version" into two point lookups, which the engine answers from
-//!   its bloom filters when the key is new, instead of a reverse scan of the key's history.
-//!   Written in the same batch as the version it names; removed when compaction drops that
-//!   version (a tombstone). Derived data: [`META_LATEST_INDEX`] marks it complete.
+//!   stored version (live or tombstone), for every key with a stored version, followed by
+//!   that version's `create_revision`, `version` and `lease` (`i64` BE each) and a
+//!   tombstone byte (0 or 1). It turns "the key's current version" into two point lookups,
+//!   which the engine answers from its bloom filters when the key is new, instead of a
+//!   reverse scan of the key's history; and a write that needs only the metadata of the
+//!   key's current version (not its value) into one. An entry written before the metadata
+//!   was added holds the revision alone: its reader falls back to History. Written in the
+//!   same batch as the version it names; removed when compaction drops that version (a
+//!   tombstone). Derived data: [`META_LATEST_INDEX`] marks it complete.
 //! * [`Space::Meta`]: [`META_CURRENT_REVISION`] and [`META_COMPACTED_REVISION`], each an
 //!   `i64` big-endian. Absent means a new store (revision 1, compacted -1, as etcd's
 //!   `NewStore`). [`META_LATEST_INDEX`] is present once [`Space::Latest`] names the newest
@@ -25,6 +29,7 @@
 //! [`Space::Latest`]: crate::storage::Space::Latest
 
 use super::revision::{REVISION_BYTES, Revision};
+use crate::api::cairnpb::StoredVersion;
 use crate::storage::StorageError;
 
 /// Meta key of the store's current revision (the last write transaction that changed something).
@@ -132,9 +137,75 @@ pub(crate) fn decode_revision_key(stored: &[u8]) -> Result<Revision, StorageErro
     Revision::from_bytes(stored, "revisions")
 }
 
-/// Decodes a Latest value.
-pub(crate) fn decode_latest(stored: &[u8]) -> Result<Revision, StorageError> {
-    Revision::from_bytes(stored, "latest")
+/// A key's newest stored version as the Latest space names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LatestEntry {
+    /// Where the version sits in History.
+    pub rev: Revision,
+    /// The version's metadata; `None` in an entry written before it was stored there.
+    pub meta: Option<VersionMeta>,
+}
+
+/// What a stored version says besides its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct VersionMeta {
+    pub create_revision: i64,
+    pub version: i64,
+    pub lease: i64,
+    pub tombstone: bool,
+}
+
+/// Bytes of a Latest value with metadata: the revision, three `i64` and the tombstone byte.
+const LATEST_BYTES: usize = REVISION_BYTES + 3 * 8 + 1;
+
+/// The Latest value naming version `rev` of a key, stored as `stored`.
+pub(crate) fn encode_latest(rev: Revision, stored: &StoredVersion) -> Vec<u8> {
+    let mut out = Vec::with_capacity(LATEST_BYTES);
+    out.extend_from_slice(&rev.to_bytes());
+    for field in [stored.create_revision, stored.version, stored.lease] {
+        out.extend_from_slice(&field.to_be_bytes());
+    }
+    out.push(u8::from(stored.tombstone));
+    out
+}
+
+/// Decodes a Latest value: a revision alone (an entry of an older store) or a revision
+/// with metadata.
+pub(crate) fn decode_latest(stored: &[u8]) -> Result<LatestEntry, StorageError> {
+    if stored.len() == REVISION_BYTES {
+        let rev = Revision::from_bytes(stored, "latest")?;
+        return Ok(LatestEntry { rev, meta: None });
+    }
+    let corrupt = || StorageError::Corrupt {
+        space: "latest",
+        reason: format!(
+            "a value of {} bytes (expected {REVISION_BYTES} or {LATEST_BYTES})",
+            stored.len()
+        ),
+    };
+    if stored.len() != LATEST_BYTES {
+        return Err(corrupt());
+    }
+    let (rev, rest) = stored.split_at(REVISION_BYTES);
+    let field = |i: usize| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&rest[i * 8..(i + 1) * 8]);
+        i64::from_be_bytes(bytes)
+    };
+    let tombstone = match rest[24] {
+        0 => false,
+        1 => true,
+        _ => return Err(corrupt()),
+    };
+    Ok(LatestEntry {
+        rev: Revision::from_bytes(rev, "latest")?,
+        meta: Some(VersionMeta {
+            create_revision: field(0),
+            version: field(1),
+            lease: field(2),
+            tombstone,
+        }),
+    })
 }
 
 /// Encodes a Meta revision value.
@@ -250,5 +321,45 @@ mod tests {
         no_terminator.extend_from_slice(&Revision::new(1, 0).to_bytes());
         assert!(split_history_key(&no_terminator).is_err());
         assert!(unescape_prefix(b"a\x00\x05\x00\x01").is_err());
+    }
+
+    #[test]
+    fn latest_values_carry_the_versions_metadata_and_older_ones_the_revision_alone() {
+        let rev = Revision::new(7, 2);
+        let stored = StoredVersion {
+            create_revision: 3,
+            version: 4,
+            value: b"not in Latest".to_vec(),
+            lease: -5,
+            tombstone: false,
+        };
+        let entry = decode_latest(&encode_latest(rev, &stored)).expect("decodes");
+        assert_eq!(entry.rev, rev);
+        let meta = VersionMeta {
+            create_revision: 3,
+            version: 4,
+            lease: -5,
+            tombstone: false,
+        };
+        assert_eq!(entry.meta, Some(meta));
+        let tombstone = StoredVersion {
+            tombstone: true,
+            ..StoredVersion::default()
+        };
+        let entry = decode_latest(&encode_latest(rev, &tombstone)).expect("decodes");
+        assert_eq!(entry.meta.map(|m| m.tombstone), Some(true));
+        let older = decode_latest(&revision_key(rev)).expect("decodes");
+        assert_eq!((older.rev, older.meta), (rev, None));
+        let mut bad_flag = encode_latest(rev, &stored);
+        *bad_flag.last_mut().expect("not empty") = 2;
+        for bad in [&b"short"[..], &bad_flag, &[0u8; 40][..]] {
+            assert!(matches!(
+                decode_latest(bad),
+                Err(StorageError::Corrupt {
+                    space: "latest",
+                    ..
+                })
+            ));
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::ops::ControlFlow;
 
+use super::history;
 use super::keys;
 use super::revision::Revision;
 use crate::storage::{Durability, Engine, Order, Space, StorageError, WriteBatch};
@@ -12,8 +13,8 @@ use crate::storage::{Durability, Engine, Order, Space, StorageError, WriteBatch}
 const KEYS_PER_BATCH: usize = 4096;
 
 /// Makes sure the Latest space names the newest version of every key: unless the store is
-/// marked as indexed, walks History once in key order, stores each key's newest revision,
-/// and then the mark (durably, last, so an interrupted build starts over on the next open).
+/// marked as indexed, walks History once in key order, stores each key's newest revision
+/// and that version's metadata, and then the mark (durably, last, so an interrupted build starts over on the next open).
 pub(crate) fn ensure_indexed(engine: &dyn Engine) -> Result<(), StorageError> {
     if engine.get(Space::Meta, keys::META_LATEST_INDEX)?.is_some() {
         return Ok(());
@@ -38,11 +39,12 @@ fn index_some(
     from: &[u8],
     batch: &mut WriteBatch,
 ) -> Result<Option<Vec<u8>>, StorageError> {
-    let mut newest: Option<(Vec<u8>, Revision)> = None;
+    // The key being indexed, its newest revision so far and that version's stored value.
+    let mut newest: Option<(Vec<u8>, Revision, Vec<u8>)> = None;
     let mut indexed = 0;
     let mut resume = None;
     let mut failure = None;
-    engine.scan(Space::History, from, None, Order::Ascending, &mut |k, _| {
+    engine.scan(Space::History, from, None, Order::Ascending, &mut |k, v| {
         let (prefix, rev) = match keys::split_history_key(k) {
             Ok(split) => split,
             Err(e) => {
@@ -52,10 +54,14 @@ fn index_some(
         };
         match &mut newest {
             // Versions of one key come in revision order: the last one is the newest.
-            Some((current, newest_rev)) if current.as_slice() == prefix => *newest_rev = rev,
+            Some((current, newest_rev, stored)) if current.as_slice() == prefix => {
+                *newest_rev = rev;
+                stored.clear();
+                stored.extend_from_slice(v);
+            }
             _ => {
-                if let Some((done, done_rev)) = newest.take() {
-                    if let Err(e) = stage(batch, &done, done_rev) {
+                if let Some((done, done_rev, stored)) = newest.take() {
+                    if let Err(e) = stage(batch, &done, done_rev, &stored) {
                         failure = Some(e);
                         return ControlFlow::Break(());
                     }
@@ -65,7 +71,7 @@ fn index_some(
                         return ControlFlow::Break(());
                     }
                 }
-                newest = Some((prefix.to_vec(), rev));
+                newest = Some((prefix.to_vec(), rev, v.to_vec()));
             }
         }
         ControlFlow::Continue(())
@@ -73,14 +79,20 @@ fn index_some(
     if let Some(e) = failure {
         return Err(e);
     }
-    if let Some((done, done_rev)) = newest {
-        stage(batch, &done, done_rev)?;
+    if let Some((done, done_rev, stored)) = newest {
+        stage(batch, &done, done_rev, &stored)?;
     }
     Ok(resume)
 }
 
-fn stage(batch: &mut WriteBatch, prefix: &[u8], rev: Revision) -> Result<(), StorageError> {
+fn stage(
+    batch: &mut WriteBatch,
+    prefix: &[u8],
+    rev: Revision,
+    stored: &[u8],
+) -> Result<(), StorageError> {
     let key = keys::unescape_prefix(prefix)?;
-    batch.put(Space::Latest, key, keys::revision_key(rev));
+    let stored = history::decode_stored(stored)?;
+    batch.put(Space::Latest, key, keys::encode_latest(rev, &stored));
     Ok(())
 }

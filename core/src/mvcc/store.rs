@@ -55,6 +55,9 @@ pub struct Mvcc {
     current: i64,
     /// The revision of the last compaction (-1: never compacted).
     compacted: i64,
+    /// Whether a put's event carries the previous version's value in `prev_kv` (see
+    /// [`Mvcc::set_prev_values`]).
+    prev_values: bool,
 }
 
 impl fmt::Debug for Mvcc {
@@ -83,7 +86,18 @@ impl Mvcc {
             engine,
             current,
             compacted,
+            prev_values: true,
         })
+    }
+
+    /// Whether the events of later puts carry the previous version's value in `prev_kv`
+    /// (on by default). Off, a put that replaces a version reads only that version's
+    /// metadata (one point lookup instead of two, and no value) unless its request needs
+    /// the value (`prev_kv`, `ignore_value`): its event's `prev_kv` then has every field
+    /// but `value`, which a watcher that wants it reads from history (etcd's watch server
+    /// reads `prev_kv` from the backend too). Storage is the same either way.
+    pub fn set_prev_values(&mut self, on: bool) {
+        self.prev_values = on;
     }
 
     /// The revision of the last change (1 for a new store).
@@ -113,7 +127,12 @@ impl Mvcc {
         if req.lease != 0 && !leases.lease_exists(req.lease) {
             return Err(Error::LeaseNotFound);
         }
-        let mut txn = WriteTxn::new(self.engine.as_ref(), self.current, self.compacted);
+        let mut txn = WriteTxn::new(
+            self.engine.as_ref(),
+            self.current,
+            self.compacted,
+            self.prev_values,
+        );
         let resp = txn.put(req)?;
         let finished = txn.finish();
         Ok((resp, self.commit(finished, batch)))
@@ -125,7 +144,12 @@ impl Mvcc {
         req: &DeleteRangeRequest,
         batch: &mut WriteBatch,
     ) -> Result<(DeleteRangeResponse, Vec<Event>), Error> {
-        let mut txn = WriteTxn::new(self.engine.as_ref(), self.current, self.compacted);
+        let mut txn = WriteTxn::new(
+            self.engine.as_ref(),
+            self.current,
+            self.compacted,
+            self.prev_values,
+        );
         let resp = txn.delete_range(req)?;
         let finished = txn.finish();
         Ok((resp, self.commit(finished, batch)))
@@ -142,7 +166,12 @@ impl Mvcc {
         let before = self.reader();
         let path = txn::path(&before, req)?;
         txn::check(&before, req, &path, leases)?;
-        let mut write = WriteTxn::new(self.engine.as_ref(), self.current, self.compacted);
+        let mut write = WriteTxn::new(
+            self.engine.as_ref(),
+            self.current,
+            self.compacted,
+            self.prev_values,
+        );
         let mut resp = txn::apply(&mut write, req, &path)?;
         resp.header = Some(header(write.read_revision()));
         let finished = write.finish();

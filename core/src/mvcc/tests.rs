@@ -1796,3 +1796,94 @@ fn compaction_forgets_a_keys_newest_version_only_when_it_drops_it() {
         vec![b"gone".to_vec(), b"kept".to_vec()]
     );
 }
+
+#[test]
+fn without_previous_values_a_put_event_has_the_previous_metadata_but_not_its_value() {
+    // The same writes with previous values on and off.
+    let run = |prev_values: bool| {
+        let mut f = Fixture::new();
+        f.mvcc.set_prev_values(prev_values);
+        let granted = leases(&[7]);
+        let leased = PutRequest {
+            lease: 7,
+            ..put_req(b"k", b"v1")
+        };
+        f.try_put(&leased, &granted).expect("put");
+        let (_, _, plain) = f.try_put(&put_req(b"k", b"v2"), &granted).expect("put");
+        let asked = PutRequest {
+            prev_kv: true,
+            ..put_req(b"k", b"v3")
+        };
+        let (_, returned, asked_events) = f.try_put(&asked, &granted).expect("put");
+        let (_, _, created) = f.try_put(&put_req(b"new", b"n"), &granted).expect("put");
+        f.delete(b"new", b"");
+        let (_, _, recreated) = f.try_put(&put_req(b"new", b"n2"), &granted).expect("put");
+        (f, [plain, asked_events, created, recreated], returned)
+    };
+    let (on, on_events, on_returned) = run(true);
+    let (off, off_events, off_returned) = run(false);
+    // Storage is the same, byte for byte.
+    for space in Space::ALL {
+        assert_eq!(
+            on.entries(space),
+            off.entries(space),
+            "space {}",
+            space.name()
+        );
+    }
+    // prev_kv asked for by the request is whole either way, in the response and the event.
+    assert_eq!(on_returned, off_returned);
+    assert_eq!(
+        off_returned.as_ref().map(|kv| kv.value.as_slice()),
+        Some(&b"v2"[..])
+    );
+    assert_eq!(on_events[1], off_events[1]);
+    // A creation has no prev_kv either way.
+    assert_eq!(on_events[2..], off_events[2..]);
+    assert_eq!(off_events[3][0].prev_kv, None);
+    // The plain update's prev_kv: every field but the value.
+    let whole = on_events[0][0].prev_kv.clone().expect("prev_kv");
+    assert_eq!(whole.value, b"v1");
+    assert_eq!(whole.lease, 7);
+    assert_eq!(
+        off_events[0][0].prev_kv,
+        Some(KeyValue {
+            value: Vec::new(),
+            ..whole
+        })
+    );
+    assert_eq!(on_events[0][0].kv, off_events[0][0].kv);
+}
+
+#[test]
+fn a_latest_entry_without_metadata_is_read_through_history() {
+    let mut f = Fixture::new();
+    f.mvcc.set_prev_values(false);
+    let granted = leases(&[7]);
+    let leased = PutRequest {
+        lease: 7,
+        ..put_req(b"k", b"v1")
+    };
+    let (first, _, _) = f.try_put(&leased, &granted).expect("put");
+    // As a store written before Latest held metadata: the revision alone.
+    let mut batch = WriteBatch::new();
+    let rev = keys::revision_key(super::revision::Revision::new(first, 0));
+    batch.put(Space::Latest, b"k".to_vec(), rev.to_vec());
+    f.write(batch);
+    let (_, _, events) = f.try_put(&put_req(b"k", b"v2"), &granted).expect("put");
+    let prev = events[0].prev_kv.clone().expect("prev_kv");
+    assert_eq!(
+        (
+            prev.create_revision,
+            prev.mod_revision,
+            prev.version,
+            prev.lease
+        ),
+        (first, first, 1, 7)
+    );
+    let kv = f.get(b"k").expect("exists");
+    assert_eq!(
+        (kv.version, kv.create_revision, kv.value),
+        (2, first, b"v2".to_vec())
+    );
+}

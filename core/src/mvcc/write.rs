@@ -51,18 +51,23 @@ pub(crate) struct WriteTxn<'a> {
     engine: &'a dyn Engine,
     begin: i64,
     compacted: i64,
+    /// Whether every Put event's `prev_kv` carries the previous value ([`Mvcc::set_prev_values`]).
+    ///
+    /// [`Mvcc::set_prev_values`]: super::Mvcc::set_prev_values
+    prev_values: bool,
     overlay: Overlay,
     changes: Vec<Change>,
     batch: WriteBatch,
 }
 
 impl<'a> WriteTxn<'a> {
-    /// A transaction on top of revision `begin`.
-    pub fn new(engine: &'a dyn Engine, begin: i64, compacted: i64) -> Self {
+    /// A transaction on top of revision `begin`; `prev_values` as [`WriteTxn::prev_values`].
+    pub fn new(engine: &'a dyn Engine, begin: i64, compacted: i64, prev_values: bool) -> Self {
         WriteTxn {
             engine,
             begin,
             compacted,
+            prev_values,
             overlay: Overlay::new(),
             changes: Vec::new(),
             batch: WriteBatch::new(),
@@ -98,8 +103,7 @@ impl<'a> WriteTxn<'a> {
     /// `ignore_lease` take the previous version's value or lease and need the key to exist.
     /// The lease is not checked here (callers check it first, as etcd does).
     pub fn put(&mut self, req: &PutRequest) -> Result<PutResponse, Error> {
-        let reader = self.reader();
-        let prev = reader.at(reader.current).get(&req.key)?;
+        let prev = self.current_version(&req.key, req.prev_kv || req.ignore_value)?;
         if (req.ignore_value || req.ignore_lease) && prev.is_none() {
             return Err(Error::KeyNotFound);
         }
@@ -212,6 +216,17 @@ impl<'a> WriteTxn<'a> {
         Revision::new(self.begin + 1, self.changes.len() as i64)
     }
 
+    /// The key's current version as this transaction sees it. Its value is read when
+    /// `with_value`, when events carry previous values, or when the transaction changed the
+    /// key already; otherwise it is left empty, and only the stored metadata is read.
+    fn current_version(&self, key: &[u8], with_value: bool) -> Result<Option<KeyValue>, Error> {
+        if with_value || self.prev_values || self.overlay.contains_key(key) {
+            let reader = self.reader();
+            return reader.at(reader.current).get(key);
+        }
+        history::live_meta_at(self.engine, key, self.begin)
+    }
+
     /// The key's state before this transaction, given its state now (`current`).
     fn state_before(
         &self,
@@ -253,7 +268,8 @@ impl<'a> WriteTxn<'a> {
         );
         self.batch
             .put(Space::Revisions, keys::revision_key(rev), key);
-        self.batch.put(Space::Latest, key, keys::revision_key(rev));
+        self.batch
+            .put(Space::Latest, key, keys::encode_latest(rev, stored));
     }
 }
 

@@ -39,6 +39,19 @@ pub const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
 /// fjall's 64 MiB in their keyspace options, so [`FjallEngine::write`] also enforces it.
 pub const MAX_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// fjall's background threads (memtable flushes and compactions) on a machine with
+/// `cores` cores: one on two cores or fewer, fjall's default (`min(cores, 4)`) above.
+///
+/// With more than one, fjall's first worker leaves compactions to the others so as to stay
+/// free for flushes: it puts a compaction request it receives back on the queue and takes
+/// the next message, which is the same request while the other workers are busy. It spins
+/// so for as long as a flush or compaction runs elsewhere. On two cores that spin took a
+/// core's share from the foreground: 6% of three members' CPU under a sustained put load
+/// (`bench/profile.sh`), in `worker_tick` and the queue's `send`.
+fn worker_threads(cores: usize) -> usize {
+    if cores <= 2 { 1 } else { cores.min(4) }
+}
+
 /// A handle to an open fjall database; clones share it. The database closes (and fsyncs its
 /// journal) when the last clone is dropped.
 #[derive(Clone)]
@@ -69,8 +82,10 @@ impl FjallEngine {
         // fjall reports bad directories as errors, but a few of its recovery checks are
         // `expect`s; a damaged directory must still be a clean refusal to start, not a panic.
         let opened = catch_unwind(AssertUnwindSafe(|| {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
             let db = Database::builder(path)
                 .max_journaling_size(MAX_JOURNAL_BYTES)
+                .worker_threads(worker_threads(cores))
                 .open()?;
             let keyspaces = open_keyspaces(&db)?;
             Ok::<_, fjall::Error>(Self { db, keyspaces })

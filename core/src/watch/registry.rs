@@ -233,6 +233,27 @@ impl WatchStream {
         out
     }
 
+    /// [`WatchStream::apply`] for an entry whose Put events may lack the previous value in
+    /// `prev_kv` (applied with previous values off). If a synced watcher that wants
+    /// `prev_kv` would get the entry, every synced watcher reads it from history instead,
+    /// where `prev_kv` is whole (as after lost entries).
+    pub fn apply_without_prev_values(
+        &mut self,
+        revision: i64,
+        events: &[Event],
+    ) -> Vec<WatchResponse> {
+        let wants_prev = self
+            .watchers
+            .values()
+            .any(|w| w.state == State::Synced && revision >= w.next_rev && w.wants_prev_kv());
+        if !wants_prev {
+            return self.apply(revision, events);
+        }
+        self.lagged();
+        self.applied_up_to = self.applied_up_to.max(revision);
+        Vec::new()
+    }
+
     /// Some applied entries never reached [`WatchStream::apply`]: every synced watcher goes
     /// back to reading history from its next revision.
     pub fn lagged(&mut self) {

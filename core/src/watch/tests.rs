@@ -26,6 +26,7 @@ struct Store {
 struct Entry {
     revision: i64,
     events: Vec<Event>,
+    prev_values: bool,
 }
 
 impl Store {
@@ -56,6 +57,7 @@ impl Store {
         Entry {
             revision,
             events: applied.events,
+            prev_values: applied.prev_values,
         }
     }
 
@@ -165,7 +167,11 @@ fn create(stream: &mut WatchStream, store: &Store, req: WatchCreateRequest) -> i
 }
 
 fn feed(stream: &mut WatchStream, entry: &Entry) -> Vec<WatchResponse> {
-    stream.apply(entry.revision, &entry.events)
+    if entry.prev_values {
+        stream.apply(entry.revision, &entry.events)
+    } else {
+        stream.apply_without_prev_values(entry.revision, &entry.events)
+    }
 }
 
 /// Runs catch-up steps until no watcher is unsynced.
@@ -178,6 +184,14 @@ fn catch_up(stream: &mut WatchStream, store: &Store) -> Vec<WatchResponse> {
         out.extend(stream.catch_up(&store.sm).expect("catch up"));
     }
     panic!("catch-up did not finish");
+}
+
+/// The value of the first event's `prev_kv`, if it has one.
+fn prev_value(response: &WatchResponse) -> Option<String> {
+    response.events[0]
+        .prev_kv
+        .as_ref()
+        .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
 }
 
 fn revision(response: &WatchResponse) -> i64 {
@@ -430,13 +444,7 @@ fn prev_kv_is_sent_only_to_watchers_that_asked() {
     let e2 = store.delete("a");
     let e3 = store.put("a", "reborn");
     let out: Vec<_> = [feed(&mut s, &e1), feed(&mut s, &e2), feed(&mut s, &e3)].concat();
-    let prev = |r: &WatchResponse| {
-        r.events[0]
-            .prev_kv
-            .as_ref()
-            .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
-    };
-    let seen: Vec<_> = out.iter().map(|r| (r.watch_id, prev(r))).collect();
+    let seen: Vec<_> = out.iter().map(|r| (r.watch_id, prev_value(r))).collect();
     assert_eq!(
         seen,
         vec![
@@ -449,6 +457,44 @@ fn prev_kv_is_sent_only_to_watchers_that_asked() {
         ],
         "a delete's prev_kv is the deleted pair; a (re)creation has none"
     );
+}
+
+#[test]
+fn an_entry_applied_without_previous_values_reaches_a_prev_kv_watcher_through_history() {
+    let mut store = Store::new();
+    store.put("a", "old");
+    store.sm.set_prev_values(false);
+    let mut with_prev = stream(&store);
+    let mut without = stream(&store);
+    let asks = create(
+        &mut with_prev,
+        &store,
+        WatchCreateRequest {
+            prev_kv: true,
+            ..on_key("a")
+        },
+    );
+    let plain = create(&mut with_prev, &store, on_key("a"));
+    let alone = create(&mut without, &store, on_key("a"));
+    let e1 = store.put("a", "new");
+    assert!(!e1.prev_values);
+    // Nobody on this stream wants prev_kv: the entry is delivered as it is.
+    let out = feed(&mut without, &e1);
+    assert_eq!(summary(&out), vec![ev(alone, "PUT", "a", e1.revision)]);
+    // A watcher wants it: the stream reads the entry from history, where it is whole.
+    assert!(feed(&mut with_prev, &e1).is_empty());
+    assert!(with_prev.has_unsynced());
+    let out = catch_up(&mut with_prev, &store);
+    let seen: Vec<_> = out.iter().map(|r| (r.watch_id, prev_value(r))).collect();
+    assert_eq!(seen, vec![(asks, Some("old".to_string())), (plain, None)]);
+    // With previous values back on, entries are delivered live again, exactly once.
+    store.sm.set_prev_values(true);
+    let e2 = store.put("a", "newer");
+    assert!(e2.prev_values);
+    let out = feed(&mut with_prev, &e2);
+    let seen: Vec<_> = out.iter().map(|r| (r.watch_id, prev_value(r))).collect();
+    assert_eq!(seen, vec![(asks, Some("new".to_string())), (plain, None)]);
+    assert!(!with_prev.has_unsynced());
 }
 
 #[test]

@@ -68,6 +68,11 @@ impl Watcher {
         }
     }
 
+    /// Whether it asked for `prev_kv`.
+    pub fn wants_prev_kv(&self) -> bool {
+        self.prev_kv
+    }
+
     /// The events of `events` this watcher receives, in order, `prev_kv` dropped unless it
     /// asked for it (etcd's range match, `watcher.send` filters and the watch server's
     /// `prevKV` map).

@@ -99,6 +99,9 @@ impl LocalClient {
         // Subscribe first, then read the revision: no entry falls between the two.
         let events = self.handle.subscribe_events();
         let current = self.handle.state_machine().current_revision();
+        if create.prev_kv {
+            self.handle.state_machine().set_prev_values(true);
+        }
         let mut registry = WatchStream::new(WatchLimits::default(), self.handle.header(0), current);
         let created = registry.create(create, current);
         let pending = match created.canceled {
@@ -154,7 +157,7 @@ impl LocalWatch {
             entry = self.events.recv() => entry,
         };
         match entry {
-            Ok(entry) => Ok(self.registry.apply(entry.revision, &entry.events)),
+            Ok(entry) => Ok(entry.feed(&mut self.registry)),
             Err(RecvError::Lagged(_)) => {
                 self.registry.lagged();
                 Ok(Vec::new())

@@ -321,6 +321,10 @@ impl StreamTask {
                     };
                     return self.send(vec![refused]).await;
                 }
+                if create.prev_kv {
+                    // From the next applied entry on; earlier ones go through history.
+                    self.handle.state_machine().set_prev_values(true);
+                }
                 let created = self.registry.create(&create, current);
                 self.send(vec![created]).await
             }
@@ -347,7 +351,7 @@ impl StreamTask {
     ) -> Result<(), Ended> {
         match entry {
             Ok(entry) => {
-                let out = self.registry.apply(entry.revision, &entry.events);
+                let out = entry.feed(&mut self.registry);
                 self.send(out).await
             }
             Err(RecvError::Lagged(missed)) => {
@@ -365,7 +369,7 @@ impl StreamTask {
         let mut out = Vec::new();
         for _ in 0..EVENT_QUEUE_LEN {
             match self.events.try_recv() {
-                Ok(entry) => out.extend(self.registry.apply(entry.revision, &entry.events)),
+                Ok(entry) => out.extend(entry.feed(&mut self.registry)),
                 Err(TryRecvError::Lagged(_)) => self.registry.lagged(),
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
