@@ -24,10 +24,10 @@
 #   PUT_TOTAL=40000          puts the load makes (it is stopped when sampling ends); the
 #                            default keeps the data within the memtables, as in a
 #                            compare.sh run, where a longer load reaches fjall's tables
-#   PRELOAD=0                puts of the same shape made before the load (put load
-#                            only): with e.g. 60000 the sampled puts mostly update keys
-#                            that exist and reach fjall's tables, as in the later rows
-#                            of a compare.sh run
+#   PRELOAD=0                puts made before the load (the put load's shape): with
+#                            e.g. 60000 the sampled puts mostly update keys that exist,
+#                            and reads and writes reach fjall's tables, as in the later
+#                            rows of a compare.sh run
 #   BASE_PORT=23830          first port (six from it)
 set -euo pipefail
 
@@ -62,16 +62,17 @@ for ((i = 0; i < SIZE; i++)); do start_member cairn "$i" "$SIZE"; done
 ENDPOINTS=$(endpoints "$SIZE")
 wait_serving "$ENDPOINTS" "cairn ($SIZE members)"
 
+if ((PRELOAD > 0)); then
+  log "preloading $PRELOAD puts"
+  timeout 300 "$CAIRNCTL" --endpoints "$ENDPOINTS" bench --clients 256 --conns 16 put \
+    --total "$PRELOAD" --key-size 8 --val-size 256 --key-space-size 100000 >/dev/null 2>&1 ||
+    die "the preload failed"
+fi
+
 # Enough requests to outlast the sampling; the load stops by itself (--total and timeout).
 case $LOAD_KIND in
-  put)
-    load=(--clients 256 --conns 16 put --total "$PUT_TOTAL" --key-size 8 --val-size 256
-      --key-space-size 100000)
-    if ((PRELOAD > 0)); then
-      log "preloading $PRELOAD puts"
-      timeout 300 "$CAIRNCTL" --endpoints "$ENDPOINTS" bench "${load[@]/#$PUT_TOTAL/$PRELOAD}" \
-        >/dev/null 2>&1 || die "the preload failed"
-    fi ;;
+  put) load=(--clients 256 --conns 16 put --total "$PUT_TOTAL" --key-size 8 --val-size 256
+    --key-space-size 100000) ;;
   range)
     "$CAIRNCTL" --endpoints "$ENDPOINTS" put bench-probe ok >/dev/null
     load=(--clients 64 --conns 8 range bench-probe --consistency l --total "$RANGE_TOTAL") ;;

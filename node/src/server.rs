@@ -474,6 +474,11 @@ impl EventLoop {
             }
             self.start_read_round();
             self.process_ready()?;
+            // The Ready may have ended the round in flight: the reads queued behind it
+            // start the next one now rather than at the next event.
+            if self.start_read_round() {
+                self.process_ready()?;
+            }
             if self.removed() {
                 // etcd: "the member has been permanently removed from the cluster".
                 tracing::warn!("this member was removed from the cluster; shutting down");
@@ -651,15 +656,21 @@ impl EventLoop {
         [self.replica.id().to_be_bytes(), round.to_be_bytes()].concat()
     }
 
-    fn start_read_round(&mut self) {
-        if self.queued_reads.is_empty() {
-            return;
+    /// Starts a read round for every queued read, unless a round is in flight: as etcd's
+    /// `linearizableReadLoop`, reads that arrive during a round wait for it to end and
+    /// then share the next one, so a read load costs one heartbeat round (and, on a
+    /// follower, one request to the leader) per round trip rather than per batch of
+    /// commands. Whether a round started.
+    fn start_read_round(&mut self) -> bool {
+        if self.queued_reads.is_empty() || !self.read_rounds.is_empty() {
+            return false;
         }
         let ctx = self.next_read_ctx;
         self.next_read_ctx += 1;
         self.replica.read_index(self.read_context(ctx));
         self.read_rounds
             .insert(ctx, std::mem::take(&mut self.queued_reads));
+        true
     }
 
     /// Proposes what waited for a leader, once one is known.
