@@ -31,6 +31,8 @@
 #                           (failover.sh)
 #   BENCH_TIMEOUT_SECS=120  limit for one benchmark run
 #   BENCH_ALL=1             same as --all
+#   ROWS=REGEX              run only the matrix rows whose scenario name matches the
+#                           extended regular expression (e.g. ROWS='watch|range lin')
 #   KEYS, ROUNDS, ...       passed on to datascale.sh and failover.sh (see their headers)
 set -euo pipefail
 
@@ -44,6 +46,7 @@ REPEAT=${REPEAT:-3}
 SETTLE_SECS=${SETTLE_SECS:-1}
 BASE_PORT=${BASE_PORT:-23790}
 BENCH_TIMEOUT_SECS=${BENCH_TIMEOUT_SECS:-120}
+ROWS=${ROWS:-}
 TOKEN=cairn-compare
 
 # shellcheck source=bench/servers.sh
@@ -99,8 +102,9 @@ declare -A TARGETS=(
 COMMANDS=()
 declare -A RPS P50 P99 ERRS
 
-# runs_on SIZE SIZES: whether SIZE is one of the space-separated SIZES.
-runs_on() { [[ " $2 " == *" $1 "* ]]; }
+# runs_on SIZE SIZES NAME: whether the row NAME runs with SIZE members: SIZE is one of
+# its space-separated SIZES and NAME matches $ROWS (when set).
+runs_on() { [[ " $2 " == *" $1 "* ]] && [[ -z "$ROWS" || "$3" =~ $ROWS ]]; }
 
 # run_row KIND SIZE ENTRY REP: one run of a matrix row; its figures go to
 # RPS/P50/P99/ERRS[KIND,SIZE,NAME,REP].
@@ -134,12 +138,12 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int(
 # summarize KIND SIZE NAME: the medians of the repeats into RPS/P50/P99[KIND,SIZE,NAME],
 # and the errors of all repeats (summed; "run failed" if any run failed).
 summarize() {
-  local base="$1,$2,$3" rep rps=() p50=() p99=() errs=0 failed=""
+  local base="$1,$2,$3" rep runs_rps=() runs_p50=() runs_p99=() errs=0 failed=""
   for ((rep = 1; rep <= REPEAT; rep++)); do
-    rps+=("${RPS[$base,$rep]}") p50+=("${P50[$base,$rep]}") p99+=("${P99[$base,$rep]}")
+    runs_rps+=("${RPS[$base,$rep]}") runs_p50+=("${P50[$base,$rep]}") runs_p99+=("${P99[$base,$rep]}")
     if [[ "${ERRS[$base,$rep]}" == "run failed" ]]; then failed=1; else errs=$((errs + ERRS[$base,$rep])); fi
   done
-  RPS[$base]=$(median "${rps[@]}") P50[$base]=$(median "${p50[@]}") P99[$base]=$(median "${p99[@]}")
+  RPS[$base]=$(median "${runs_rps[@]}") P50[$base]=$(median "${runs_p50[@]}") P99[$base]=$(median "${runs_p99[@]}")
   ERRS[$base]=${failed:+run failed}
   [[ -n "$failed" ]] || ERRS[$base]=$errs
 }
@@ -179,7 +183,7 @@ for size in $SIZES; do
   done
   for entry in "${MATRIX[@]}"; do
     IFS='|' read -r name sizes _ <<<"$entry"
-    runs_on "$size" "$sizes" || continue
+    runs_on "$size" "$sizes" "$name" || continue
     for ((rep = 1; rep <= REPEAT; rep++)); do
       order="etcd cairn"
       ((rep % 2)) || order="cairn etcd"
@@ -213,7 +217,7 @@ echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for size in $SIZES; do
   for entry in "${MATRIX[@]}"; do
     IFS='|' read -r name sizes _ _ _ <<<"$entry"
-    runs_on "$size" "$sizes" || continue
+    runs_on "$size" "$sizes" "$name" || continue
     e="etcd,$size,$name" c="cairn,$size,$name"
     rps=$(ratio "${RPS[$c]}" "${RPS[$e]}") p50=$(ratio "${P50[$c]}" "${P50[$e]}") p99=$(ratio "${P99[$c]}" "${P99[$e]}")
     printf '| %s | %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s/%s |\n' "$size" "$name" \

@@ -131,6 +131,7 @@ fi
   total=$(awk '{ s += $NF } END { print s }' "$FOLDED")
   rate=$(jq -r '.reports[0].requests_per_sec // empty | floor' "$WORK/bench.json" 2>/dev/null || true)
   echo "cairn, 3 members, $LOAD_KIND load (cairnctl bench ${load[*]}):"
+  ((PRELOAD == 0)) || echo "after a preload of $PRELOAD puts (--clients 256 --conns 16 ... --key-space-size 100000);"
   echo "$total samples of the three members over"
   echo "${PROFILE_SECS}s at ${FREQ} Hz each (2 cores: at most $((2 * FREQ * PROFILE_SECS)) samples in all)."
   [[ -z "$rate" ]] || echo "The load was stopped when sampling ended; it ran at $rate requests/s."
@@ -141,7 +142,7 @@ fi
     BEGIN {
       # Areas in order, "pattern@name"; a pattern may list alternatives with "|".
       n = split("cairn_core::mvcc::range::@reads: the Range itself (mvcc::range, state machine reads)" \
-        "#mvcc::history::newest_at@apply: looking up the previous version of each key (mvcc::history::newest_at)" \
+        "#mvcc::history::newest_at|mvcc::history::live_meta_at@apply: looking up the previous version of each key (mvcc::history)" \
         "#as cairn_core::storage::Engine>::write@storage writes and fsync (fjall write batches: raft log, applied state)" \
         "#apply_batch|apply_entries@apply: the rest of the state machine" \
         "#raft::@raft-rs (stepping messages, building Readies)" \
