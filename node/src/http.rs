@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use cairn_core::api::etcdserverpb::AlarmType;
@@ -200,37 +199,8 @@ async fn metrics_text(State(handle): State<Handle>) -> Response {
     ([(header::CONTENT_TYPE, TEXT_FORMAT)], metrics.render()).into_response()
 }
 
-/// Middleware counting gRPC calls in `grpc_server_handled_total`. The code is the one in
-/// the response headers (a call failing before any message) or OK; a stream is counted when
-/// its response starts.
-pub async fn count_grpc(request: Request, next: Next) -> Response {
-    let is_grpc = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/grpc"));
-    let path = request.uri().path().to_string();
-    let response = next.run(request).await;
-    if !is_grpc {
-        return response;
-    }
-    if let Some((service, method)) = path.strip_prefix('/').and_then(|p| p.split_once('/')) {
-        let code = response
-            .headers()
-            .get("grpc-status")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i32>().ok())
-            .unwrap_or(0);
-        metrics()
-            .grpc_handled
-            .with_label_values(&[grpc_type(service, method), service, method, code_name(code)])
-            .inc();
-    }
-    response
-}
-
 /// The kind of a method of etcd's services, as go-grpc-prometheus labels it.
-fn grpc_type(service: &str, method: &str) -> &'static str {
+pub(crate) fn grpc_type(service: &str, method: &str) -> &'static str {
     match (service, method) {
         ("etcdserverpb.Watch", "Watch") | ("etcdserverpb.Lease", "LeaseKeepAlive") => "bidi_stream",
         ("etcdserverpb.Maintenance", "Snapshot") | ("v3electionpb.Election", "Observe") => {
@@ -241,7 +211,7 @@ fn grpc_type(service: &str, method: &str) -> &'static str {
 }
 
 /// gRPC's name of a status code.
-fn code_name(code: i32) -> &'static str {
+pub(crate) fn code_name(code: i32) -> &'static str {
     match code {
         0 => "OK",
         1 => "Canceled",

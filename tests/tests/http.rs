@@ -234,6 +234,28 @@ fn health_and_version_answer_as_etcd() {
 }
 
 #[test]
+fn a_path_nothing_serves_is_gos_404_as_on_etcd() {
+    let dirs = tempfile::tempdir().unwrap();
+    let cairn = Server::start(Kind::Cairn, &dirs.path().join("cairn"));
+    let etcd = Server::start(Kind::Etcd, &dirs.path().join("etcd"));
+    for server in [&cairn, &etcd] {
+        for path in ["/nothing", "/etcdserverpb.Nothing/Range", "/"] {
+            let answer = get(port_of(server), path);
+            assert_eq!(answer.status, 404, "{path}: {}", answer.body);
+            assert_eq!(answer.body.trim_end(), "404 page not found", "{path}");
+        }
+    }
+    // Every service is still reached by its name on the same port.
+    assert!(
+        etcdctl(&cairn.endpoint(), &["put", "k", "v"])
+            .status
+            .success()
+    );
+    let members = etcdctl(&cairn.endpoint(), &["member", "list"]);
+    assert!(members.status.success());
+}
+
+#[test]
 fn livez_and_readyz_answer_ok() {
     let dir = tempfile::tempdir().unwrap();
     let cairn = Server::start(Kind::Cairn, dir.path());

@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod cluster;
 pub mod concurrency;
+#[cfg(not(madsim))]
+pub mod dispatch;
 pub mod election;
 pub mod kv;
 pub mod lease;
@@ -136,25 +138,25 @@ pub async fn serve_clients(
         .add_service(with_cert_user(lock))
         .add_service(with_cert_user(auth));
     // As etcd, the client port also serves HTTP/1.1 and HTTP/2 requests for the HTTP
-    // endpoints (/health, /metrics...); gRPC calls are counted for /metrics.
+    // endpoints (/health, /metrics...) and the gateway; every other path goes to the gRPC
+    // service it names, and gRPC calls are counted for /metrics.
     #[cfg(not(madsim))]
     let router = {
-        let grpc = tonic::service::Routes::new(with_cert_user(kv))
-            .add_service(with_cert_user(maintenance))
-            .add_service(with_cert_user(cluster))
-            .add_service(with_cert_user(lease))
-            .add_service(with_cert_user(watch))
-            .add_service(with_cert_user(election))
-            .add_service(with_cert_user(lock))
-            .add_service(with_cert_user(auth))
-            .into_axum_router()
-            .layer(axum::middleware::from_fn(crate::http::count_grpc))
-            .merge(crate::http::router(handle.clone()))
+        let grpc = dispatch::GrpcServices::default()
+            .with(with_cert_user(kv))
+            .with(with_cert_user(maintenance))
+            .with(with_cert_user(cluster))
+            .with(with_cert_user(lease))
+            .with(with_cert_user(watch))
+            .with(with_cert_user(election))
+            .with(with_cert_user(lock))
+            .with(with_cert_user(auth));
+        let routes = crate::http::router(handle.clone())
             .merge(crate::gateway::router(gateway, max_request_bytes))
-            .fallback(crate::gateway::fallback);
+            .fallback_service(grpc);
         tonic::transport::Server::builder()
             .accept_http1(true)
-            .add_routes(tonic::service::Routes::from(grpc))
+            .add_routes(tonic::service::Routes::from(routes))
     };
     crate::tls::serve(router, addr, tls, shutdown).await
 }
