@@ -302,14 +302,18 @@ where
 /// The client port's answer to a path nothing serves: a gRPC call gets gRPC's
 /// `Unimplemented` (as tonic answers), any other request Go's `404 page not found`.
 pub async fn fallback(headers: HeaderMap) -> Response {
-    let grpc = headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
-    if grpc {
+    if is_grpc(&headers) {
         let (parts, ()) = Status::unimplemented("").into_http::<()>().into_parts();
         return Response::from_parts(parts, Body::empty());
     }
     go_http_error(StatusCode::NOT_FOUND, "404 page not found")
+}
+
+/// Whether a request with `headers` is a gRPC call (its content type is gRPC's).
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
 }
 
 /// grpc-gateway's answer to a path it has no route for.

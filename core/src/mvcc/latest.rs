@@ -14,7 +14,8 @@ const KEYS_PER_BATCH: usize = 4096;
 
 /// Makes sure the Latest space names the newest version of every key: unless the store is
 /// marked as indexed, walks History once in key order, stores each key's newest revision
-/// and that version's metadata, and then the mark (durably, last, so an interrupted build starts over on the next open).
+/// and that version's metadata, and then the mark (durably, last, so an interrupted build
+/// starts over on the next open).
 pub(crate) fn ensure_indexed(engine: &dyn Engine) -> Result<(), StorageError> {
     if engine.get(Space::Meta, keys::META_LATEST_INDEX)?.is_some() {
         return Ok(());

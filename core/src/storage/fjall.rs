@@ -46,8 +46,8 @@ pub const MAX_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
 /// free for flushes: it puts a compaction request it receives back on the queue and takes
 /// the next message, which is the same request while the other workers are busy. It spins
 /// so for as long as a flush or compaction runs elsewhere. On two cores that spin took a
-/// core's share from the foreground: 6% of three members' CPU under a sustained put load
-/// (`bench/profile.sh`), in `worker_tick` and the queue's `send`.
+/// share of a core from the foreground: 9% of three members' CPU under a sustained put
+/// load (`PRELOAD=60000 bench/profile.sh`), in `worker_tick` and the queue's `send`.
 fn worker_threads(cores: usize) -> usize {
     if cores <= 2 { 1 } else { cores.min(4) }
 }

@@ -12,7 +12,6 @@ use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
-use axum::http::header;
 use axum::response::Response;
 use futures::future::BoxFuture;
 use tonic::server::NamedService;
@@ -71,7 +70,8 @@ impl tower::Service<Request> for GrpcServices {
             let headers = request.headers().clone();
             return Box::pin(async move { Ok(crate::gateway::fallback(headers).await) });
         };
-        let counted = is_grpc(&request).then(|| (*name, method.to_owned()));
+        let counted =
+            crate::gateway::is_grpc(request.headers()).then(|| (*name, method.to_owned()));
         let call = service.clone().oneshot(request);
         Box::pin(async move {
             let response = call.await?;
@@ -81,13 +81,6 @@ impl tower::Service<Request> for GrpcServices {
             Ok(response)
         })
     }
-}
-
-fn is_grpc(request: &Request) -> bool {
-    request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
 /// Counts a call in `grpc_server_handled_total`. The code is the one in the response
