@@ -6,6 +6,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc);
+    // A peer batch's messages stay slices of the received buffer: raft-rs parses each one
+    // from there, and the entries' data reference it instead of copying it twice.
+    config.bytes([".cairnpb.RaftBatch.messages"]);
     config.compile_protos(
         &[
             "proto/mvccpb/kv.proto",

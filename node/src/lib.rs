@@ -39,6 +39,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use cairn_core::apply::StateMachine;
 use cairn_core::membership::{ClusterState, cluster_id, initial_members};
 use cairn_core::replica::{Replica, ReplicaConfig, ReplicaError, tracing_logger};
+use cairn_core::storage::cached::Cached;
 use cairn_core::storage::{Engine, StorageError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -182,6 +183,9 @@ async fn resolve_cluster(
 
 /// Opens the member stored in `engine` and starts serving clients.
 pub async fn start(config: &Config, engine: Arc<dyn Engine>) -> Result<Node, NodeError> {
+    // Every reader and writer of the member's storage goes through one read cache, so the
+    // cache sees every change (`storage::cached`).
+    let engine: Arc<dyn Engine> = Arc::new(Cached::for_member(engine));
     let client_tls = listener_tls(
         config.client_tls.as_ref(),
         &[

@@ -10,6 +10,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use super::cached::Cached;
 use super::mem::{MAX_KEY_BYTES, MemEngine};
 use super::staged::Staged;
 use super::{Durability, Engine, Order, Space, StorageError, WriteBatch};
@@ -83,6 +84,42 @@ impl Harness for StagedHarness {
 
 impl CrashHarness for StagedHarness {
     fn crash(&mut self, engine: Staged) -> Staged {
+        drop(engine);
+        self.disk = self.disk.crash();
+        self.layer()
+    }
+}
+
+/// The read cache over the simulation engine, caching every space within a budget small
+/// enough that the properties with many keys evict entries too.
+#[derive(Default)]
+struct CachedHarness {
+    disk: MemEngine,
+}
+
+impl CachedHarness {
+    fn layer(&self) -> Cached {
+        Cached::new(Arc::new(self.disk.clone()), &Space::ALL, 4096)
+    }
+}
+
+impl Harness for CachedHarness {
+    type E = Cached;
+
+    fn open(&mut self) -> Cached {
+        self.disk = MemEngine::new();
+        self.layer()
+    }
+
+    fn reopen_after_clean_close(&mut self, engine: Cached) -> Cached {
+        drop(engine);
+        self.disk = self.disk.crash_torn(usize::MAX);
+        self.layer()
+    }
+}
+
+impl CrashHarness for CachedHarness {
+    fn crash(&mut self, engine: Cached) -> Cached {
         drop(engine);
         self.disk = self.disk.crash();
         self.layer()
@@ -882,6 +919,7 @@ macro_rules! every_engine {
 
 every_engine!(mem, MemHarness);
 every_engine!(staged, StagedHarness::default());
+every_engine!(cached, CachedHarness::default());
 every_engine!(
     #[cfg(not(madsim))]
     fjall,
@@ -902,6 +940,19 @@ engine_suite!(
 engine_suite!(
     staged_crash,
     StagedHarness::default(),
+    [
+        crash_drops_unsynced_batches_and_keeps_synced_ones,
+        sync_write_makes_earlier_buffered_writes_durable,
+        explicit_sync_makes_earlier_writes_durable,
+        empty_sync_batch_makes_earlier_writes_durable,
+        crash_never_keeps_half_a_batch,
+        crash_then_crash_again_keeps_the_same_state,
+    ]
+);
+
+engine_suite!(
+    cached_crash,
+    CachedHarness::default(),
     [
         crash_drops_unsynced_batches_and_keeps_synced_ones,
         sync_write_makes_earlier_buffered_writes_durable,

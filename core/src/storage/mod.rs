@@ -4,8 +4,9 @@
 //! Two engines implement it: `fjall` (production; not built under madsim because fjall runs
 //! OS threads) and [`mem`] (simulation; keeps what was written apart from what was synced,
 //! so a simulated power loss drops unsynced writes). Both pass the same conformance suite
-//! (`storage::conformance`), as does [`staged::Staged`], the write-back layer the state
-//! machine applies a run of entries through before writing them as one batch.
+//! (`storage::conformance`), as do [`staged::Staged`], the write-back layer the state
+//! machine applies a run of entries through before writing them as one batch, and
+//! [`cached::Cached`], the read cache a member keeps over its engine.
 //!
 //! Durability contract: a batch written with [`Durability::Sync`] is on stable storage when
 //! `write` returns, together with every batch written before it. A batch written with
@@ -14,6 +15,7 @@
 
 use std::ops::ControlFlow;
 
+pub mod cached;
 #[cfg(test)]
 mod conformance;
 #[cfg(not(madsim))]

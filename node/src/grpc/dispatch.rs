@@ -25,9 +25,12 @@ type Boxed = BoxCloneSyncService<Request, Response, Infallible>;
 
 /// Every gRPC service of the client port, by name; a path naming none of them gets
 /// [`crate::gateway::fallback`]'s answer (gRPC `Unimplemented`, or HTTP 404).
+///
+/// axum clones its fallback service for every request: the services are shared, so that a
+/// clone is one reference count and not one boxed clone per service.
 #[derive(Clone, Default)]
 pub struct GrpcServices {
-    services: Vec<(&'static str, Boxed)>,
+    services: std::sync::Arc<Vec<(&'static str, Boxed)>>,
 }
 
 impl GrpcServices {
@@ -45,7 +48,7 @@ impl GrpcServices {
         B::Error: Into<axum::BoxError>,
     {
         let boxed = BoxCloneSyncService::new(service.map_response(|r| r.map(Body::new)));
-        self.services.push((S::NAME, boxed));
+        std::sync::Arc::make_mut(&mut self.services).push((S::NAME, boxed));
         self
     }
 }

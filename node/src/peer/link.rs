@@ -146,6 +146,7 @@ impl Link {
             messages: batch
                 .iter()
                 .filter_map(|m| m.write_to_bytes().ok())
+                .map(prost::bytes::Bytes::from)
                 .collect(),
         };
         #[cfg(madsim)]

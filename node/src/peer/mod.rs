@@ -183,7 +183,7 @@ impl PeerService {
             return Err(Status::failed_precondition(MEMBER_REMOVED));
         }
         for bytes in &batch.messages {
-            let message = Message::parse_from_bytes(bytes)
+            let message = Message::parse_from_carllerche_bytes(bytes)
                 .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))?;
             check_snapshot(&message, batch.from)?;
             self.inbox
