@@ -23,6 +23,13 @@
 //!   behind when it fails (etcdctl leaves a partial data dir);
 //! * `snapshot save` also checks the downloaded SHA-256 trailer (etcdctl only its length).
 
+/// mimalloc, as the server: `bench` allocates and frees several small buffers per request
+/// (HTTP/2 frames, protobuf messages), and glibc's malloc took about 14% of its CPU under
+/// a put load, CPU the servers it measures share on a small machine.
+#[cfg(not(madsim))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod command;
 mod commands;
