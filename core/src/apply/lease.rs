@@ -100,15 +100,22 @@ fn delete_keys(
 /// first event's `prev_kv`) differs from its lease after (its last event: the put's lease,
 /// none after a delete) moves from the one to the other.
 pub(super) fn move_keys(events: &[Event], batch: &mut WriteBatch) {
+    // The lease of an event's key before and after it.
+    let leases = |event: &Event| {
+        let after = match &event.kv {
+            Some(kv) if event.r#type == EventType::Put as i32 => kv.lease,
+            _ => 0,
+        };
+        (event.prev_kv.as_ref().map_or(0, |prev| prev.lease), after)
+    };
+    // Most entries touch no lease: nothing to collect.
+    if events.iter().all(|event| leases(event) == (0, 0)) {
+        return;
+    }
     let mut moves: BTreeMap<&[u8], (i64, i64)> = BTreeMap::new();
     for event in events {
         let Some(kv) = &event.kv else { continue };
-        let after = if event.r#type == EventType::Put as i32 {
-            kv.lease
-        } else {
-            0
-        };
-        let before = event.prev_kv.as_ref().map_or(0, |prev| prev.lease);
+        let (before, after) = leases(event);
         moves.entry(kv.key.as_slice()).or_insert((before, after)).1 = after;
     }
     for (key, (before, after)) in moves {
