@@ -695,7 +695,20 @@ impl EventLoop {
             // The core is clock-free: the node times each Ready round it drives (persisting
             // entries and hard state with their fsync, then applying what committed).
             let started = tokio::time::Instant::now();
-            let output = self.replica.handle_ready()?;
+            // A leader's appends leave before its own fsync (the followers persist
+            // meanwhile); a link that cannot take one is reported once the Ready is done.
+            let peers = &self.peers;
+            let mut unreachable = Vec::new();
+            let output = self.replica.handle_ready_sending(&mut |messages| {
+                for message in messages {
+                    if let Err(to) = peers.send(message) {
+                        unreachable.push(to);
+                    }
+                }
+            })?;
+            for to in unreachable {
+                self.replica.report_unreachable(to);
+            }
             let elapsed = started.elapsed().as_secs_f64();
             let idle = output.applied.is_empty()
                 && output.read_states.is_empty()

@@ -12,11 +12,12 @@ use crate::api::cairnpb::{InternalRequest, internal_request::Request};
 use crate::api::etcdserverpb::{PutRequest, RangeRequest};
 use crate::apply::StateMachine;
 use crate::membership::ClusterState;
-use crate::storage::Engine;
 use crate::storage::mem::MemEngine;
+use crate::storage::{Engine, Space};
 
 struct Net {
     replicas: Vec<Replica>,
+    engines: Vec<Arc<dyn Engine>>,
     isolated: BTreeSet<u64>,
     next_request: u64,
 }
@@ -24,10 +25,15 @@ struct Net {
 impl Net {
     fn new(size: u64, config: impl Fn(u64) -> ReplicaConfig) -> Net {
         let voters: Vec<u64> = (1..=size).collect();
+        let engines: Vec<Arc<dyn Engine>> = voters
+            .iter()
+            .map(|_| Arc::new(MemEngine::new()) as Arc<dyn Engine>)
+            .collect();
         let replicas = voters
             .iter()
-            .map(|&id| {
-                let engine: Arc<dyn Engine> = Arc::new(MemEngine::new());
+            .zip(&engines)
+            .map(|(&id, engine)| {
+                let engine = engine.clone();
                 let state_machine = Arc::new(StateMachine::open(engine.clone()).unwrap());
                 Replica::open(
                     &config(id),
@@ -42,6 +48,7 @@ impl Net {
             .collect();
         Net {
             replicas,
+            engines,
             isolated: BTreeSet::new(),
             next_request: 1,
         }
@@ -331,4 +338,84 @@ fn a_leader_that_removes_itself_stops_and_the_others_go_on() {
     assert_ne!(next, leader);
     net.put("after", "x");
     assert_eq!(net.value(next, "after"), Some(b"x".to_vec()));
+}
+
+/// Whether `engine` holds log entry `index`.
+fn logged(engine: &dyn Engine, index: u64) -> bool {
+    let key = super::log_store::entry_key(index);
+    engine.get(Space::RaftLog, &key).unwrap().is_some()
+}
+
+#[test]
+fn a_leaders_appends_leave_before_its_own_write_and_replies_after_the_followers() {
+    use raft::eraftpb::MessageType::{MsgAppend, MsgAppendResponse};
+    let mut net = Net::new(3, ReplicaConfig::new);
+    net.tick(30);
+    let leader = net.leader().unwrap();
+    net.propose_put(leader, "k", "v");
+    let leader_engine = net.engines[(leader - 1) as usize].clone();
+    let mut early = Vec::new();
+    let out = net
+        .replica(leader)
+        .handle_ready_sending(&mut |messages| {
+            for message in &messages {
+                for entry in message.get_entries() {
+                    assert!(
+                        !logged(leader_engine.as_ref(), entry.index),
+                        "entry {} was written before its append left",
+                        entry.index
+                    );
+                }
+            }
+            early.extend(messages);
+        })
+        .unwrap();
+    let appended: Vec<u64> = early
+        .iter()
+        .filter(|m| m.get_msg_type() == MsgAppend)
+        .flat_map(|m| m.get_entries().iter().map(|e| e.index))
+        .collect();
+    assert!(!appended.is_empty(), "no append left early: {early:?}");
+    for index in &appended {
+        assert!(
+            logged(leader_engine.as_ref(), *index),
+            "the Ready wrote {index}"
+        );
+    }
+    assert!(
+        out.applied.is_empty(),
+        "nothing commits on the leader's copy alone"
+    );
+
+    // A follower writes first and replies after: its answers are never sent early.
+    let follower = early[0].to;
+    for message in early.into_iter().filter(|m| m.to == follower) {
+        net.replica(follower).step(message).unwrap();
+    }
+    let follower_engine = net.engines[(follower - 1) as usize].clone();
+    let mut follower_early = Vec::new();
+    let out = net
+        .replica(follower)
+        .handle_ready_sending(&mut |messages| follower_early.extend(messages))
+        .unwrap();
+    assert!(
+        follower_early
+            .iter()
+            .all(|m| m.get_msg_type() != MsgAppendResponse),
+        "a follower acknowledged before writing: {follower_early:?}"
+    );
+    assert!(
+        out.messages
+            .iter()
+            .any(|m| m.get_msg_type() == MsgAppendResponse)
+    );
+    for index in &appended {
+        assert!(logged(follower_engine.as_ref(), *index));
+    }
+    // The acknowledgement commits the put on the leader, which applies it.
+    for message in out.messages {
+        net.replica(message.to).step(message).unwrap();
+    }
+    net.settle();
+    assert_eq!(net.value(leader, "k"), Some(b"v".to_vec()));
 }

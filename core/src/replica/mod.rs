@@ -341,6 +341,24 @@ impl Replica {
 
     /// Persists, applies and collects everything raft-rs has ready.
     pub fn handle_ready(&mut self) -> Result<Output, StorageError> {
+        let mut early = Vec::new();
+        let mut out = self.handle_ready_sending(&mut |messages| early.extend(messages))?;
+        early.append(&mut out.messages);
+        out.messages = early;
+        Ok(out)
+    }
+
+    /// [`Replica::handle_ready`], handing the messages that may leave before this member's
+    /// own fsync (a leader's appends and heartbeats) to `send_now` as soon as the Ready is
+    /// taken, before anything is applied or persisted: followers then write the entries
+    /// while the leader does (the Raft thesis, 10.2.1). raft-rs counts the leader's own
+    /// copy towards the commit quorum only once it is persisted, so nothing is
+    /// acknowledged earlier. [`Output::messages`] holds the rest, which must wait for
+    /// persistence (a follower's replies above all).
+    pub fn handle_ready_sending(
+        &mut self,
+        send_now: &mut dyn FnMut(Vec<Message>),
+    ) -> Result<Output, StorageError> {
         let mut out = Output::default();
         if self.is_removed() {
             return Ok(out);
@@ -359,7 +377,10 @@ impl Replica {
             out.leader_changed = Some(soft.leader_id);
         }
         // A leader may send before its own fsync; followers' replies wait for theirs.
-        out.messages = ready.take_messages();
+        let immediate = ready.take_messages();
+        if !immediate.is_empty() {
+            send_now(immediate);
+        }
         if !ready.snapshot().is_empty() {
             self.install_snapshot(ready.snapshot())?;
             out.conf_changes.push(ConfChangeApplied {
