@@ -699,7 +699,9 @@ impl EventLoop {
             // meanwhile); a link that cannot take one is reported once the Ready is done.
             let peers = &self.peers;
             let mut unreachable = Vec::new();
+            let mut sent_early = false;
             let output = self.replica.handle_ready_sending(&mut |messages| {
+                sent_early = true;
                 for message in messages {
                     if let Err(to) = peers.send(message) {
                         unreachable.push(to);
@@ -710,7 +712,8 @@ impl EventLoop {
                 self.replica.report_unreachable(to);
             }
             let elapsed = started.elapsed().as_secs_f64();
-            let idle = output.applied.is_empty()
+            let idle = !sent_early
+                && output.applied.is_empty()
                 && output.read_states.is_empty()
                 && output.messages.is_empty()
                 && output.leader_changed.is_none();
